@@ -1,0 +1,124 @@
+"""The contract every layer follows.
+
+Activations are 4-D arrays (N, C, H, W); an fc layer's output is (N, K, 1, 1). Shapes without
+the batch axis are (C, H, W) tuples. Training runs in float32; gradient checks run the same
+layers in float64 (`Layer.init(dtype=np.float64)`).
+
+A layer holds its parameters (and, for batch norm, running statistics) and nothing about any
+particular call: `forward` returns `(out, cache)` and `backward(dout, cache, grads, ctx)` gets
+that cache back. Buffers come from the caller's `Workspace`, so the training worker and a
+classify request never share (or overwrite) each other's activations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+Shape = tuple[int, int, int]  # (C, H, W)
+
+
+class Workspace:
+    """A caller-owned arena of reusable buffers, keyed by (owner, name).
+
+    Training reallocates nothing from step to step while the batch size stays the same; a
+    classify request uses its own Workspace and so never touches training's buffers. An array
+    handed out is overwritten by the next call with the same key: copy what must outlive a step.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple[int, str], np.ndarray] = {}
+
+    def empty(self, owner: object, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        key = (id(owner), name)
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != tuple(shape) or buf.dtype != np.dtype(dtype):
+            buf = np.empty(shape, dtype=dtype)
+            self._buffers[key] = buf
+        return buf
+
+    def zeros(self, owner: object, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        buf = self.empty(owner, name, shape, dtype)
+        buf.fill(0)
+        return buf
+
+    def clear(self) -> None:
+        self._buffers.clear()
+
+
+@dataclass
+class Context:
+    """What one forward/backward pass needs besides the data."""
+
+    training: bool = False
+    workspace: Workspace = field(default_factory=Workspace)
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+
+
+class Layer:
+    """Base class. Subclasses set `type` and are built from a validated, normalised LayerDef.
+
+    The LayerDef is a plain dict produced by `engine.spec` (every optional key filled in, plus
+    `in_shape` and `out_shape` as (C, H, W)); constructors trust it and validate nothing.
+    """
+
+    type: ClassVar[str] = ""
+    is_loss: ClassVar[bool] = False
+
+    def __init__(self, d: dict[str, Any]) -> None:
+        self.d = d
+        self.in_shape: Shape = tuple(d["in_shape"])
+        self.out_shape: Shape = tuple(d["out_shape"])
+        self.params: dict[str, np.ndarray] = {}
+        # Per-parameter (l1_decay_mul, l2_decay_mul), as in ConvNetJS (biases: 0, 0).
+        self.decay: dict[str, tuple[float, float]] = {}
+        # Non-trainable state saved in snapshots (batch norm running mean/var).
+        self.buffers: dict[str, np.ndarray] = {}
+
+    def init(self, rng: np.random.Generator, dtype=np.float32) -> None:
+        """Allocate and initialise parameters and buffers (no-op for parameter-free layers)."""
+
+    def forward(self, x: np.ndarray, ctx: Context) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    def backward(self, dout: np.ndarray, cache: Any, grads: dict[str, np.ndarray],
+                 ctx: Context) -> np.ndarray:
+        """Return dx; ADD parameter gradients into grads[name] (same keys/shapes as params)."""
+        raise NotImplementedError
+
+    def named_params(self, prefix: str = ""):
+        """Yield (name, array, (l1_mul, l2_mul)); blocks override to prefix their children."""
+        for name, arr in self.params.items():
+            yield prefix + name, arr, self.decay.get(name, (0.0, 0.0))
+
+    def named_buffers(self, prefix: str = ""):
+        for name, arr in self.buffers.items():
+            yield prefix + name, arr
+
+    def __repr__(self) -> str:
+        c, h, w = self.out_shape
+        return f"{type(self).__name__}(out={h}x{w}x{c})"
+
+
+class LossLayer(Layer):
+    """A final layer. forward gives what a user reads (probabilities for softmax, scores for
+    svm, values for regression); `loss` gives the mean loss over the batch and its gradient."""
+
+    is_loss: ClassVar[bool] = True
+
+    def loss(self, out: np.ndarray, cache: Any, y: np.ndarray, ctx: Context
+             ) -> tuple[float, np.ndarray]:
+        """y: int64 labels (N,) for softmax/svm, float targets (N, K) for regression.
+        Returns (mean data loss, dx) with dx of the input's shape."""
+        raise NotImplementedError
+
+
+LAYER_TYPES: dict[str, type[Layer]] = {}
+
+
+def register(cls: type[Layer]) -> type[Layer]:
+    """Class decorator: make a layer type buildable from specs by its `type` name."""
+    LAYER_TYPES[cls.type] = cls
+    return cls
