@@ -6,13 +6,11 @@ import argparse
 import importlib
 import sys
 
+from engine.cli import CliError
+
 # Subcommand modules under engine.cli; each defines register(subparsers) which adds its parser
 # and sets `func` (args -> exit code). Imported lazily so `--help` stays fast.
 SUBCOMMANDS = ["summary", "data", "bench", "train", "evaluate", "classify", "serve"]
-
-
-class CliError(Exception):
-    """A user mistake: printed as one line, exit code 2, never a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,4 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run as a script this module is __main__; go through engine.cli.main so that there is
+    # one module object (and one set of subcommand modules) whichever way it was started.
+    from engine.cli.main import main as _main
+    sys.exit(_main())

@@ -55,6 +55,8 @@ class Context:
     training: bool = False
     workspace: Workspace = field(default_factory=Workspace)
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    # When a list, Net appends ("forward" | "backward", layer index, seconds) per layer.
+    timings: list | None = None
 
 
 class Layer:

@@ -1,0 +1,392 @@
+"""`convnet-demo bench`: our engine against PyTorch (CPU) and a plain NumPy im2col net.
+
+Everything runs in one process on the same weights and the same random batches. For each batch
+size the implementations are timed ALTERNATELY, in `--rounds` rounds of seconds/rounds each
+(ours, torch, numpy, ours, torch, ...), so a noisy neighbour hurts all of them alike; the best
+round is reported. Training = forward + backward + a momentum-SGD update (lr 1e-4, mu 0.9, as
+torch.optim.SGD); inference = an evaluation-mode forward pass. FLOPs are the architecture
+calculator's forward FLOPs (multiply-add = 2); a training step counts 3x forward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from engine.cli import CliError
+
+LR, MOMENTUM = 1e-4, 0.9
+
+
+def _int_list(values, default: str) -> list[int]:
+    out = []
+    for value in values or [default]:
+        for part in str(value).split(","):
+            if part.strip():
+                try:
+                    n = int(part)
+                except ValueError:
+                    raise CliError(f"batch sizes are integers, got {part!r}") from None
+                if not 1 <= n <= 4096:
+                    raise CliError(f"batch sizes must be in 1..4096, got {n}")
+                out.append(n)
+    return list(dict.fromkeys(out))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The engine benchmark's options (on the `bench` subcommand, beside --data)."""
+    parser.add_argument("--net", default="convnetjs", metavar="NET",
+                        help="preset name or JSON spec file (default: convnetjs)")
+    parser.add_argument("--batch", action="append", metavar="B",
+                        help="training batch sizes, repeatable or comma separated (default 4,32)")
+    parser.add_argument("--inference-batch", action="append", metavar="B",
+                        help="inference batch sizes (default 1,256)")
+    parser.add_argument("--threads", type=int, default=2, metavar="T",
+                        help="threads for Numba, torch and BLAS (default 2)")
+    parser.add_argument("--seconds", type=float, default=2.0, metavar="S",
+                        help="time per implementation and batch size, split over the rounds "
+                             "(default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
+    parser.add_argument("--no-numpy", action="store_true", help="leave the NumPy net out")
+    parser.add_argument("--jit", action="store_true",
+                        help="also time Numba's cold compile and its disk-cache load (two fresh "
+                             "processes, ~20 s more)")
+    try:
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+    except argparse.ArgumentError:
+        pass  # the bench parser already has it (for --data)
+
+
+# --- setup -------------------------------------------------------------------------------------
+def _load_spec(name: str):
+    from engine.presets import PRESETS, load_preset
+    from engine.spec import SpecError, load_spec_text
+    try:
+        if name in PRESETS:
+            return load_preset(name)
+        path = Path(name)
+        if not path.is_file():
+            raise CliError(f"unknown preset {name!r} and no such file; presets: "
+                           f"{', '.join(PRESETS)}")
+        return load_spec_text(path.read_bytes())
+    except SpecError as exc:
+        raise CliError(f"{name}: {exc}") from None
+
+
+def _machine(threads: int) -> dict:
+    model, flags = None, ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model is None:
+                model = value.strip()
+            if key.strip() == "flags" and not flags:
+                flags = value
+    except OSError:
+        pass
+    simd = [f for f in ("avx512f", "avx2", "fma") if f" {f} " in f" {flags} "]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": model or platform.processor() or "unknown CPU", "simd": simd,
+            "cores_available": cores, "cores": os.cpu_count(),
+            "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+            "python": platform.python_version(), "numpy": np.__version__, "threads": threads}
+
+
+def _cpu_clock() -> tuple[float, float, float] | None:
+    """(wall seconds, CPU seconds the whole machine used, CPU seconds this process and its
+    children used), to tell how much of the machine other processes took during a run."""
+    try:
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    busy = sum(ticks) - sum(ticks[3:5])  # everything but idle and iowait
+    t = os.times()
+    own = t.user + t.system + t.children_user + t.children_system
+    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), own
+
+
+def _others_share(start) -> float | None:
+    """Fraction of all cores' time that OTHER processes used since `start` (a _cpu_clock())."""
+    end = _cpu_clock()
+    if start is None or end is None:
+        return None
+    others = (end[1] - start[1]) - (end[2] - start[2])
+    return round(max(0.0, others) / ((end[0] - start[0]) * (os.cpu_count() or 1)), 3)
+
+
+def _command(args, batches, inference) -> str:
+    parts = ["convnet-demo bench", f"--net {args.net}", f"--batch {','.join(map(str, batches))}",
+             f"--inference-batch {','.join(map(str, inference))}", f"--threads {args.threads}",
+             f"--seconds {args.seconds:g}", f"--rounds {args.rounds}"]
+    parts += [flag for flag, on in (("--no-torch", args.no_torch), ("--no-numpy", args.no_numpy),
+                                    ("--jit", args.jit), ("--json", args.json)) if on]
+    return " ".join(parts)
+
+
+class Contenders:
+    """The three implementations on identical starting weights, each with its own optimizer."""
+
+    def __init__(self, spec, use_torch: bool, use_numpy: bool, threads: int, notes: list):
+        started = time.perf_counter()
+        import numba
+        from engine.net import Net
+        from engine.optim import Optimizer
+        self.import_s = time.perf_counter() - started
+        self.torch_import_s = None
+        if threads > numba.config.NUMBA_NUM_THREADS:
+            raise CliError(f"--threads {threads} is more than Numba's pool "
+                           f"({numba.config.NUMBA_NUM_THREADS}); set NUMBA_NUM_THREADS")
+        numba.set_num_threads(threads)
+        self.net = Net(spec, rng=np.random.default_rng(0))
+        self.grads = self.net.new_grads()
+        self.opt = Optimizer(self.net.named_params(), method="momentum", learning_rate=LR,
+                             momentum=MOMENTUM)
+        self.impls = ["ours"]
+        self.torch = self.tnet = self.numpy_net = None
+        if use_torch:
+            started = time.perf_counter()
+            try:
+                import torch
+                self.torch_import_s = time.perf_counter() - started
+            except ImportError:
+                notes.append("torch: not installed (pip install torch==2.13.0 for the comparison)")
+            else:
+                from engine.torch_reference import torch_net_from_spec
+                torch.set_num_threads(threads)
+                self.torch, self.tnet = torch, torch_net_from_spec(spec, self.net)
+                self.topt = torch.optim.SGD(self.tnet.parameters(), lr=LR, momentum=MOMENTUM)
+                self.impls.append("torch")
+        if use_numpy:
+            from engine.bench_numpy import NumpyNet
+            try:
+                self.numpy_net = NumpyNet(self.net)
+                self.impls.append("numpy")
+            except NotImplementedError as exc:
+                notes.append(f"numpy: skipped: {exc}")
+        try:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(threads)
+        except ImportError:
+            notes.append("numpy BLAS threads: left at OpenBLAS's default (the cores available); "
+                         "threadpoolctl is not installed")
+
+    def step(self, impl: str, training: bool, x, y, ctx):
+        """One training step or inference pass; returns the loss (training) or None."""
+        if impl == "ours":
+            if not training:
+                self.net.predict(x, ctx)
+                return None
+            self.net.zero_grads(self.grads)
+            loss, _ = self.net.loss_and_grads(x, y, self.grads, ctx)
+            self.opt.step(self.net.named_grads(self.grads))
+            return loss
+        if impl == "torch":
+            torch, (xt, yt) = self.torch, ctx
+            if not training:
+                self.tnet.eval()
+                with torch.inference_mode():
+                    self.tnet.predict(xt)
+                return None
+            self.tnet.train()
+            self.topt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(self.tnet(xt).flatten(1), yt)
+            loss.backward()
+            self.topt.step()
+            return loss.detach().item()
+        if not training:
+            self.numpy_net.predict(x)
+            return None
+        loss = self.numpy_net.loss_and_grads(x, y)
+        self.numpy_net.sgd_momentum_step(LR, MOMENTUM)
+        return loss
+
+    def context(self, impl: str, training: bool, x, y):
+        if impl == "ours":
+            from engine.layers.base import Context
+            return Context(training=training)
+        if impl == "torch":
+            return self.torch.from_numpy(x), self.torch.from_numpy(y)
+        return None
+
+
+def _rate(step, seconds: float) -> float:
+    """Steps per second of `step()` over at least `seconds` (at least one step)."""
+    n, start = 0, time.perf_counter()
+    while True:
+        step()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return n / elapsed
+
+
+def _race(c: Contenders, training: bool, batch: int, seconds: float, rounds: int, rng) -> dict:
+    """images/s per implementation: best of `rounds` interleaved runs."""
+    c_in = c.net.input_shape
+    x = rng.standard_normal((batch,) + c_in).astype(np.float32)
+    y = rng.integers(0, c.net.spec.num_outputs, batch).astype(np.int64)
+    steps = {}
+    for impl in c.impls:
+        ctx = c.context(impl, training, x, y)
+        steps[impl] = (lambda impl=impl, ctx=ctx: c.step(impl, training, x, y, ctx))
+        steps[impl]()  # warm up: JIT, buffers, BLAS threads
+        steps[impl]()
+    best = dict.fromkeys(c.impls, 0.0)
+    for _ in range(rounds):
+        for impl in c.impls:
+            best[impl] = max(best[impl], batch * _rate(steps[impl], seconds / rounds))
+    return best
+
+
+def _first_losses(c: Contenders, batch: int, rng) -> dict:
+    """One training step each on the same batch from the same weights: the losses must agree."""
+    x = rng.standard_normal((batch,) + c.net.input_shape).astype(np.float32)
+    y = rng.integers(0, c.net.spec.num_outputs, batch).astype(np.int64)
+    out = {}
+    for impl in c.impls:
+        start = time.perf_counter()
+        out[impl] = c.step(impl, True, x, y, c.context(impl, True, x, y))
+        if impl == "ours":
+            out["ours_first_step_s"] = time.perf_counter() - start
+    return out
+
+
+def jit_child(net: str) -> None:
+    """Run in a fresh process: time importing the engine and its first training step."""
+    started = time.perf_counter()
+    from engine.layers.base import Context
+    from engine.net import Net
+    imported = time.perf_counter()
+    spec = _load_spec(net)
+    model = Net(spec)
+    x = np.zeros((2,) + model.input_shape, np.float32)
+    model.loss_and_grads(x, np.zeros(2, np.int64), model.new_grads(), Context(training=True))
+    model.predict(x)
+    done = time.perf_counter()
+    print(json.dumps({"import_s": imported - started, "first_step_s": done - imported}))
+
+
+def _jit_times(net: str) -> dict:
+    """Cold compile (empty NUMBA_CACHE_DIR), then a disk-cache load from the same directory."""
+    import subprocess
+    import tempfile
+    code = f"from engine.bench import jit_child; jit_child({net!r})"
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="convnet-demo-jit-") as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        for label in ("cold", "cached"):
+            done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                  text=True, check=True)
+            out[label] = {k: round(v, 3) for k, v in json.loads(done.stdout).items()}
+    return out
+
+
+# --- report --------------------------------------------------------------------------------
+def _table(title: str, rows: list[dict], impls: list[str], flops_per_image: float) -> list[str]:
+    head = "batch" + "".join(f"{i + ' img/s':>14}" for i in impls)
+    head += "".join(f"{'ours/' + i:>12}" for i in impls[1:])
+    head += "".join(f"{i + ' GFLOP/s':>15}" for i in impls)
+    lines = [title, head]
+    for row in rows:
+        ips = row["images_per_s"]
+        line = f"{row['batch']:>5}" + "".join(f"{ips[i]:>14.1f}" for i in impls)
+        line += "".join(f"{ips['ours'] / ips[i]:>11.2f}x" for i in impls[1:])
+        line += "".join(f"{ips[i] * flops_per_image / 1e9:>15.1f}" for i in impls)
+        lines.append(line)
+    return lines
+
+
+def _results(kind_rows, impls, flops_per_image):
+    return [{"batch": b, "images_per_s": {i: round(ips[i], 2) for i in impls},
+             "gflops": {i: round(ips[i] * flops_per_image / 1e9, 3) for i in impls},
+             "ratios": {f"ours/{i}": round(ips["ours"] / ips[i], 3) for i in impls[1:]}}
+            for b, ips in kind_rows]
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.bench_layers import profile_layers, render_layers
+    from engine.calculator import summarize
+    batches = _int_list(args.batch, "4,32")
+    inference = _int_list(args.inference_batch, "1,256")
+    if args.threads < 1 or args.seconds <= 0 or args.rounds < 1:
+        raise CliError("--threads and --rounds must be at least 1 and --seconds positive")
+    spec = _load_spec(args.net)
+    notes: list[str] = []
+    cpu_at_start = _cpu_clock()
+    c = Contenders(spec, not args.no_torch, not args.no_numpy, args.threads, notes)
+    summary = summarize(spec)
+    flops = summary["flops"]
+    rng = np.random.default_rng(0)
+    check = _first_losses(c, batches[0], rng)
+    training = [(b, _race(c, True, b, args.seconds, args.rounds, rng)) for b in batches]
+    infer = [(b, _race(c, False, b, args.seconds, args.rounds, rng)) for b in inference]
+    layers = profile_layers(c, summary, max(batches), args.seconds, args.rounds, rng, LR,
+                            MOMENTUM)
+    jit = _jit_times(args.net) if args.jit else None
+    import numba
+    machine = _machine(args.threads)
+    machine["others_cpu_share"] = others = _others_share(cpu_at_start)
+    if others is not None and others > 0.05:
+        notes.append(f"other processes used {100 * others:.0f}% of the machine's CPU time during "
+                     "this run: the figures understate every implementation (parallel kernels "
+                     "suffer most); rerun when the machine is idle")
+    machine.update(numba=numba.__version__, numba_threading_layer=numba.threading_layer(),
+                   torch=c.torch.__version__ if c.torch else None)
+    result = {
+        "command": _command(args, batches, inference), "machine": machine,
+        "net": {"name": spec.name or Path(args.net).stem, "params": summary["params"],
+                "flops_per_image": flops},
+        "statistic": f"best of {args.rounds} interleaved rounds of "
+                     f"{args.seconds / args.rounds:.3g} s per implementation and batch",
+        "implementations": c.impls,
+        "training": _results(training, c.impls, 3 * flops),
+        "inference": _results(infer, c.impls, flops),
+        "layers": layers,
+        "check_first_loss": {i: round(check[i], 6) for i in c.impls},
+        "startup": {"engine_import_s": round(c.import_s, 3),
+                    "torch_import_s": round(c.torch_import_s, 3) if c.torch_import_s else None,
+                    "first_training_step_s": round(check["ours_first_step_s"], 3)},
+        "jit": jit,
+        "notes": notes,
+    }
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    m = machine
+    out = [result["command"],
+           f"machine: {m['cpu']} ({', '.join(m['simd']) or 'no AVX'}), {m['cores_available']} of "
+           f"{m['cores']} cores available; other processes' share of the CPU during the run: "
+           + (f"{100 * m['others_cpu_share']:.0f}%" if m["others_cpu_share"] is not None
+              else "unknown"),
+           f"software: python {m['python']}, numpy {m['numpy']}, numba {m['numba']} "
+           f"({m['numba_threading_layer']} layer), torch {m['torch'] or '-'}; "
+           f"{args.threads} threads each",
+           f"net: {result['net']['name']}, {summary['params']:,} params, "
+           f"{flops / 1e6:.1f} MFLOP/image forward (x3 for a training step)",
+           f"statistic: {result['statistic']}",
+           "check, first training loss on one batch from the same weights: "
+           + ", ".join(f"{i} {check[i]:.6f}" for i in c.impls), ""]
+    out += _table("training images/s (forward + backward + momentum SGD update):",
+                  result["training"], c.impls, 3 * flops) + [""]
+    out += _table("inference images/s (evaluation-mode forward):", result["inference"],
+                  c.impls, flops) + [""]
+    out += render_layers(layers) + [""]
+    out.append(f"startup: importing the engine {c.import_s:.2f} s; its first training step "
+               f"{check['ours_first_step_s']:.2f} s (Numba compiles the kernels, or loads them "
+               "from its disk cache when they were compiled before)")
+    if jit:
+        out.append(f"JIT, fresh processes: cold compile: import {jit['cold']['import_s']:.2f} s + "
+                   f"first step {jit['cold']['first_step_s']:.2f} s; from Numba's disk cache: "
+                   f"import {jit['cached']['import_s']:.2f} s + first step "
+                   f"{jit['cached']['first_step_s']:.2f} s")
+    out += [f"note: {n}" for n in notes]
+    print("\n".join(out))
+    return 0

@@ -1,0 +1,38 @@
+"""`convnet-demo bench`: with --data, data loading times; otherwise the engine benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from engine.cli import CliError
+from engine.data import DataError
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("bench", help="measure speed (engine, or --data loading)")
+    parser.add_argument("--data", action="store_true",
+                        help="time opening the data set, from scratch and from the cache")
+    parser.add_argument("--source", default="bundled", metavar="bundled|official|PATH",
+                        help="the data set --data times (default: bundled)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    from engine.bench import add_arguments  # engine options: --net, --batch, --threads, ...
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.data:
+        from engine.data.bench import run_data_bench
+        try:
+            return run_data_bench(args)
+        except DataError as exc:
+            raise CliError(str(exc)) from None
+    try:
+        engine_bench = importlib.import_module("engine.bench")
+    except ModuleNotFoundError as exc:
+        if exc.name != "engine.bench":
+            raise
+        raise CliError("engine benchmark not built yet; `convnet-demo bench --data` times "
+                       "data loading") from None
+    return engine_bench.run(args)

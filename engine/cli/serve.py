@@ -1,0 +1,144 @@
+"""`convnet-demo serve`: the live page for a room; training starts at once, Ctrl-C saves.
+
+The page answers immediately (status "loading", then "compiling") while the worker thread
+decodes the data set and compiles kernels. Two addresses are printed: the viewers' (the LAN
+address with --host 0.0.0.0) and the presenter's, which carries the token (a fresh random
+one unless --token is given) and trades it for a cookie on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import webbrowser
+from pathlib import Path
+
+from engine.cli import CliError
+from engine.cli.common import add_threads_argument
+from engine.data import add_data_argument
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "serve", help="serve the live demo page and train while a room watches",
+        description="Serve the demo page, train live, let viewers classify their own images. "
+                    "Prints the viewer address and the presenter address (with its token). "
+                    "Ctrl-C saves a snapshot into --snapshot-dir and stops.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; "
+                        "0.0.0.0 lets a room join over the LAN)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    add_data_argument(p)
+    p.add_argument("--net", default="convnetjs",
+                   help="a preset name or a JSON spec file (default: convnetjs, the demo net)")
+    p.add_argument("--snapshot", metavar="FILE|pretrained|pretrained:NAME",
+                   help="start from this snapshot (ours or a ConvNetJS Net.toJSON() file)")
+    p.add_argument("--token", help="presenter token (default: a fresh random one, 192 bits)")
+    p.add_argument("--snapshot-dir", default="snapshots",
+                   help="where snapshots are saved (default: ./snapshots)")
+    p.add_argument("--paused", action="store_true", help="start paused")
+    p.add_argument("--no-save", action="store_true", help="do not save a snapshot on exit")
+    p.add_argument("--open", action="store_true",
+                   help="open the presenter page in this machine's browser")
+    add_threads_argument(p)
+    p.set_defaults(func=run)
+
+
+def _check_args(args) -> None:
+    """Fail before binding a port for mistakes that need no data: bad net, bad snapshot."""
+    from server.setup import SetupError, resolve_net, resolve_snapshot
+    if not 0 <= args.port <= 65535:
+        raise CliError("--port must be in 0..65535")
+    if args.token is not None and len(args.token) < 16:
+        raise CliError("--token must be at least 16 characters (better: leave it out and "
+                       "use the random one printed at start)")
+    if args.threads is not None:
+        import numba
+        if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+            raise CliError(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
+    try:
+        resolve_net(args.net)
+        if args.snapshot:
+            resolve_snapshot(args.snapshot)
+    except SetupError as exc:
+        raise CliError(str(exc)) from None
+    if args.data not in ("bundled", "official") and not Path(args.data).expanduser().exists():
+        raise CliError(f"--data {args.data}: no such file or folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.addresses import join_url, presenter_url
+    from server.app import create_app
+    from server.settings import Settings, new_token
+
+    _check_args(args)
+    settings = Settings(host=args.host, port=args.port, data=args.data,
+                        validation=args.validation, net=args.net, snapshot=args.snapshot,
+                        token=args.token or new_token(),
+                        snapshot_dir=Path(args.snapshot_dir).expanduser(),
+                        start_paused=args.paused, save_on_exit=not args.no_save,
+                        threads=args.threads)
+    _log_to_stderr()
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                            timeout_graceful_shutdown=5, lifespan="on")
+
+    def announce(port: int) -> None:
+        viewer = join_url(settings.host, port)
+        presenter = presenter_url(settings.host, port, settings.token)
+        print(f"convnet-demo is serving ({settings.net}, data: {settings.data})\n"
+              f"  viewers open:    {viewer}\n"
+              f"  presenter opens: {presenter}\n"
+              f"  snapshots go to: {settings.snapshot_dir.resolve()}\n"
+              f"Ctrl-C stops (and saves a snapshot).", flush=True)
+        if args.open:
+            threading.Thread(target=webbrowser.open, args=(presenter,), daemon=True).start()
+
+    server = make_server(config, app, announce)
+    try:
+        server.run()
+    except KeyboardInterrupt:         # uvicorn re-raises the Ctrl-C it handled gracefully
+        pass
+    except SystemExit:                # uvicorn exits like this when it cannot bind
+        if server.started:
+            raise
+        raise CliError(f"could not serve on {settings.host}:{settings.port} (is the port in "
+                       "use? try another --port)") from None
+    worker = app.state.runtime.worker
+    saved = worker.published.snapshot_file if worker is not None else None
+    print("stopped" + (f"; snapshot saved to {saved}" if saved else ""), file=sys.stderr)
+    return 0
+
+
+def make_server(config, app, announce):
+    """A uvicorn.Server that announces the bound port once listening, and ends the event
+    streams as soon as Ctrl-C arrives (so the shutdown need not wait for open streams)."""
+    import uvicorn
+
+    class DemoServer(uvicorn.Server):
+        async def startup(self, sockets=None):
+            await super().startup(sockets)
+            if self.started and not self.should_exit:
+                ports = [sock.getsockname()[1] for server in getattr(self, "servers", [])
+                         for sock in (server.sockets or [])]
+                announce(ports[0] if ports else config.port)
+
+        def handle_exit(self, sig, frame):
+            app.state.runtime.hub.close()
+            super().handle_exit(sig, frame)
+
+    return DemoServer(config)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("server")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False

@@ -1,0 +1,372 @@
+"""2-D convolution kernels (cross-correlation, as torch's conv2d): forward above backward.
+
+Why this layout (DESIGN.md, "What made the difference inside Numba"): the inner loop of every
+hot kernel runs over a long, unit-stride stretch of whole padded image planes ("grids"),
+never over a short output row. The input is zero padded into planes `width` wide; the output
+is computed on the same grid, garbage columns and all, and cropped afterwards.
+
+- Stride s is undone by phase decomposition: phase (ry, rx) of the padded input holds the
+  pixels (y*s_y + ry, x*s_x + rx), and a strided convolution is the sum over phases of
+  stride-1 correlations with the filter taps of that phase. Stride 1 has one phase.
+- Backward-data is itself a stride-1 correlation, per phase of dx, of the zero-padded dout
+  with the flipped, transposed taps, so forward and dx share one inner kernel.
+- A row holds one channel's grids for the whole batch, one image after another (`img`
+  elements each), then a zero tail, so dw's dot products run over the whole batch (short ones
+  spend their time in horizontal sums). Layouts: xph (P, C, row) and dpad (F4, row), both
+  flattened, grids (F4 or C4, grid_row). A forward or dx task is one image x 4 channels.
+- Rows written in lockstep 4 KiB apart alias in the store buffer (-30%): grid_row avoids it.
+- Register blocking: each pass of the inner loop updates 4 output channels with 3 taps.
+  Channel counts are padded to multiples of 4 (F4, C4) with zero weights.
+
+Everything the kernels need besides the arrays is in a `ConvGeometry` (see `conv_geometry`).
+Kernels validate and allocate nothing; engine/layers/conv.py allocates the scratch buffers
+(64-byte aligned: unaligned output rows cost ~15% in the inner loop).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit, prange
+
+BLOCK = 4            # output channels per pass (the weight rows are padded to a multiple)
+ALIGN = 16           # float32 elements per 64 bytes: grids and blocks start on such a boundary
+DW_CHUNK = 2048      # grid elements per dw pass: the dout rows of a chunk stay in L1
+
+
+class ConvGeometry(NamedTuple):
+    n: int; c: int; h: int; w: int; f: int; f4: int; c4: int    # noqa: E702
+    sy: int; sx: int; stride_y: int; stride_x: int              # noqa: E702
+    pad_y: int; pad_x: int; out_h: int; out_w: int              # noqa: E702
+    phases: int; taps_y: int; taps_x: int                       # noqa: E702
+    width: int; rows: int; img: int; top: int; left: int        # noqa: E702
+    row: int; grid_row: int; lead: int                          # noqa: E702
+
+
+def round_up(v: int, m: int = BLOCK) -> int:
+    return (v + m - 1) // m * m
+
+
+@lru_cache(maxsize=256)
+def conv_geometry(n, c, h, w, f, sy, sx, stride_y, stride_x, pad_y, pad_x):
+    """(ConvGeometry, phase table) for these shapes. Phase table rows (int64):
+    ry, rx, taps_y, taps_x (taps of the filter in this phase), y0, ny, x0, nx (the phase rows
+    y0..y0+ny-1 and columns x0..x0+nx-1 that land inside the unpadded input, for dx)."""
+    out_h = (h + 2 * pad_y - sy) // stride_y + 1
+    out_w = (w + 2 * pad_x - sx) // stride_x + 1
+    table = []
+    for ry in range(stride_y):
+        for rx in range(stride_x):
+            ty, tx = max(0, -(-(sy - ry) // stride_y)), max(0, -(-(sx - rx) // stride_x))
+            y0, x0 = -(-(pad_y - ry) // stride_y), -(-(pad_x - rx) // stride_x)
+            ny = (pad_y + h - 1 - ry) // stride_y + 1 - y0
+            nx = (pad_x + w - 1 - rx) // stride_x + 1 - x0
+            table.append((ry, rx, ty, tx, y0, ny, x0, nx))
+    live = [t for t in table if t[5] > 0 and t[7] > 0]
+    # dout is padded by `top` rows / `left` columns so dx never reads outside its image.
+    top = max([0] + [t[2] - 1 - t[4] for t in live])
+    left = max([0] + [t[3] - 1 - t[6] for t in live])
+    width = max([-(-(w + 2 * pad_x) // stride_x), left + out_w] + [t[6] + t[7] + left for t in live])
+    # Consecutive images share their zero rows (one image's bottom padding is the next one's
+    # top padding): `rows` is the fewest rows per image that keep every read of one image
+    # off the data of its neighbours, in x (forward, dw) and in dout (dx).
+    rows = max([out_h, top + out_h] + [t[4] + t[5] for t in live]
+               + [out_h + t[2] - 1 - t[4] for t in live if t[2] > 0])
+    # The last image's bottom padding, and reads made for garbage columns, land in the tail.
+    tail = round_up((max(0, -(-(h + 2 * pad_y) // stride_y) - rows) + 1) * width + 32, ALIGN)
+    img = round_up(rows * width, ALIGN)
+    f4, c4 = round_up(f), round_up(c)
+    # dpad rows start `lead` zeros early so that dw's loads of dout are 64-byte aligned.
+    lead = -(top * width + left) % ALIGN
+    row = round_up(lead + n * img + tail, ALIGN)
+    grid_row = n * img
+    while any(not 512 <= k * grid_row * 4 % 4096 <= 3584 for k in range(1, BLOCK)):
+        grid_row += ALIGN
+    geo = ConvGeometry(n, c, h, w, f, f4, c4, sy, sx, stride_y, stride_x, pad_y, pad_x,
+                       out_h, out_w, len(table), table[0][2], table[0][3], width, rows, img,
+                       top, left, row, grid_row, lead)
+    return geo, np.array(table, dtype=np.int64)
+
+
+def phase_weights(wf, wd, w, phases, stride_y, stride_x):
+    """w: (F, C, sy, sx) -> wf: (P, F4, C*taps) each phase's taps in (c, qy, qx) order, and
+    wd: (P, C4, F*taps) the same taps flipped and transposed, which make dx a correlation of
+    dpad. Padding rows are zeroed. Either output may be None. Small: plain NumPy."""
+    n_f, n_c = w.shape[:2]
+    for p, (ry, rx, ty, tx) in enumerate(phases[:, :4]):
+        taps = w[:, :, ry::stride_y, rx::stride_x]  # (F, C, ty, tx)
+        if wf is not None:
+            wf[p, :n_f, :n_c * ty * tx] = taps.reshape(n_f, -1)
+            wf[p, n_f:] = 0
+        if wd is not None:
+            flipped = taps[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, F, ty, tx)
+            wd[p, :n_c, :n_f * ty * tx] = flipped.reshape(n_c, -1)
+            wd[p, n_c:] = 0
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _next_tap(off, jy, jx, taps_y, taps_x, width, sstride):
+    # Step (a, jy, jx) in C order, keeping off = a*sstride + jy*width + jx (a division per
+    # tap would cost as much as a short inner loop).
+    jx += 1
+    off += 1
+    if jx == taps_x:
+        jx = 0
+        jy += 1
+        off += width - taps_x
+        if jy == taps_y:
+            jy = 0
+            off += sstride - taps_y * width
+    return off, jy, jx
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _correlate4(out, o, obase, src, sbase, sstride, wt, n_r, taps_y, taps_x, width, length):
+    # out[o+k, obase+i] += sum_r wt[o+k, r] * src[sbase + off(r) + i]   (k < 4, i < length)
+    # r runs over (a, jy, jx) in C order, off(r) = a*sstride + jy*width + jx.
+    # contract: a*b + c becomes one FMA (10% faster, and no less accurate).
+    o0 = out[o, obase:]
+    o1 = out[o + 1, obase:]
+    o2 = out[o + 2, obase:]
+    o3 = out[o + 3, obase:]
+    off, jy, jx = sbase, 0, 0
+    r = 0
+    while r + 3 <= n_r:
+        x0 = src[off:]
+        off, jy, jx = _next_tap(off, jy, jx, taps_y, taps_x, width, sstride)
+        x1 = src[off:]
+        off, jy, jx = _next_tap(off, jy, jx, taps_y, taps_x, width, sstride)
+        x2 = src[off:]
+        off, jy, jx = _next_tap(off, jy, jx, taps_y, taps_x, width, sstride)
+        a0, a1, a2 = wt[o, r], wt[o, r + 1], wt[o, r + 2]
+        b0, b1, b2 = wt[o + 1, r], wt[o + 1, r + 1], wt[o + 1, r + 2]
+        c0, c1, c2 = wt[o + 2, r], wt[o + 2, r + 1], wt[o + 2, r + 2]
+        d0, d1, d2 = wt[o + 3, r], wt[o + 3, r + 1], wt[o + 3, r + 2]
+        for i in range(length):
+            v0 = x0[i]
+            v1 = x1[i]
+            v2 = x2[i]
+            o0[i] += a0 * v0 + a1 * v1 + a2 * v2
+            o1[i] += b0 * v0 + b1 * v1 + b2 * v2
+            o2[i] += c0 * v0 + c1 * v1 + c2 * v2
+            o3[i] += d0 * v0 + d1 * v1 + d2 * v2
+        r += 3
+    while r < n_r:
+        x0 = src[off:]
+        off, jy, jx = _next_tap(off, jy, jx, taps_y, taps_x, width, sstride)
+        a0, b0, c0, d0 = wt[o, r], wt[o + 1, r], wt[o + 2, r], wt[o + 3, r]
+        for i in range(length):
+            v0 = x0[i]
+            o0[i] += a0 * v0
+            o1[i] += b0 * v0
+            o2[i] += c0 * v0
+            o3[i] += d0 * v0
+        r += 1
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _vector_length(n):
+    # Round a loop length up to whole 16-lane vectors: LLVM's scalar remainder loop costs as
+    # much as ~10 vector iterations. The extra elements are garbage columns (never cropped;
+    # dout is zero there, so dw gains nothing) and the block tails keep them in bounds.
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _fill(a, value):
+    # Explicit loop: a slice assignment inside prange would become a nested parfor.
+    for i in range(a.shape[0]):
+        a[i] = value
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _pad_plane(plane, src, ry, rx, g):
+    # src: (H, W) -> plane: (img,) phase (ry, rx) of src, zero padded, on the grid.
+    zero = plane.dtype.type(0)
+    _fill(plane, zero)
+    # phase columns xx with 0 <= xx*stride_x + rx - pad_x < W
+    xx_lo = min(g.width, max(0, -(-(g.pad_x - rx) // g.stride_x)))
+    n_copy = min(g.width, max(xx_lo, (g.pad_x + g.w - 1 - rx) // g.stride_x + 1)) - xx_lo
+    x_lo = xx_lo * g.stride_x + rx - g.pad_x
+    for yy in range(g.rows):
+        y = yy * g.stride_y + ry - g.pad_y
+        if 0 <= y < g.h:
+            dst = plane[yy * g.width + xx_lo:]
+            src_row = src[y, x_lo:]
+            if g.stride_x == 1:
+                for i in range(n_copy):
+                    dst[i] = src_row[i]
+            else:
+                for i in range(n_copy):
+                    dst[i] = src_row[i * g.stride_x]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def pad_phases(xph, x, g, phases):
+    # x: (N, C, H, W) -> xph: (P, C, row) flattened, image n at n*img; zero outside x.
+    zero = xph.dtype.type(0)
+    for t in prange(g.c * g.n):
+        c = t // g.n
+        n = t - c * g.n
+        for p in range(g.phases):
+            start = (p * g.c + c) * g.row
+            _pad_plane(xph[start + n * g.img:start + (n + 1) * g.img], x[n, c],
+                       phases[p, 0], phases[p, 1], g)
+            if n == g.n - 1:
+                _fill(xph[start + g.n * g.img:start + g.row], zero)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def conv_forward(out, grid, xph, wf, bias, g, phases):
+    # xph (from pad_phases), wf (from phase_weights), bias: (F,) -> out: (N, F, Ho, Wo).
+    # grid: (F4, grid_row) scratch. One task = one image x 4 filters.
+    n_blocks = g.f4 // 4
+    length = _vector_length((g.out_h - 1) * g.width + g.out_w)
+    for t in prange(g.n * n_blocks):
+        n = t // n_blocks
+        o = (t - n * n_blocks) * 4
+        base = n * g.img
+        for k in range(4):
+            _fill(grid[o + k, base:base + length], 0)
+        for p in range(g.phases):
+            ty, tx = phases[p, 2], phases[p, 3]
+            _correlate4(grid, o, base, xph, p * g.c * g.row + base, g.row, wf[p],
+                        g.c * ty * tx, ty, tx, g.width, length)
+        for f in range(o, min(o + 4, g.f)):
+            bf = bias[f]
+            for oy in range(g.out_h):
+                src = grid[f, base + oy * g.width:]
+                dst = out[n, f, oy]
+                for ox in range(g.out_w):
+                    dst[ox] = src[ox] + bf
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def pad_dout(dpad, dout, g):
+    # dout: (N, F, Ho, Wo) -> dpad: (F4, row) flattened: dout[n, f, oy, ox] at
+    # f*row + lead + n*img + (oy + top)*width + ox + left; zero everywhere else (rows >= F too).
+    zero = dpad.dtype.type(0)
+    for t in prange(g.f4 * g.n):
+        f = t // g.n
+        n = t - f * g.n
+        start = f * g.row + g.lead
+        plane = dpad[start + n * g.img:start + (n + 1) * g.img]
+        _fill(plane, zero)
+        if n == 0:
+            _fill(dpad[f * g.row:start], zero)
+        if f < g.f:
+            for oy in range(g.out_h):
+                dst = plane[(oy + g.top) * g.width + g.left:]
+                src = dout[n, f, oy]
+                for ox in range(g.out_w):
+                    dst[ox] = src[ox]
+        if n == g.n - 1:
+            _fill(dpad[start + g.n * g.img:(f + 1) * g.row], zero)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def conv_backward_data(dx, grid, dpad, wd, g, phases):
+    # dpad (from pad_dout), wd (from phase_weights) -> dx: (N, C, H, W), fully overwritten.
+    # grid: (C4, grid_row) scratch. One task = one image x 4 input channels.
+    n_blocks = g.c4 // 4
+    for t in prange(g.n * n_blocks):
+        n = t // n_blocks
+        o = (t - n * n_blocks) * 4
+        base = n * g.img
+        for p in range(g.phases):
+            ry, rx, ty, tx = phases[p, 0], phases[p, 1], phases[p, 2], phases[p, 3]
+            y0, ny, x0, nx = phases[p, 4], phases[p, 5], phases[p, 6], phases[p, 7]
+            if ny <= 0 or nx <= 0:
+                continue
+            length = _vector_length((ny - 1) * g.width + nx)
+            for k in range(4):
+                _fill(grid[o + k, base:base + length], 0)
+            shift = (y0 + g.top - ty + 1) * g.width + x0 + g.left - tx + 1
+            _correlate4(grid, o, base, dpad, g.lead + base + shift, g.row, wd[p],
+                        g.f * ty * tx, ty, tx, g.width, length)
+            x_lo = x0 * g.stride_x + rx - g.pad_x
+            for c in range(o, min(o + 4, g.c)):
+                for j in range(ny):
+                    src = grid[c, base + j * g.width:]
+                    dst = dx[n, c, (y0 + j) * g.stride_y + ry - g.pad_y, x_lo:]
+                    if g.stride_x == 1:
+                        for i in range(nx):
+                            dst[i] = src[i]
+                    else:
+                        for i in range(nx):
+                            dst[i * g.stride_x] = src[i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True,
+      fastmath={"reassoc", "contract"})
+def conv_backward_weights(dw, xph, dpad, g, phases):
+    # dw: (F, C, sy, sx) += sum over the batch of dout x input, from xph and dpad.
+    # One task = 4 filters x 1 input channel: it owns dw[f:f+4, c]. reassoc lets LLVM
+    # vectorise the dot products (it only reorders a sum).
+    n_blocks = g.f4 // 4
+    zero = dw.dtype.type(0)
+    total = _vector_length((g.n - 1) * g.img + (g.out_h - 1) * g.width + g.out_w)
+    for t in prange(n_blocks * g.c):
+        bi = t // g.c
+        c = t - bi * g.c
+        f = bi * 4
+        nf = min(4, g.f - f)
+        drow = f * g.row + g.lead + g.top * g.width + g.left
+        for start in range(0, total, DW_CHUNK):
+            length = min(DW_CHUNK, total - start)
+            d0 = dpad[drow + start:]
+            d1 = dpad[drow + g.row + start:]
+            d2 = dpad[drow + 2 * g.row + start:]
+            d3 = dpad[drow + 3 * g.row + start:]
+            for p in range(g.phases):
+                ry, rx, ty, tx = phases[p, 0], phases[p, 1], phases[p, 2], phases[p, 3]
+                xrow = xph[(p * g.c + c) * g.row + start:]
+                k = 0
+                while k < ty * tx:
+                    # up to 3 taps per pass; missing taps repeat the last (sums unused)
+                    m = min(3, ty * tx - k)
+                    q0, q1, q2 = k, k + min(1, m - 1), k + m - 1
+                    x0 = xrow[(q0 // tx) * g.width + q0 % tx:]
+                    x1 = xrow[(q1 // tx) * g.width + q1 % tx:]
+                    x2 = xrow[(q2 // tx) * g.width + q2 % tx:]
+                    s00 = s01 = s02 = s10 = s11 = s12 = zero
+                    s20 = s21 = s22 = s30 = s31 = s32 = zero
+                    for i in range(length):
+                        e0, e1, e2, e3 = d0[i], d1[i], d2[i], d3[i]
+                        v0, v1, v2 = x0[i], x1[i], x2[i]
+                        s00 += e0 * v0
+                        s01 += e0 * v1
+                        s02 += e0 * v2
+                        s10 += e1 * v0
+                        s11 += e1 * v1
+                        s12 += e1 * v2
+                        s20 += e2 * v0
+                        s21 += e2 * v1
+                        s22 += e2 * v2
+                        s30 += e3 * v0
+                        s31 += e3 * v1
+                        s32 += e3 * v2
+                    sums = ((s00, s01, s02), (s10, s11, s12), (s20, s21, s22),
+                            (s30, s31, s32))
+                    for j in range(nf):
+                        for u in range(m):
+                            q = k + u
+                            dw[f + j, c, (q // tx) * g.stride_y + ry,
+                               (q % tx) * g.stride_x + rx] += sums[j][u]
+                    k += m
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def conv_backward_bias(db, dout):
+    # dout: (N, F, Ho, Wo) -> db: (F,) += sum over batch and positions
+    n_img, n_f = dout.shape[0], dout.shape[1]
+    for f in prange(n_f):
+        s = db[f]
+        for n in range(n_img):
+            plane = dout[n, f]
+            for oy in range(plane.shape[0]):
+                for ox in range(plane.shape[1]):
+                    s += plane[oy, ox]
+        db[f] = s

@@ -1,0 +1,203 @@
+"""Convolution and fully-connected layers: the engine's parameterised, FLOP-heavy layers.
+
+The kernels check nothing, so everything is checked here first: shapes, dtypes, layout.
+Scratch buffers come from the caller's Workspace (reused from step to step) and the grids
+the convolution kernels write are 64-byte aligned (see engine/kernels/conv.py).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from engine.kernels import conv as conv_kernels
+from engine.kernels import fc as fc_kernels
+from engine.layers.base import Layer, register
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_ALIGN_BYTES = 64
+
+
+def _aligned(ctx, owner, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """A Workspace buffer of `shape` whose first element sits on a 64-byte boundary."""
+    dtype = np.dtype(dtype)
+    size = math.prod(shape)
+    buf = ctx.workspace.empty(owner, name, (size + _ALIGN_BYTES // dtype.itemsize,), dtype)
+    skip = (-buf.ctypes.data) % _ALIGN_BYTES // dtype.itemsize
+    return buf[skip:skip + size].reshape(shape)
+
+
+def _checked(layer: Layer, a: np.ndarray, shape: tuple[int, ...], what: str,
+             dtype) -> np.ndarray:
+    """`a` as a C-contiguous array of exactly this shape and dtype, or a clear error."""
+    if not isinstance(a, np.ndarray) or a.shape != tuple(shape):
+        got = getattr(a, "shape", type(a).__name__)
+        raise ValueError(f"{layer.type} layer: {what} must have shape {tuple(shape)}, got {got}")
+    if a.dtype not in _FLOATS:
+        raise ValueError(f"{layer.type} layer: {what} must be float32 or float64, got {a.dtype}")
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _batch(layer: Layer, x: np.ndarray, shape: tuple[int, ...], what: str, dtype) -> np.ndarray:
+    if not isinstance(x, np.ndarray) or x.ndim != 4 or x.shape[0] < 1:
+        got = getattr(x, "shape", type(x).__name__)
+        raise ValueError(f"{layer.type} layer: {what} must have shape (N, "
+                         f"{', '.join(map(str, shape))}) with N >= 1, got {got}")
+    return _checked(layer, x, (x.shape[0],) + tuple(shape), what, dtype)
+
+
+class _Weighted(Layer):
+    """Shared by conv and fc: params w (and b when d["bias"]), He init, decay multipliers.
+    Set `input_grad = False` on a first layer to skip computing dx (backward returns None)."""
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.has_bias = bool(d["bias"])
+        self.bias_pref = float(d["bias_pref"])
+        self.input_grad = True
+        self.decay = {"w": (float(d["l1_decay_mul"]), float(d["l2_decay_mul"]))}
+        if self.has_bias:
+            self.decay["b"] = (0.0, 0.0)
+
+    def weight_shape(self) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def init(self, rng, dtype=np.float32):
+        shape = self.weight_shape()
+        fan_in = int(np.prod(shape[1:]))
+        w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        self.params = {"w": np.ascontiguousarray(w, dtype=dtype)}
+        if self.has_bias:
+            self.params["b"] = np.full(shape[0], self.bias_pref, dtype=dtype)
+
+    def _weights(self):
+        """(w, b or None, dtype), checked: params may have been replaced (snapshots)."""
+        if "w" not in self.params:
+            raise RuntimeError(f"{self.type} layer: call init() before forward()")
+        w = self.params["w"]
+        dtype = w.dtype
+        w = _checked(self, w, self.weight_shape(), "weights", dtype)
+        b = None
+        if self.has_bias:
+            b = _checked(self, self.params["b"], self.weight_shape()[:1], "bias", dtype)
+        return w, b, dtype
+
+    def _grads(self, grads, dtype):
+        """The gradient arrays the kernels add into; they must be the caller's own arrays."""
+        names = ("w", "b") if self.has_bias else ("w",)
+        shapes = {"w": self.weight_shape(), "b": self.weight_shape()[:1]}
+        out = []
+        for name in names:
+            g = grads.get(name)
+            if (not isinstance(g, np.ndarray) or g.shape != shapes[name] or g.dtype != dtype
+                    or not g.flags.c_contiguous or not g.flags.writeable):
+                raise ValueError(f"{self.type} layer: grads[{name!r}] must be a writable "
+                                 f"C-contiguous {dtype} array of shape {shapes[name]}")
+            out.append(g)
+        return out if self.has_bias else out + [None]
+
+
+@register
+class ConvLayer(_Weighted):
+    """2-D convolution (cross-correlation, as torch's conv2d), any filter size, stride and
+    zero padding per axis; weights (F, C, sy, sx), optional bias (F,)."""
+
+    type = "conv"
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.sx, self.sy = int(d["sx"]), int(d["sy"])
+        self.stride_x, self.stride_y = int(d["stride_x"]), int(d["stride_y"])
+        self.pad_x, self.pad_y = int(d["pad_x"]), int(d["pad_y"])
+        self.filters = int(d["filters"])
+
+    def weight_shape(self):
+        return (self.filters, self.in_shape[0], self.sy, self.sx)
+
+    def geometry(self, n: int):
+        c, h, w = self.in_shape
+        return conv_kernels.conv_geometry(n, c, h, w, self.filters, self.sy, self.sx,
+                                          self.stride_y, self.stride_x, self.pad_y, self.pad_x)
+
+    def forward(self, x, ctx):
+        # x: (N, C, H, W) -> out: (N, F, Ho, Wo)
+        w, b, dtype = self._weights()
+        x = _batch(self, x, self.in_shape, "input", dtype)
+        g, phases = self.geometry(x.shape[0])
+        xph = _aligned(ctx, self, "xph", (g.phases * g.c * g.row,), dtype)
+        conv_kernels.pad_phases(xph, x, g, phases)
+        if g.phases == 1 and g.f4 == g.f:
+            wf = w.reshape(1, g.f, -1)  # already in the kernel's order
+        else:
+            wf = ctx.workspace.empty(self, "wf", (g.phases, g.f4, g.c * g.taps_y * g.taps_x),
+                                     dtype)
+            conv_kernels.phase_weights(wf, None, w, phases, g.stride_y, g.stride_x)
+        if b is None:
+            b = ctx.workspace.zeros(self, "no_bias", (g.f,), dtype)
+        grid = _aligned(ctx, self, "grid", (g.f4, g.grid_row), dtype)
+        out = ctx.workspace.empty(self, "out", (g.n, g.f, g.out_h, g.out_w), dtype)
+        conv_kernels.conv_forward(out, grid, xph, wf, b, g, phases)
+        return out, (g, phases, xph, w)
+
+    def backward(self, dout, cache, grads, ctx):
+        g, phases, xph, w = cache
+        dtype = w.dtype
+        dout = _checked(self, dout, (g.n, g.f, g.out_h, g.out_w), "dout", dtype)
+        dw, db = self._grads(grads, dtype)
+        dpad = _aligned(ctx, self, "dpad", (g.f4 * g.row,), dtype)
+        conv_kernels.pad_dout(dpad, dout, g)
+        conv_kernels.conv_backward_weights(dw, xph, dpad, g, phases)
+        if db is not None:
+            conv_kernels.conv_backward_bias(db, dout)
+        if not self.input_grad:
+            return None
+        wd = ctx.workspace.empty(self, "wd", (g.phases, g.c4, g.f * g.taps_y * g.taps_x), dtype)
+        conv_kernels.phase_weights(None, wd, w, phases, g.stride_y, g.stride_x)
+        grid = _aligned(ctx, self, "dx_grid", (g.c4, g.grid_row), dtype)
+        dx = ctx.workspace.empty(self, "dx", (g.n, g.c, g.h, g.w), dtype)
+        conv_kernels.conv_backward_data(dx, grid, dpad, wd, g, phases)
+        return dx
+
+
+@register
+class FCLayer(_Weighted):
+    """Fully connected: out[n, k] = sum_j w[k, j] * x[n].flat[j] + b[k], x flattened in
+    (C, H, W) order (torch's nn.Linear after flatten). Output (N, K, 1, 1)."""
+
+    type = "fc"
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.num_neurons = int(d["num_neurons"])
+        self.fan_in = int(np.prod(self.in_shape))
+
+    def weight_shape(self):
+        return (self.num_neurons, self.fan_in)
+
+    def forward(self, x, ctx):
+        # x: (N, C, H, W) -> out: (N, K, 1, 1)
+        w, b, dtype = self._weights()
+        x = _batch(self, x, self.in_shape, "input", dtype)
+        n = x.shape[0]
+        out = ctx.workspace.empty(self, "out", (n, self.num_neurons, 1, 1), dtype)
+        if b is None:
+            b = ctx.workspace.zeros(self, "no_bias", (self.num_neurons,), dtype)
+        x2 = x.reshape(n, self.fan_in)
+        fc_kernels.fc_forward(out.reshape(n, self.num_neurons), x2, w, b)
+        return out, (x2, w, dtype)
+
+    def backward(self, dout, cache, grads, ctx):
+        x2, w, dtype = cache
+        n = x2.shape[0]
+        dout = _checked(self, dout, (n, self.num_neurons, 1, 1), "dout", dtype)
+        dout2 = dout.reshape(n, self.num_neurons)
+        dw, db = self._grads(grads, dtype)
+        if db is None:
+            db = ctx.workspace.empty(self, "no_bias_grad", (0,), dtype)
+        fc_kernels.fc_backward_weights(dw, db, dout2, x2)
+        if not self.input_grad:
+            return None
+        dx = ctx.workspace.empty(self, "dx", (n,) + tuple(self.in_shape), dtype)
+        fc_kernels.fc_backward_data(dx.reshape(n, self.fan_in), dout2, w)
+        return dx

@@ -1,0 +1,144 @@
+"""A network: the layers a validated spec describes, run forward and backward in order.
+
+The Net owns parameters (and batch-norm running statistics) only. Activations live in the
+caller's Workspace, gradients in the caller's grads (see `new_grads`), so training and any
+number of classify requests can share one Net's weights without touching each other's state.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+import engine.layers  # noqa: F401  (registers layer types)
+from engine.layers.base import Context, Layer, LossLayer
+from engine.layers.core import build_layer
+from engine.spec import NetSpec
+
+Grads = list[dict[str, np.ndarray]]  # one dict per top-level layer, keys as that layer's params
+
+
+class Net:
+    def __init__(self, spec: NetSpec, *, rng: np.random.Generator | None = None,
+                 dtype=np.float32) -> None:
+        self.spec = spec
+        self.dtype = np.dtype(dtype)
+        self.layers: list[Layer] = [build_layer(d) for d in spec.layers]
+        if not isinstance(self.layers[-1], LossLayer):
+            raise ValueError("the last layer of a net must be a loss layer")
+        rng = rng if rng is not None else np.random.default_rng(0)
+        for layer in self.layers:
+            layer.init(rng, self.dtype)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.layers[0].out_shape
+
+    @property
+    def loss_layer(self) -> LossLayer:
+        return self.layers[-1]  # type: ignore[return-value]
+
+    # --- parameters -----------------------------------------------------------------------
+    def named_params(self):
+        """[(name, array, (l1_mul, l2_mul))] with names "<layer index>.<param>"."""
+        return [(f"{i}.{name}", arr, self.layers[i].decay.get(name, (0.0, 0.0)))
+                for i in range(len(self.layers)) for name, arr in self.layers[i].params.items()]
+
+    def named_buffers(self):
+        return [(f"{i}.{name}", arr)
+                for i in range(len(self.layers)) for name, arr in self.layers[i].buffers.items()]
+
+    def num_params(self) -> int:
+        return sum(arr.size for _, arr, _ in self.named_params())
+
+    def new_grads(self) -> Grads:
+        return [{name: np.zeros_like(arr) for name, arr in layer.params.items()}
+                for layer in self.layers]
+
+    @staticmethod
+    def zero_grads(grads: Grads) -> None:
+        for layer_grads in grads:
+            for g in layer_grads.values():
+                g.fill(0)
+
+    def named_grads(self, grads: Grads):
+        """[(name, param, grad, (l1_mul, l2_mul))] aligned with named_params()."""
+        return [(f"{i}.{name}", arr, grads[i][name], self.layers[i].decay.get(name, (0.0, 0.0)))
+                for i in range(len(self.layers)) for name, arr in self.layers[i].params.items()]
+
+    # --- passes ---------------------------------------------------------------------------
+    def check_input(self, x: np.ndarray) -> np.ndarray:
+        """Kernels check nothing, so the batch is checked here: shape, dtype, layout."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            c, h, w = self.input_shape
+            raise ValueError(f"input batch must have shape (N, {c}, {h}, {w}), got {x.shape}")
+        if x.shape[0] < 1:
+            raise ValueError("input batch is empty")
+        if x.dtype != self.dtype:
+            raise ValueError(f"input batch must be {self.dtype}, got {x.dtype}")
+        return np.ascontiguousarray(x)
+
+    def forward(self, x: np.ndarray, ctx: Context) -> tuple[np.ndarray, list[Any], list[np.ndarray]]:
+        """x: (N, C, H, W) -> (output of the loss layer, caches, every layer's output).
+        Outputs are Workspace buffers: copy what must outlive the next pass."""
+        x = self.check_input(x)
+        caches, outputs = [], []
+        timings = ctx.timings
+        for i, layer in enumerate(self.layers):
+            t0 = time.perf_counter()
+            x, cache = layer.forward(x, ctx)
+            if timings is not None:
+                timings.append(("forward", i, time.perf_counter() - t0))
+            caches.append(cache)
+            outputs.append(x)
+        return x, caches, outputs
+
+    def predict(self, x: np.ndarray, ctx: Context | None = None) -> np.ndarray:
+        """Evaluation-mode output of the loss layer (probabilities for softmax)."""
+        ctx = ctx if ctx is not None else Context(training=False)
+        out, _, _ = self.forward(x, ctx)
+        return out
+
+    def check_targets(self, y: np.ndarray, n: int) -> np.ndarray:
+        if self.loss_layer.type == "regression":
+            k = self.loss_layer.in_shape[0]
+            y = np.asarray(y, dtype=self.dtype)
+            if y.shape != (n, k):
+                raise ValueError(f"regression targets must have shape ({n}, {k}), got {y.shape}")
+            return np.ascontiguousarray(y)
+        y = np.asarray(y)
+        k = self.loss_layer.in_shape[0]
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"labels must be {n} integers, got shape {y.shape} {y.dtype}")
+        if n and (y.min() < 0 or y.max() >= k):
+            raise ValueError(f"labels must lie in 0..{k - 1}")
+        return y.astype(np.int64, copy=False)
+
+    def backward(self, out: np.ndarray, caches: list[Any], y: np.ndarray, grads: Grads,
+                 ctx: Context, *, keep_grads: bool = False
+                 ) -> tuple[float, np.ndarray, list[np.ndarray] | None]:
+        """Mean data loss, dL/dx, and (when keep_grads) copies of dL/d(every layer's output).
+        Parameter gradients are ADDED into grads."""
+        y = self.check_targets(y, out.shape[0])
+        timings = ctx.timings
+        t0 = time.perf_counter()
+        loss, dout = self.loss_layer.loss(out, caches[-1], y, ctx)
+        if timings is not None:
+            timings.append(("backward", len(self.layers) - 1, time.perf_counter() - t0))
+        output_grads = [None] * len(self.layers) if keep_grads else None
+        for i in range(len(self.layers) - 2, -1, -1):
+            if output_grads is not None:
+                output_grads[i] = dout.copy()
+            t0 = time.perf_counter()
+            dout = self.layers[i].backward(dout, caches[i], grads[i], ctx)
+            if timings is not None:
+                timings.append(("backward", i, time.perf_counter() - t0))
+        return float(loss), dout, output_grads
+
+    def loss_and_grads(self, x, y, grads: Grads, ctx: Context) -> tuple[float, np.ndarray]:
+        """One training pass: forward, loss, backward (grads accumulate; zero them first)."""
+        out, caches, _ = self.forward(x, ctx)
+        loss, dx, _ = self.backward(out, caches, y, grads, ctx)
+        return loss, out

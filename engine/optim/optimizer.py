@@ -1,0 +1,202 @@
+"""The Optimizer: hyperparameters, step count and per-parameter state for one net.
+
+    opt = Optimizer(net.named_params(), method="adam", learning_rate=1e-3)
+    net.zero_grads(grads); loss, _ = net.loss_and_grads(x, y, grads, ctx)
+    reg_loss = opt.step(net.named_grads(grads))     # updates the net's arrays in place
+
+Gradients arrive as batch means (the loss layers average), so nothing here divides by the batch
+size. Each parameter follows g + l2_decay*l2_mul*w + l1_decay*l1_mul*sign(w); the matching
+regularisation loss, measured on the weights before the update, is what `step` returns. The
+caller's gradients are read, never written (ConvNetJS zeroes them; our caller does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from engine.optim.errors import OptimError
+from engine.optim.hyperparams import Hyperparams
+from engine.optim.rules import OPTIMIZERS, Rule, decay_losses, decayed_gradient
+from engine.optim.schedules import lr_at
+
+STATE_FORMAT = "convnet-demo-optimizer"
+STATE_VERSION = 1
+
+
+class Optimizer:
+    def __init__(self, named_params: Iterable[tuple[str, np.ndarray, tuple[float, float]]],
+                 hyperparams: Hyperparams | Mapping[str, Any] | None = None,
+                 **changes: Any) -> None:
+        """named_params: (name, array, (l1_mul, l2_mul)) as Net.named_params() gives them."""
+        hp = hyperparams if isinstance(hyperparams, Hyperparams) else (
+            Hyperparams.from_dict(hyperparams) if hyperparams is not None else Hyperparams())
+        self.hp = hp.replace(**changes) if changes else hp
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.dtypes: dict[str, np.dtype] = {}
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+        for name, arr, _decay in named_params:
+            if name in self.shapes:
+                raise ValueError(f"parameter name {name!r} appears twice")
+            self.shapes[name], self.dtypes[name] = arr.shape, arr.dtype
+            self.state[name] = self.rule.init_state(arr)
+        self.t = 0       # updates taken: the schedule's clock
+        self.rule_t = 0  # updates taken with the current state: Adam's bias-correction clock
+        # Scratch for the decayed gradient and the rules' temporaries: two halves per dtype.
+        self._scratch: dict[np.dtype, np.ndarray] = {}
+        self._scratch_size = max((int(np.prod(s)) for s in self.shapes.values()), default=0)
+
+    @property
+    def rule(self) -> Rule:
+        return OPTIMIZERS[self.hp.method]
+
+    def lr_at(self, step: int) -> float:
+        return lr_at(self.hp, step)
+
+    @property
+    def lr(self) -> float:
+        """The learning rate the next step will use."""
+        return lr_at(self.hp, self.t)
+
+    # --- stepping ---------------------------------------------------------------------------
+    def step(self, params_with_grads: Iterable[tuple[str, np.ndarray, np.ndarray,
+                                                     tuple[float, float]]]) -> float:
+        """Update every parameter in place from (name, param, grad, (l1_mul, l2_mul)) as
+        Net.named_grads(grads) gives them; return the regularisation loss (before the step)."""
+        items = list(params_with_grads)
+        self._check_items(items)
+        hp, rule = self.hp, self.rule
+        lr = lr_at(hp, self.t)
+        self.t += 1
+        self.rule_t += 1
+        reg_loss = 0.0
+        # A diverging run overflows to inf/NaN: let it through quietly for the caller's
+        # divergence check, rather than warn every step (or, with warnings as errors, raise
+        # half way through an update).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for name, param, grad, (l1_mul, l2_mul) in items:
+                l1, l2 = hp.l1_decay * l1_mul, hp.l2_decay * l2_mul
+                g, tmp = self._buffers(param)
+                l1_loss, l2_loss = decay_losses(param, l1, l2, tmp)
+                reg_loss += l1_loss + l2_loss
+                decayed_gradient(g, param, grad, l1, l2, tmp)
+                rule.step(param, g, self.state[name], hp, lr, self.rule_t, tmp)
+        return reg_loss
+
+    def reg_loss(self, named_params: Iterable[tuple[str, np.ndarray, tuple[float, float]]]
+                 ) -> float:
+        """The regularisation loss of these weights under the current decays, without a step."""
+        total = 0.0
+        for _name, param, (l1_mul, l2_mul) in named_params:
+            total += sum(decay_losses(param, self.hp.l1_decay * l1_mul,
+                                      self.hp.l2_decay * l2_mul))
+        return total
+
+    def _check_items(self, items: list) -> None:
+        names = [item[0] for item in items]
+        if names != list(self.shapes):
+            raise ValueError(f"optimizer was built for parameters {list(self.shapes)}, "
+                             f"step got {names}")
+        for name, param, grad, _decay in items:
+            shape, dtype = self.shapes[name], self.dtypes[name]
+            for what, arr in (("parameter", param), ("gradient", grad)):
+                if arr.shape != shape or arr.dtype != dtype:
+                    raise ValueError(f"{what} {name}: expected {shape} {dtype}, "
+                                     f"got {arr.shape} {arr.dtype}")
+
+    def _buffers(self, param: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = self._scratch_size
+        flat = self._scratch.get(param.dtype)
+        if flat is None:
+            flat = self._scratch[param.dtype] = np.empty(2 * n, param.dtype)
+        return flat[:param.size].reshape(param.shape), flat[n:n + param.size].reshape(param.shape)
+
+    # --- changes between steps -----------------------------------------------------------
+    def set_hyperparams(self, **changes: Any) -> Hyperparams:
+        """Apply validated changes (all or none). A new method keeps the state arrays that mean
+        the same thing (momentum <-> nesterov velocity, windowgrad <-> adadelta mean square)
+        and starts the others at zero, restarting Adam's bias correction with them."""
+        hp = self.hp.replace(**changes)
+        if hp.method != self.hp.method:
+            self._switch_rule(OPTIMIZERS[hp.method])
+        self.hp = hp
+        return hp
+
+    def _switch_rule(self, rule: Rule) -> None:
+        fresh = False
+        for name, old in self.state.items():
+            new = {}
+            for s in rule.state_names:
+                if s in old:
+                    new[s] = old[s]
+                else:
+                    new[s] = np.zeros(self.shapes[name], self.dtypes[name])
+                    fresh = True
+            self.state[name] = new
+        if fresh:
+            self.rule_t = 0
+
+    def reset_state(self) -> None:
+        """Forget all accumulated state and restart the schedule."""
+        for name, state in self.state.items():
+            for arr in state.values():
+                arr.fill(0)
+        self.t = self.rule_t = 0
+
+    # --- snapshots ----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Plain numpy arrays (copies) and JSON-able scalars; load_state_dict restores exactly."""
+        return {"format": STATE_FORMAT, "version": STATE_VERSION,
+                "hyperparams": self.hp.to_dict(), "t": self.t, "rule_t": self.rule_t,
+                "state": {name: {s: arr.copy() for s, arr in state.items()}
+                          for name, state in self.state.items()}}
+
+    def load_state_dict(self, d: Mapping[str, Any]) -> None:
+        """Validate everything, then replace hyperparameters, counters and state (all or none).
+        Raises OptimError (a ValueError) naming the first thing that does not fit."""
+        if not isinstance(d, Mapping):
+            raise OptimError("optimizer", "optimizer state must be an object")
+        expected = {"format", "version", "hyperparams", "t", "rule_t", "state"}
+        if set(d) != expected:
+            raise OptimError("optimizer", f"optimizer state must have exactly the keys "
+                             f"{sorted(expected)}, got {sorted(d)}")
+        if d["format"] != STATE_FORMAT or d["version"] != STATE_VERSION:
+            raise OptimError("version", f"optimizer state is {d['format']!r} version "
+                             f"{d['version']!r}; this reads {STATE_FORMAT!r} version "
+                             f"{STATE_VERSION}")
+        hp = Hyperparams.from_dict(d["hyperparams"])
+        t, rule_t = d["t"], d["rule_t"]
+        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+            raise OptimError("t", f"t must be an integer >= 0, got {t!r}")
+        if isinstance(rule_t, bool) or not isinstance(rule_t, int) or not 0 <= rule_t <= t:
+            raise OptimError("rule_t", f"rule_t must be an integer in 0..t ({t}), got {rule_t!r}")
+        state = self._checked_state(d["state"], OPTIMIZERS[hp.method])
+        self.hp, self.t, self.rule_t, self.state = hp, t, rule_t, state
+
+    def _checked_state(self, given: Any, rule: Rule) -> dict[str, dict[str, np.ndarray]]:
+        if not isinstance(given, Mapping) or set(given) != set(self.shapes):
+            names = sorted(given) if isinstance(given, Mapping) else type(given).__name__
+            raise OptimError("state", f"optimizer state is for parameters {names}; this net "
+                             f"has {sorted(self.shapes)}")
+        out = {}
+        for name, shape in self.shapes.items():
+            arrays = given[name]
+            if not isinstance(arrays, Mapping) or set(arrays) != set(rule.state_names):
+                keys = sorted(arrays) if isinstance(arrays, Mapping) else type(arrays).__name__
+                raise OptimError(f"state.{name}", f"state of {name}: {rule.name} keeps "
+                                 f"{list(rule.state_names)}, got {keys}")
+            out[name] = {}
+            for s in rule.state_names:
+                arr, where = arrays[s], f"state.{name}.{s}"
+                if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+                    raise OptimError(where, f"{where} must be a float array, got "
+                                     f"{getattr(arr, 'dtype', type(arr).__name__)}")
+                if arr.shape != shape:
+                    raise OptimError(where, f"{where} has shape {arr.shape}; the parameter "
+                                     f"has shape {shape}")
+                if not np.all(np.isfinite(arr)):
+                    raise OptimError(where, f"{where} contains NaN or infinite values")
+                out[name][s] = np.array(arr, dtype=self.dtypes[name], copy=True)
+        return out

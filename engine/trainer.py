@@ -1,0 +1,421 @@
+"""The training loop shared by the command line and the server's worker.
+
+A Trainer owns one Net, its Optimizer, the gradient arrays, a batch source and the metrics. It
+is not thread-safe on purpose: exactly one thread (the CLI's main thread or the server's
+worker) calls `step` and `apply`; other threads talk to it through the worker's queue. Every
+change is validated in full before anything is replaced, so a refused change leaves the run
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from engine.data.augment import Augmentation, BatchIterator
+from engine.data.normalize import Normalization
+from engine.layers.base import Context, Workspace
+from engine.metrics import History, Window, evaluate
+from engine.net import Net
+from engine.optim import Hyperparams, OptimError, Optimizer
+from engine.snapshot import Snapshot, apply_weights
+from engine.spec import NetSpec
+
+
+class TrainError(ValueError):
+    """A change the trainer refuses; `field` names the setting when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    flip: bool = True                 # augmentation: random horizontal flip
+    shift: int = 2                    # augmentation: random shift, +-pixels (ConvNetJS: 2)
+    validate_every: int = 50          # steps between validation batches
+    validation_batch: int = 100       # images per validation batch
+    test_every: int = 0               # steps between whole-test-set evaluations (0: by epoch)
+    window: int = 50                  # steps in the moving averages
+    history_points: int = 1000
+    seed: int = 0
+
+    def check(self) -> TrainOptions:
+        for name in ("flip",):
+            if not isinstance(getattr(self, name), bool):
+                raise TrainError(f"{name} must be true or false", name)
+        for name, lo, hi in (("shift", 0, 8), ("validate_every", 1, 10**6),
+                             ("validation_batch", 1, 10000), ("test_every", 0, 10**9),
+                             ("window", 1, 10000), ("history_points", 4, 100000),
+                             ("seed", 0, 2**32 - 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise TrainError(f"{name} must be an integer in {lo}..{hi}, got {value!r}", name)
+        return self
+
+
+OPTION_FIELDS = set(TrainOptions.__dataclass_fields__) - {"seed"}
+
+
+class Trainer:
+    def __init__(self, net: Net, dataset, hyperparams: Hyperparams | dict | None = None,
+                 options: TrainOptions | None = None, *,
+                 normalization: Normalization | None = None) -> None:
+        self.dataset = dataset
+        self.options = (options or TrainOptions()).check()
+        self.normalization = normalization or dataset.normalization
+        self._check_net_fits(net.spec)
+        self.net = net
+        hp = hyperparams if isinstance(hyperparams, Hyperparams) else Hyperparams.from_dict(
+            hyperparams or {})
+        self.optimizer = Optimizer(net.named_params(), hp)
+        self.grads = net.new_grads()
+        self.ctx = Context(training=True, workspace=Workspace(),
+                           rng=np.random.default_rng(self.options.seed + 1))
+        self.eval_workspace = Workspace()
+        self.step_count = 0
+        self.examples_seen = 0
+        self.wall_seconds = 0.0
+        self.history = History(self.options.history_points)
+        self._windows = {k: Window(self.options.window) for k in
+                         ("loss", "reg_loss", "train_acc", "val_acc", "images_per_s",
+                          "forward_ms", "backward_ms")}
+        self.layer_ms: list[tuple[float, float]] = []
+        self.last_test: dict[str, Any] | None = None
+        self.diverged: dict[str, Any] | None = None
+        self.paused = False
+        self._make_batches(epoch=0)
+        self._val_position = 0
+        self._val_order: np.ndarray | None = None
+        self._backup: list[np.ndarray] | None = None
+        self._backup_clock = (0, 0)
+
+    # --- run control (loops such as the server's worker consult `paused`) -------------------
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        """Continue; after a divergence this also clears it (the presenter has presumably
+        lowered the learning rate: if not, it diverges again and pauses again)."""
+        self.paused = False
+        self.diverged = None
+
+    # --- setup ----------------------------------------------------------------------------
+    def _check_net_fits(self, spec: NetSpec) -> None:
+        c_h_w = (3,) + tuple(self.dataset.image_size)
+        if tuple(spec.input_shape) != c_h_w:
+            c, h, w = spec.input_shape
+            raise TrainError(f"the net's input is {w}x{h}x{c} but the data set's images are "
+                             f"{c_h_w[2]}x{c_h_w[1]}x3: set the input layer to out_sx "
+                             f"{c_h_w[2]}, out_sy {c_h_w[1]}, out_depth 3", "input")
+        if spec.loss_type == "regression":
+            raise TrainError("the data set has class labels: end the net with softmax or svm, "
+                             "not regression", "loss")
+        classes = len(self.dataset.class_names)
+        if spec.num_classes != classes:
+            raise TrainError(f"the net ends in {spec.num_classes} classes but the data set has "
+                             f"{classes}: set num_classes to {classes}", "num_classes")
+
+    def _make_batches(self, epoch: int) -> None:
+        self.batches = BatchIterator(
+            self.dataset.train, self.optimizer.hp.batch_size,
+            np.random.default_rng([self.options.seed, epoch, self.step_count]),
+            Augmentation(self.options.flip, self.options.shift), self.normalization)
+        self.batches.epoch = epoch
+
+    @property
+    def epoch(self) -> int:
+        return self.batches.epoch
+
+    @property
+    def epoch_progress(self) -> float:
+        return self.batches.epoch + self.batches.position / max(1, len(self.dataset.train))
+
+    # --- one step -------------------------------------------------------------------------
+    def step(self) -> dict[str, Any]:
+        """One batch: forward, backward, update. Returns this step's figures. On a non-finite
+        loss, gradient, weight or statistic, everything the step changed is put back,
+        `diverged` is set, the run pauses and the event is returned."""
+        t0 = time.perf_counter()
+        epoch_before = self.epoch          # before the batch: taking it may end the epoch
+        x, y = next(self.batches)
+        net, ctx = self.net, self.ctx
+        self._save_backup()                # the forward pass moves batch-norm statistics
+        Net.zero_grads(self.grads)
+        ctx.timings = []
+        # A diverging run overflows: let NaN and inf through quietly to the checks below
+        # rather than warn (or, with warnings as errors, raise) half way through a pass.
+        with np.errstate(all="ignore"):
+            t1 = time.perf_counter()
+            out, caches, _ = net.forward(x, ctx)
+            t2 = time.perf_counter()
+            loss, _, _ = net.backward(out, caches, y, self.grads, ctx)
+            t3 = time.perf_counter()
+            timings, ctx.timings = ctx.timings, None
+            problem = ("the loss" if not np.isfinite(loss) else
+                       "a gradient" if not _all_finite(a for g in self.grads for a in g.values())
+                       else "a batch-norm statistic" if not _all_finite(
+                           a for _, a in net.named_buffers()) else None)
+            if problem is None:
+                reg_loss = self.optimizer.step(net.named_grads(self.grads))
+                problem = ("the regularisation loss" if not np.isfinite(reg_loss) else
+                           "a weight" if not _all_finite(a for _, a, _ in net.named_params())
+                           else None)
+        if problem is not None:
+            self._restore_backup()
+            return self._diverge(problem)
+        t4 = time.perf_counter()
+        n = len(y)
+        predicted = np.argmax(out.reshape(n, -1), axis=1)
+        train_acc = float(np.mean(predicted == y))
+        self.step_count += 1
+        self.examples_seen += n
+        self.wall_seconds += t4 - t0
+        w = self._windows
+        w["loss"].add(loss)
+        w["reg_loss"].add(reg_loss)
+        w["train_acc"].add(train_acc)
+        w["images_per_s"].add(n / max(t4 - t0, 1e-9))
+        w["forward_ms"].add(1000 * (t2 - t1) / n)
+        w["backward_ms"].add(1000 * (t3 - t2) / n)
+        self.layer_ms = _per_layer_ms(timings, len(net.layers), n)
+        result = {"step": self.step_count, "loss": loss, "reg_loss": reg_loss,
+                  "train_acc": train_acc, "batch_size": n}
+        if self.step_count % self.options.validate_every == 0:
+            result["val_acc"] = self._validation_batch()
+        new_epoch = self.epoch != epoch_before
+        if (self.options.test_every and self.step_count % self.options.test_every == 0) or (
+                not self.options.test_every and new_epoch):
+            result["test"] = self.evaluate_test()
+        self.history.add(self.point(test_acc=result.get("test", {}).get("accuracy")))
+        return result
+
+    def _live_arrays(self) -> list[np.ndarray]:
+        """Every array a step changes in place: weights, batch-norm statistics, optimizer
+        state (the rules update it in place; a method switch or a load replaces it)."""
+        return ([a for _, a, _ in self.net.named_params()]
+                + [a for _, a in self.net.named_buffers()]
+                + [a for state in self.optimizer.state.values() for a in state.values()])
+
+    def _save_backup(self) -> None:
+        """Copy the live arrays into buffers kept from step to step (no allocation per step)."""
+        live = self._live_arrays()
+        if self._backup is None or [(a.shape, a.dtype) for a in self._backup] != [
+                (a.shape, a.dtype) for a in live]:
+            self._backup = [np.empty_like(a) for a in live]
+        for dst, src in zip(self._backup, live):
+            np.copyto(dst, src)
+        self._backup_clock = (self.optimizer.t, self.optimizer.rule_t)
+
+    def _restore_backup(self) -> None:
+        for dst, src in zip(self._live_arrays(), self._backup):
+            np.copyto(dst, src)
+        self.optimizer.t, self.optimizer.rule_t = self._backup_clock
+
+    def _diverge(self, what: str) -> dict[str, Any]:
+        self.paused = True
+        at = self.step_count + 1
+        self.diverged = {
+            "step": at,
+            "message": f"training diverged at step {at}: {what} became NaN or infinite "
+                       f"(learning rate {self.optimizer.lr:g}); paused with the last finite "
+                       f"weights; lower the learning rate and resume",
+        }
+        self.history.mark({"step": self.step_count, "examples": self.examples_seen,
+                           "text": f"diverged at step {at}"})
+        return {"step": self.step_count, "diverged": self.diverged}
+
+    def _validation_batch(self) -> float | None:
+        split = self.dataset.validation
+        if len(split) == 0:
+            return None
+        size = min(self.options.validation_batch, len(split))
+        if self._val_order is None or len(self._val_order) != len(split):
+            # Splits are grouped by class: walk a fixed shuffle so every batch is mixed.
+            self._val_order = np.random.default_rng(self.options.seed).permutation(len(split))
+        positions = self._val_order[(self._val_position + np.arange(size)) % len(split)]
+        self._val_position = int((self._val_position + size) % len(split))
+        from engine.data.normalize import preprocess
+        x = preprocess(split.take(positions), self.normalization).astype(self.net.dtype)
+        out = self.net.predict(x, Context(training=False, workspace=self.eval_workspace))
+        acc = float(np.mean(np.argmax(out.reshape(size, -1), axis=1) == split.labels[positions]))
+        self._windows["val_acc"].add(acc)
+        return acc
+
+    def evaluate_test(self, limit: int | None = None) -> dict[str, Any]:
+        result = evaluate(self.net, self.dataset.test, self.normalization, limit=limit,
+                          workspace=self.eval_workspace)
+        result.update(step=self.step_count, examples=self.examples_seen)
+        self.last_test = result
+        return result
+
+    def evaluate(self, split: str = "test", limit: int | None = None) -> dict[str, Any]:
+        return evaluate(self.net, self.dataset.split(split), self.normalization, limit=limit,
+                        workspace=self.eval_workspace)
+
+    # --- what observers read ----------------------------------------------------------------
+    def point(self, **extra) -> dict[str, Any]:
+        w = self._windows
+        p = {"step": self.step_count, "examples": self.examples_seen,
+             "epoch": round(self.epoch_progress, 4), "time": round(self.wall_seconds, 3),
+             "loss": w["loss"].mean(), "reg_loss": w["reg_loss"].mean(),
+             "train_acc": w["train_acc"].mean(), "val_acc": w["val_acc"].mean(),
+             "lr": self.optimizer.lr}
+        p.update({k: v for k, v in extra.items() if v is not None})
+        return p
+
+    def metrics(self) -> dict[str, Any]:
+        w = self._windows
+        return {
+            **self.point(),
+            "images_per_s": w["images_per_s"].mean(),
+            "forward_ms_per_image": w["forward_ms"].mean(),
+            "backward_ms_per_image": w["backward_ms"].mean(),
+            "layer_ms": self.layer_ms,
+            "batch_size": self.optimizer.hp.batch_size,
+            "test_acc": self.last_test["accuracy"] if self.last_test else None,
+            "test_step": self.last_test["step"] if self.last_test else None,
+            "diverged": self.diverged,
+        }
+
+    def settings(self) -> dict[str, Any]:
+        return {**self.optimizer.hp.to_dict(), **{k: v for k, v in asdict(self.options).items()}}
+
+    # --- changes between steps --------------------------------------------------------------
+    def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change hyperparameters and options; all or nothing. Returns the new settings."""
+        if not isinstance(changes, dict) or not changes:
+            raise TrainError("expected an object with at least one setting to change")
+        known = set(Hyperparams.__dataclass_fields__) | OPTION_FIELDS
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TrainError(f"unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}",
+                             unknown[0])
+        hp_changes = {k: v for k, v in changes.items() if k in Hyperparams.__dataclass_fields__}
+        opt_changes = {k: v for k, v in changes.items() if k in OPTION_FIELDS}
+        new_options = replace(self.options, **opt_changes).check()
+        if hp_changes:
+            try:
+                Hyperparams.from_dict({**self.optimizer.hp.to_dict(), **hp_changes})
+            except OptimError as exc:
+                raise TrainError(str(exc), exc.field) from None
+            self.optimizer.set_hyperparams(**hp_changes)
+        batch_changed = "batch_size" in hp_changes
+        aug_changed = (new_options.flip, new_options.shift) != (self.options.flip,
+                                                                self.options.shift)
+        if new_options.window != self.options.window:
+            for window in self._windows.values():
+                window.resize(new_options.window)
+        if new_options.history_points != self.options.history_points:
+            self.history.resize(new_options.history_points)
+        self.options = new_options
+        if batch_changed or aug_changed:
+            position = self.batches.position
+            self._make_batches(self.epoch)
+            self.batches.position = min(position, len(self.dataset.train) - 1)
+        self.diverged = None if "learning_rate" in hp_changes else self.diverged
+        text = ", ".join(f"{k} {v}" for k, v in changes.items())
+        self.history.mark({"step": self.step_count, "examples": self.examples_seen, "text": text})
+        return self.settings()
+
+    def set_net(self, spec: NetSpec, *, seed: int | None = None) -> None:
+        """Swap in a new net (fresh weights) built from a validated spec; keeps settings."""
+        self._check_net_fits(spec)
+        net = Net(spec, rng=np.random.default_rng(self.options.seed if seed is None else seed))
+        self._install(net, None)
+        self.history.mark({"step": self.step_count, "examples": self.examples_seen,
+                           "text": f"new net ({spec.name or 'custom'})"})
+
+    def reset(self) -> None:
+        """Fresh weights for the same net, a fresh optimizer, cleared metrics and history: the
+        run starts over exactly as a new Trainer with the same seed would (same weights, same
+        batches, same dropout masks)."""
+        net = Net(self.net.spec, rng=np.random.default_rng(self.options.seed))
+        self._install(net, None)
+        self.ctx.rng = np.random.default_rng(self.options.seed + 1)
+        self.step_count = self.examples_seen = self._val_position = 0
+        self.wall_seconds = 0.0
+        self.layer_ms = []
+        self.history.clear()
+        self._make_batches(epoch=0)
+
+    def load(self, snapshot: Snapshot) -> None:
+        """Replace the net (and optimizer state, step, preprocessing) with a snapshot's.
+        Everything is checked first: a snapshot that does not fit changes nothing."""
+        self._check_net_fits(snapshot.spec)
+        net = Net(snapshot.spec)
+        try:
+            apply_weights(net, snapshot.params, snapshot.buffers)
+            normalization = Normalization.from_dict(snapshot.preprocess)
+        except ValueError as exc:   # SnapshotError is one
+            raise TrainError(f"snapshot: {exc}") from None
+        optimizer_state = snapshot.optimizer
+        if optimizer_state is not None:
+            probe = Optimizer(net.named_params(), self.optimizer.hp)
+            try:
+                probe.load_state_dict(optimizer_state)
+            except (OptimError, ValueError) as exc:
+                raise TrainError(f"snapshot optimizer state: {exc}") from None
+        self._install(net, optimizer_state)
+        self.normalization = normalization
+        meta = snapshot.meta
+        self.step_count = snapshot.step
+        self.examples_seen = _count(meta.get("examples_seen"))
+        self.wall_seconds = float(_count(meta.get("wall_seconds")))
+        self._make_batches(int(_count(meta.get("epoch"))))
+        # Step numbers now continue from the snapshot's: the old curve would not line up.
+        self.history.clear()
+        self.history.mark({"step": self.step_count, "examples": self.examples_seen,
+                           "text": "snapshot loaded"})
+
+    def _install(self, net: Net, optimizer_state: dict | None) -> None:
+        hp = self.optimizer.hp
+        self.net = net
+        self.optimizer = Optimizer(net.named_params(), hp)
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+        self.grads = net.new_grads()
+        self.ctx.workspace.clear()
+        self.eval_workspace.clear()
+        self._backup = None
+        self.diverged = None
+        self.last_test = None
+        for window in self._windows.values():
+            window.clear()
+
+    def snapshot_kwargs(self) -> dict[str, Any]:
+        """Arguments for engine.snapshot.save_snapshot describing the run as it is now."""
+        return {
+            "optimizer_state": self.optimizer.state_dict(),
+            "step": self.step_count,
+            "preprocess": self.normalization.to_dict(),
+            "classes": list(self.dataset.class_names),
+            "metrics": {"test": self.last_test, "point": self.point()},
+            "meta": {"examples_seen": self.examples_seen, "epoch": self.epoch_progress,
+                     "wall_seconds": self.wall_seconds, "options": asdict(self.options)},
+        }
+
+
+def _count(value: Any) -> int | float:
+    """A non-negative number from a snapshot's free-form meta, else 0."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return value if ok and np.isfinite(value) and value >= 0 else 0
+
+
+def _all_finite(arrays) -> bool:
+    # The sum is NaN or inf when any element is (and otherwise only when finite values
+    # overflow it, which in a net's weights means the run is diverging anyway); it costs one
+    # pass and no allocation, unlike np.isfinite(a).all().
+    return all(np.isfinite(np.sum(a)) for a in arrays)
+
+
+def _per_layer_ms(timings: list, n_layers: int, n: int) -> list[tuple[float, float]]:
+    """[(forward ms, backward ms) per image] per layer from Net's (phase, index, s) records."""
+    per = [[0.0, 0.0] for _ in range(n_layers)]
+    for phase, index, seconds in timings:
+        per[index][0 if phase == "forward" else 1] += 1000 * seconds / n
+    return [(round(f, 4), round(b, 4)) for f, b in per]

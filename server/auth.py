@@ -1,0 +1,122 @@
+"""Who may do what: the presenter (holds the token) steers, everyone else views and classifies.
+
+The token comes as `Authorization: Bearer <token>` or as the HttpOnly cookie that
+`GET /?token=...` sets (then redirects to a clean URL, since the projector shows the address
+bar). Tokens are compared with secrets.compare_digest. A cookie is an ambient credential, so
+an unsafe request (POST/PUT/PATCH/DELETE) authenticated by the cookie alone is refused with 403
+when its Origin (or Sec-Fetch-Site) says it came from another site or port.
+
+Every route declares its policy: API routes carry the dependency `PUBLIC` or `PRESENTER`,
+and the few routes FastAPI adds itself (docs, static files) are listed in PUBLIC_PATHS. The
+tests enumerate app.routes and fail on any route without a policy.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Literal
+
+from fastapi import Depends, Request
+from starlette.routing import Mount
+
+from server.errors import ApiError
+
+COOKIE = "convnet_presenter"
+Role = Literal["presenter", "viewer"]
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Routes added by FastAPI/Starlette rather than our routers: public by declaration.
+PUBLIC_PATHS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/static"}
+
+
+def token_matches(request: Request, candidate: str | None) -> bool:
+    expected = request.app.state.runtime.settings.token
+    if not candidate:
+        return False
+    return secrets.compare_digest(candidate.encode("utf-8", "replace"),
+                                  expected.encode("utf-8"))
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _same_origin(request: Request) -> bool:
+    """False when the browser says the request came from a page of another origin."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True                      # not sent by browsers' same-origin GETs; curl
+    host = request.headers.get("host", "")
+    return origin in (f"{request.url.scheme}://{host}", f"http://{host}", f"https://{host}")
+
+
+def role_of(request: Request) -> Role:
+    """The caller's role for display (no errors): presenter when the bearer token or the
+    cookie is valid."""
+    if token_matches(request, _bearer(request)):
+        return "presenter"
+    if token_matches(request, request.cookies.get(COOKIE)):
+        return "presenter"
+    return "viewer"
+
+
+def public(request: Request) -> Role:
+    """Dependency of routes anyone may call; gives the caller's role."""
+    return role_of(request)
+
+
+def presenter(request: Request) -> Role:
+    """Dependency of presenter-only routes: 401 without a valid token, 403 for a
+    cookie-authenticated unsafe request from a foreign origin."""
+    bearer = _bearer(request)
+    if bearer is not None:
+        if token_matches(request, bearer):
+            return "presenter"
+        raise ApiError(401, "unauthorized", "the bearer token is not the presenter token",
+                       headers={"WWW-Authenticate": "Bearer"})
+    if token_matches(request, request.cookies.get(COOKIE)):
+        if request.method not in SAFE_METHODS and not _same_origin(request):
+            raise ApiError(403, "forbidden", "this request came from another site; presenter "
+                           "changes are only accepted from the demo's own page")
+        return "presenter"
+    raise ApiError(401, "unauthorized", "only the presenter may do this: open the presenter "
+                   "address printed by `convnet-demo serve` (it carries the token), or send "
+                   "Authorization: Bearer <token>", headers={"WWW-Authenticate": "Bearer"})
+
+
+PUBLIC = Depends(public)
+PRESENTER = Depends(presenter)
+
+
+def policy_of(route, path: str) -> str | None:
+    """'public' | 'presenter' | None (undeclared) for one route."""
+    if isinstance(route, Mount) or not hasattr(route, "dependant"):
+        return "public" if path in PUBLIC_PATHS else None
+    calls = {dep.call for dep in route.dependant.dependencies}
+    declared = [name for name, func in (("public", public), ("presenter", presenter))
+                if func in calls]
+    return declared[0] if len(declared) == 1 else None
+
+
+def flat_routes(routes):
+    """(path, route) for every route, looking inside included routers (FastAPI >= 0.16x keeps
+    them as lazy entries in app.routes)."""
+    for route in routes:
+        contexts = getattr(route, "effective_route_contexts", None)
+        if contexts is not None:
+            for context in contexts():
+                yield context.path, context.original_route
+        else:
+            yield route.path, route
+
+
+def route_policies(app) -> dict[str, str | None]:
+    """'METHODS path' -> policy, for every route the app has."""
+    out = {}
+    for path, route in flat_routes(app.routes):
+        methods = ",".join(sorted(getattr(route, "methods", None) or ["*"]))
+        out[f"{methods} {path}"] = policy_of(route, path)
+    return out

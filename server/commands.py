@@ -1,0 +1,280 @@
+"""What the worker thread does: start-up, steps, periodic publishing, and each command.
+
+Runs only in the worker thread (see worker.py). Each command handler validates everything
+before the first change, so a refused command (ApiError) leaves the run as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from engine.convnetjs import ConvNetJSError, export_convnetjs
+from engine.snapshot import dumps as snapshot_dumps
+from engine.snapshot import snapshot_to_json
+from server.errors import ApiError
+from server.views import Inspector, net_view
+
+ACTIONS = ("pause", "resume", "step", "reset")
+
+
+class Handlers:
+    def __init__(self, worker) -> None:
+        self.w = worker
+        self.s = worker.settings
+        self.inspector: Inspector | None = None
+        self.net_name: str | None = None
+        now = time.monotonic()
+        self.last = {"metrics": now, "history": now, "frame": now, "gallery": now}
+        self.published_step = {"metrics": -1, "history": -1, "frame": -1, "gallery": -1}
+        self.steps_since_frame = 0
+
+    @property
+    def trainer(self):
+        return self.w.trainer
+
+    # --- start-up -------------------------------------------------------------------------
+    def start_up(self) -> None:
+        import numba
+
+        from engine.data import open_source
+        from engine.net import Net
+        from engine.presets import training_defaults
+        from engine.trainer import Trainer, TrainOptions
+        from server.setup import resolve_net, resolve_snapshot
+
+        self.w.hub.publish("state", {"status": self.w.published.status})
+        if self.s.threads:
+            numba.set_num_threads(self.s.threads)   # per thread in Numba: set it here
+        snapshot = resolve_snapshot(self.s.snapshot) if self.s.snapshot else None
+        spec, self.net_name = resolve_net(self.s.net)
+        shown = snapshot.spec if snapshot is not None else spec
+        self.w.published.net = net_view(shown, None if snapshot else self.net_name)
+        self.w.hub.publish("net", self.w.published.net)
+        dataset = self.s.dataset
+        if dataset is None:
+            self.w.log("info", f"loading the data set ({self.s.data})")
+            dataset = open_source(self.s.data, validation=self.s.validation,
+                                  log=lambda text: self.w.log("info", text))
+        hp = {**training_defaults(self.net_name), **self.s.hyperparams}
+        options = TrainOptions(**{"seed": self.s.seed, **self.s.options})
+        trainer = Trainer(Net(spec, rng=np.random.default_rng(self.s.seed)), dataset, hp,
+                          options)
+        if snapshot is not None:
+            trainer.load(snapshot)
+            self.net_name = None
+        if self.w.stopping:
+            return
+        self.inspector = Inspector(dataset, self.s.gallery_per_class)
+        self.w.published.classes = list(dataset.class_names)
+        self.w.published.image_size = tuple(dataset.image_size)
+        self.w.set_status("compiling")
+        started = time.monotonic()
+        self.inspector.warm_up(trainer)
+        self.w.log("info", f"kernels ready in {time.monotonic() - started:.1f} s")
+        self.w.trainer = trainer
+        if self.s.start_paused:
+            trainer.pause()
+        self.publish_all()
+
+    def shut_down(self) -> None:
+        trainer = self.trainer
+        if trainer is None or not self.s.save_on_exit or trainer.step_count == 0:
+            return
+        try:
+            name, data = self.save_bytes()
+            path = write_snapshot_file(self.s.snapshot_dir, name, data)
+            self.w.published.snapshot_file = str(path)
+            self.w.log("info", f"snapshot saved to {path}")
+        except OSError as exc:
+            self.w.log("error", f"could not save a snapshot on exit: {exc}")
+
+    # --- training ---------------------------------------------------------------------------
+    def train_step(self) -> None:
+        result = self.trainer.step()
+        if "diverged" in result:
+            self.publish_all(frame=False)
+            self.w.log("error", result["diverged"]["message"])
+            return
+        self.steps_since_frame += 1
+        if "test" in result:
+            test = result["test"]
+            self.w.log("info", f"test accuracy {100 * test['accuracy']:.2f}% on "
+                               f"{test['images']:,} images at step {self.trainer.step_count:,}")
+            self.publish_gallery()
+
+    def publish_periodic(self) -> None:
+        now = time.monotonic()
+        step = self.trainer.step_count
+        s, last = self.s, self.last
+        if now - last["metrics"] >= s.metrics_every_s and step != self.published_step["metrics"]:
+            self.publish_metrics()
+        if now - last["history"] >= s.history_every_s and step != self.published_step["history"]:
+            self.publish_history()
+        if (self.steps_since_frame >= s.frame_every_steps
+                and now - last["frame"] >= s.frame_min_interval_s):
+            self.publish_frame()
+        if now - last["gallery"] >= s.gallery_every_s and step != self.published_step["gallery"]:
+            self.publish_gallery()
+
+    # --- publishing -----------------------------------------------------------------------
+    def status(self) -> str:
+        t = self.trainer
+        return "diverged" if t.diverged else "paused" if t.paused else "training"
+
+    def publish_all(self, frame: bool = True) -> None:
+        self.w.set_status(self.status())
+        self.w.published.settings = self.trainer.settings()
+        self.publish_metrics()
+        self.publish_history()
+        if frame:
+            self.publish_frame()
+        self.publish_gallery()
+
+    def publish_metrics(self) -> None:
+        t = self.trainer
+        metrics = {**t.metrics(), "status": self.status(), "lr": t.optimizer.lr}
+        self.w.published.metrics = metrics
+        self.w.hub.publish("metrics", metrics)
+        self.last["metrics"] = time.monotonic()
+        self.published_step["metrics"] = t.step_count
+
+    def publish_history(self) -> None:
+        history = self.trainer.history
+        points, markers = list(history.points), list(history.markers)
+        sent = self.published_step["history"]
+        reset = bool(points) and points[-1]["step"] < sent or not points and sent > 0
+        new = points if reset else [p for p in points if p["step"] > sent]
+        self.w.published.history = (points, markers)
+        self.w.hub.publish("history", {"points": new, "markers": markers, "reset": reset})
+        self.last["history"] = time.monotonic()
+        self.published_step["history"] = points[-1]["step"] if points else 0
+
+    def publish_frame(self) -> None:
+        frame = self.inspector.frame(self.trainer)
+        self.w.published.frame = frame
+        self.w.hub.publish("frame", frame)
+        self.last["frame"] = time.monotonic()
+        self.steps_since_frame = 0
+
+    def publish_gallery(self) -> None:
+        gallery = self.inspector.gallery(self.trainer)
+        self.w.published.gallery = gallery
+        self.w.hub.publish("gallery", gallery)
+        self.last["gallery"] = time.monotonic()
+        self.published_step["gallery"] = self.trainer.step_count
+
+    def publish_net(self, name: str | None) -> None:
+        self.net_name = name
+        self.w.published.net = net_view(self.trainer.net.spec, name)
+        self.w.hub.publish("net", self.w.published.net)
+
+    # --- commands ---------------------------------------------------------------------------
+    def handle(self, kind: str, payload: Any) -> Any:
+        return getattr(self, f"do_{kind}")(payload)
+
+    def do_set_net(self, payload: tuple) -> dict:
+        from engine.optim import Hyperparams
+        from engine.presets import training_defaults
+        from engine.trainer import TrainError
+        spec, preset = payload
+        defaults = training_defaults(preset) if preset else {}
+        t = self.trainer
+        try:
+            Hyperparams.from_dict({**t.optimizer.hp.to_dict(), **defaults})
+            t.set_net(spec, seed=self.s.seed)
+        except TrainError as exc:
+            raise ApiError(422, "net_mismatch", str(exc), field=exc.field) from None
+        if defaults:
+            t.apply(defaults)
+        self.publish_net(preset)
+        self.publish_all()
+        self.w.log("info", f"new net: {self.w.published.net['name']} "
+                           f"({self.w.published.net['params']:,} parameters)")
+        return self.w.published.net
+
+    def do_params(self, changes: dict) -> dict:
+        from engine.trainer import TrainError
+        try:
+            settings = self.trainer.apply(changes)
+        except TrainError as exc:
+            raise ApiError(422, "invalid_setting", str(exc), field=exc.field) from None
+        self.w.published.settings = settings
+        self.w.set_status(self.status())
+        self.publish_metrics()
+        self.w.log("info", "set " + ", ".join(f"{k} to {v}" for k, v in changes.items()))
+        return settings
+
+    def do_control(self, action: str) -> dict:
+        t = self.trainer
+        if action == "pause":
+            t.pause()
+        elif action == "resume":
+            t.resume()
+        elif action == "step":
+            t.pause()
+            result = t.step()
+            if "diverged" in result:
+                self.w.log("error", result["diverged"]["message"])
+            self.publish_all(frame="diverged" not in result)
+        elif action == "reset":
+            t.reset()
+            self.publish_all()
+            self.w.log("info", "reset: fresh weights, cleared history")
+        self.w.set_status(self.status())
+        self.publish_metrics()
+        if action in ("pause", "resume"):
+            self.w.log("info", {"pause": "paused", "resume": "training resumed"}[action])
+        return {"status": self.status()}
+
+    def save_bytes(self) -> tuple[str, bytes]:
+        t = self.trainer
+        doc = snapshot_to_json(t.net, **t.snapshot_kwargs())
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        return f"convnet-{stamp}-step{t.step_count}.json", snapshot_dumps(doc)
+
+    def do_save(self, _: Any) -> tuple[str, bytes]:
+        return self.save_bytes()
+
+    def do_download(self, fmt: str) -> tuple[str, bytes]:
+        if fmt == "convnetjs":
+            try:
+                doc = export_convnetjs(self.trainer.net)
+            except ConvNetJSError as exc:
+                raise ApiError(422, "not_exportable", str(exc)) from None
+            return f"convnet-step{self.trainer.step_count}.convnetjs.json", snapshot_dumps(doc)
+        name, data = self.save_bytes()
+        return name, data
+
+    def do_load(self, payload: tuple) -> dict:
+        from engine.snapshot import SnapshotError
+        from engine.trainer import TrainError
+        snapshot, label = payload
+        try:
+            self.trainer.load(snapshot)
+        except (TrainError, SnapshotError) as exc:
+            raise ApiError(422, "snapshot_mismatch", str(exc),
+                           field=getattr(exc, "field", None)) from None
+        self.publish_net(None)
+        self.publish_all()
+        self.w.log("info", f"loaded {label} (step {self.trainer.step_count:,})")
+        return self.w.published.net
+
+    def do_classify(self, payload: tuple) -> dict:
+        image, top = payload
+        return self.inspector.classify(self.trainer, image, top)
+
+
+def write_snapshot_file(directory, name: str, data: bytes):
+    """Write under a server-made name; returns the path."""
+    from pathlib import Path
+
+    from engine.fsutil import atomic_write_bytes
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    atomic_write_bytes(path, data)
+    return path.resolve()

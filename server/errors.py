@@ -1,0 +1,90 @@
+"""One error shape for every failed request: {"error": code, "detail": sentence, ...extra}.
+
+Routes raise ApiError (or let FastAPI raise HTTPException / RequestValidationError); the
+handlers installed by `install_error_handlers` turn all three into that shape, so bad input
+is always a 4xx with a reason and never a 500 with a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.jsonenc import SafeJSONResponse
+
+logger = logging.getLogger("server")
+
+STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
+                413: "too_large", 415: "unsupported_media_type", 422: "invalid",
+                429: "too_many_requests", 503: "unavailable"}
+
+
+class ApiError(Exception):
+    """A refused request. `extra` adds keys to the body (e.g. layer, field)."""
+
+    def __init__(self, http_status: int, code: str, detail: str, *,
+                 headers: dict[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = http_status, code, detail
+        self.headers = headers or {}
+        self.extra = {k: v for k, v in extra.items() if v is not None}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.detail, **self.extra}
+
+
+def not_ready(status: str) -> ApiError:
+    return ApiError(503, "not_ready", f"the server is still starting ({status}); try again "
+                    "in a moment", headers={"Retry-After": "1"}, status=status)
+
+
+def error_response(status: int, body: dict[str, Any], headers: dict | None = None):
+    return SafeJSONResponse(body, status_code=status, headers=headers or None)
+
+
+async def _api_error(request: Request, exc: ApiError):
+    return error_response(exc.status, exc.body(), exc.headers)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException):
+    code = STATUS_CODES.get(exc.status_code, "error")
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no such address: {request.url.path}"
+    if exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return error_response(exc.status_code, {"error": code, "detail": detail},
+                          getattr(exc, "headers", None))
+
+
+def _where(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError):
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    field = _where(tuple(first.get("loc", ())))
+    message = first.get("msg", "invalid request")
+    detail = f"{field}: {message}" if field else message
+    return error_response(422, {"error": "invalid_request", "detail": detail,
+                                "field": field or None})
+
+
+async def _unexpected(request: Request, exc: Exception):
+    logger.exception("unexpected error in %s %s", request.method, request.url.path)
+    return error_response(500, {"error": "internal", "detail": "the server failed to handle "
+                                "this request; see the server's log"})
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,48 @@
+"""The one JSON encoder of the server: non-finite numbers become null, NumPy values plain ones.
+
+A browser's JSON.parse rejects NaN and Infinity, and one bad number in a stream event would
+kill the page's EventSource, so everything that leaves the server goes through `dumps`, which
+sanitises first and then encodes with allow_nan=False (so a miss is a loud error here rather
+than a silent one in every browser).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from fastapi.responses import JSONResponse
+
+
+def sanitize(value: Any) -> Any:
+    """A copy of value made of dict/list/str/int/float/bool/None, NaN and +-inf as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): sanitize(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [sanitize(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return sanitize(value.tolist())
+    if isinstance(value, np.generic):
+        return sanitize(value.item())
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(sanitize(value), allow_nan=False, separators=(",", ":"),
+                      ensure_ascii=False)
+
+
+class SafeJSONResponse(JSONResponse):
+    """FastAPI's default response class for this app: the same sanitising encoder."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode("utf-8")

@@ -1,0 +1,90 @@
+"""POST /api/classify: anyone's image through the current net, with pictures of the pass.
+
+The body is capped while it streams (413), the image's header is checked before any pixel is
+decoded (415 for a format outside the allowlist, 422 for too many pixels), then
+engine.data.load_image_file decodes frame 0 safely (in a thread: Pillow, no Numba), and the
+worker thread runs the net (never this thread: Numba's parallel kernels are the worker's).
+At most max_classify_in_flight requests are admitted at once; more get 503 + Retry-After.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from server.auth import PUBLIC
+from server.bodies import read_upload
+from server.errors import ApiError
+from server.runtime import command, runtime
+
+router = APIRouter(prefix="/api", tags=["classify"])
+
+
+def decode_upload(data: bytes, size: tuple[int, int], max_pixels: int):
+    """Bytes -> (uint8 (H, W, 3) at `size`, {"width", "height", "format"}) or ApiError."""
+    from PIL import Image
+
+    from engine.data.images import ALLOWED_FORMATS, DataError, load_image_file
+    if not data:
+        raise ApiError(422, "empty", "the uploaded file is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS) as image:
+                width, height, fmt = image.size[0], image.size[1], image.format
+    except Image.UnidentifiedImageError:
+        raise ApiError(415, "unsupported_format", f"not an image in an allowed format "
+                       f"({', '.join(ALLOWED_FORMATS)})") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ApiError(422, "too_many_pixels", f"the image is too large: {exc}") from None
+    except Exception as exc:          # Pillow's plugins raise many types on bad headers
+        raise ApiError(422, "undecodable", f"the image cannot be read: {exc}") from None
+    if width * height > max_pixels:
+        raise ApiError(422, "too_many_pixels", f"the image has {width}x{height} pixels; the "
+                       f"limit is {max_pixels:,} pixels (e.g. 4096x4096)")
+    try:
+        pixels = load_image_file(data, size, name="the uploaded image")
+    except DataError as exc:
+        raise ApiError(422, "undecodable", str(exc)) from None
+    return pixels, {"width": width, "height": height, "format": fmt}
+
+
+def _top(raw: str | None, classes: int) -> int:
+    if raw is None:
+        return min(3, classes)
+    try:
+        top = int(raw)
+    except ValueError:
+        top = 0
+    if not 1 <= top <= classes:
+        raise ApiError(422, "invalid_top", f"top must be an integer in 1..{classes}, "
+                       f"got {raw!r}", field="top")
+    return top
+
+
+@router.post("/classify", dependencies=[PUBLIC],
+             summary="classify an image (multipart field 'file', optional field 'top')")
+async def post_classify(request: Request):
+    rt = runtime(request)
+    settings = rt.settings
+    if rt.worker is not None:
+        rt.worker.check_ready()                       # 503 while loading or compiling
+    if rt.classify_in_flight >= settings.max_classify_in_flight:
+        raise ApiError(503, "busy", f"{rt.classify_in_flight} images are being classified; "
+                       "try again in a second", headers={"Retry-After": "1"})
+    rt.classify_in_flight += 1
+    try:
+        upload = await read_upload(request, settings.max_upload_bytes, "the image",
+                                   raw_types=("image/", "application/octet-stream"))
+        published = rt.published
+        top = _top(upload.fields.get("top", request.query_params.get("top")),
+                   len(published.classes))
+        pixels, info = await run_in_threadpool(decode_upload, upload.data,
+                                               tuple(published.image_size), settings.max_pixels)
+        result = await command(request, "classify", (pixels, top))
+        return {**result, "image": info}
+    finally:
+        rt.classify_in_flight -= 1

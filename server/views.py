@@ -1,0 +1,159 @@
+"""What the worker shows of a run: the NET view, frames, the gallery, classified uploads.
+
+Everything here runs in the worker thread (it calls the engine's parallel kernels) and in
+evaluation mode, in the Inspector's OWN Workspace and gradient arrays: training's buffers,
+gradients, batch-norm statistics and random state are never touched. Results are fresh
+JSON-ready dicts that are never changed after they are returned (published as they are).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.calculator import summarize
+from engine.data.normalize import preprocess
+from engine.layers.base import Context, Workspace
+from server.visuals import image_b64, layer_visuals, saliency_b64
+
+
+def net_view(spec, name: str | None = None) -> dict[str, Any]:
+    summary = summarize(spec)
+    return {"name": name or spec.name or "custom", "spec": spec.to_json(), "summary": summary,
+            "params": summary["params"]}
+
+
+def top_k(probs: np.ndarray, classes, k: int = 3) -> list[dict[str, Any]]:
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [{"label": classes[j], "p": float(probs[j])} for j in order]
+
+
+def first_of_each_class(labels: np.ndarray, classes: int, per_class: int) -> list[int]:
+    """Positions of the first `per_class` examples of every class, class by class."""
+    picked = []
+    for k in range(classes):
+        picked.extend(int(i) for i in np.flatnonzero(labels == k)[:per_class])
+    return picked
+
+
+class Inspector:
+    """Evaluation-mode passes for pictures and uploads, separate from training's state."""
+
+    def __init__(self, dataset, gallery_per_class: int = 4) -> None:
+        self.dataset = dataset
+        self.classes = list(dataset.class_names)
+        test = dataset.test
+        self.gallery_positions = first_of_each_class(test.labels, len(self.classes),
+                                                     gallery_per_class)
+        self.frame_positions = first_of_each_class(test.labels, len(self.classes), 1)
+        self._frame_turn = 0
+        self._pngs: dict[int, str] = {}
+        self._net = None
+        self.workspace = Workspace()
+        self.grads = None
+
+    def _context_for(self, net) -> Context:
+        if net is not self._net:            # a new net: drop the old one's buffers
+            self._net = net
+            self.workspace.clear()
+            self.grads = net.new_grads()
+        return Context(training=False, workspace=self.workspace)
+
+    def _png(self, position: int) -> str:
+        if position not in self._pngs:
+            self._pngs[position] = image_b64(self.dataset.test.take(np.array([position]))[0])
+        return self._pngs[position]
+
+    def _inputs(self, trainer, images: np.ndarray) -> np.ndarray:
+        return preprocess(images, trainer.normalization).astype(trainer.net.dtype, copy=False)
+
+    # --- frames ---------------------------------------------------------------------------
+    def frame(self, trainer) -> dict[str, Any]:
+        """Forward and backward (with the true label) of one test image, cycling through one
+        image per class from frame to frame."""
+        position = self.frame_positions[self._frame_turn % len(self.frame_positions)]
+        self._frame_turn += 1
+        net = trainer.net
+        ctx = self._context_for(net)
+        label = int(self.dataset.test.labels[position])
+        x = self._inputs(trainer, self.dataset.test.take(np.array([position])))
+        out, caches, outputs = net.forward(x, ctx)
+        acts = [o[:1].copy() for o in outputs]   # the backward pass may reuse buffers
+        probs = out.reshape(-1).astype(np.float64)
+        net.zero_grads(self.grads)
+        with np.errstate(all="ignore"):
+            _, _, output_grads = net.backward(out, caches, np.array([label]), self.grads, ctx,
+                                              keep_grads=True)
+        return {"step": trainer.step_count,
+                "example": {"index": position, "label": self.classes[label],
+                            "image": self._png(position), "top": top_k(probs, self.classes)},
+                "layers": layer_visuals(net, acts, output_grads, self.grads)}
+
+    # --- gallery --------------------------------------------------------------------------
+    def gallery(self, trainer) -> dict[str, Any]:
+        positions = np.array(self.gallery_positions, dtype=np.int64)
+        items = []
+        if len(positions):
+            x = self._inputs(trainer, self.dataset.test.take(positions))
+            out = trainer.net.predict(x, self._context_for(trainer.net))
+            probs = out.reshape(len(positions), -1).astype(np.float64)
+            labels = self.dataset.test.labels[positions]
+            for row, position, label in zip(probs, positions, labels):
+                top = top_k(row, self.classes)
+                items.append({"index": int(position), "label": self.classes[int(label)],
+                              "image": self._png(int(position)), "top": top,
+                              "correct": top[0]["label"] == self.classes[int(label)]})
+        test = trainer.last_test
+        return {"step": trainer.step_count, "items": items,
+                "test": None if test is None else {
+                    "accuracy": test["accuracy"], "per_class": test["per_class"],
+                    "confusion": test["confusion"], "classes": test["classes"],
+                    "step": test["step"]}}
+
+    # --- uploads --------------------------------------------------------------------------
+    def classify(self, trainer, image: np.ndarray, top: int = 3) -> dict[str, Any]:
+        """image: uint8 (H, W, 3) at the net's input size. Top-k, all probabilities, layer
+        pictures, and a saliency map: |d (top class score) / d input|, where the score is the
+        pre-softmax output (the backward pass starts below the loss layer with a one-hot)."""
+        net = trainer.net
+        ctx = self._context_for(net)
+        x = self._inputs(trainer, image[None])
+        out, caches, outputs = net.forward(x, ctx)
+        acts = [o[:1].copy() for o in outputs]
+        probs = out.reshape(-1).astype(np.float64)
+        best = int(np.argmax(probs))
+        net.zero_grads(self.grads)
+        layers = net.layers
+        dout = np.zeros(outputs[-2].shape, dtype=net.dtype)
+        dout.reshape(-1)[best] = 1
+        output_grads: list = [None] * len(layers)
+        with np.errstate(all="ignore"):
+            for i in range(len(layers) - 2, -1, -1):
+                output_grads[i] = dout.copy()
+                dout = layers[i].backward(dout, caches[i], self.grads[i], ctx)
+        return {"top": top_k(probs, self.classes, top),
+                "probs": {c: float(p) for c, p in zip(self.classes, probs)},
+                "input": image_b64(image),
+                "layers": layer_visuals(net, acts, output_grads, self.grads),
+                "saliency": saliency_b64(np.asarray(dout)[0])}
+
+    # --- start-up -------------------------------------------------------------------------
+    def warm_up(self, trainer) -> None:
+        """Compile every kernel a step and these views use, on a batch of 2, without touching
+        the run: own workspace and grads, batch-norm statistics put back afterwards."""
+        net = trainer.net
+        images = self.dataset.train.take(np.arange(min(2, len(self.dataset.train))))
+        x = self._inputs(trainer, images)
+        y = self.dataset.train.labels[:len(images)]
+        saved = [(arr, arr.copy()) for _, arr in net.named_buffers()]
+        ctx = Context(training=True, workspace=Workspace(),
+                      rng=np.random.default_rng(0))
+        grads = net.new_grads()
+        with np.errstate(all="ignore"):
+            net.loss_and_grads(x, y, grads, ctx)
+        for arr, copy in saved:
+            np.copyto(arr, copy)
+        self.frame(trainer)
+        self._frame_turn = 0
+        self.classify(trainer, images[0])

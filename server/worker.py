@@ -1,0 +1,181 @@
+"""The training thread: the only owner of the Trainer and the only caller of parallel kernels.
+
+Numba's default threading layer aborts the process when two threads run parallel kernels at
+once, so nothing else touches the engine: requests send Commands through a queue, each with a
+concurrent.futures.Future the route awaits. Commands apply between steps (and at once while
+paused), all or nothing: a refused command raises ApiError into its future and changes
+nothing. The worker publishes what observers read as fresh objects in `published` (request
+handlers read them without locks) and as stream events through the Hub.
+
+Start-up order, while the server already answers: the net's spec (its NET view at once),
+then the data set (status "loading"), then JIT warm-up ("compiling"), then training.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from server.commands import Handlers
+from server.errors import ApiError, not_ready
+
+logger = logging.getLogger("server")
+
+READY = ("training", "paused", "diverged")
+
+
+@dataclass
+class Published:
+    """What request handlers read. The worker replaces values; it never mutates them."""
+
+    status: str = "loading"
+    net: dict | None = None
+    metrics: dict | None = None
+    settings: dict = field(default_factory=dict)
+    classes: list = field(default_factory=list)
+    image_size: tuple[int, int] = (32, 32)
+    history: tuple[list, list] = ((), ())
+    frame: dict | None = None
+    gallery: dict | None = None
+    error: str | None = None
+    snapshot_file: str | None = None       # the last snapshot written on exit
+
+
+@dataclass
+class Command:
+    kind: str
+    payload: Any
+    future: Future
+
+
+class Worker:
+    def __init__(self, settings, hub) -> None:
+        self.settings = settings
+        self.hub = hub
+        self.published = Published()
+        self.queue: queue.Queue[Command | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="convnet-trainer", daemon=True)
+        self.handlers = Handlers(self)
+        self._stop = threading.Event()
+        self.trainer = None
+
+    # --- called from other threads ------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return self.published.status in READY
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float = 120.0) -> None:
+        """Stop after the current step (saving a snapshot, see Handlers.shut_down). A worker
+        still loading data cannot be interrupted: it is a daemon thread, so a short wait."""
+        self._stop.set()
+        self.queue.put(None)
+        if self.thread.is_alive():
+            self.thread.join(timeout if self.ready else min(timeout, 5.0))
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def check_ready(self) -> None:
+        """ApiError(503) unless the run can take commands."""
+        if not self.ready:
+            status = self.published.status
+            if status in ("loading", "compiling"):
+                raise not_ready(status)
+            raise ApiError(503, "not_running", f"the training run is {status}"
+                           + (f": {self.published.error}" if self.published.error else ""),
+                           status=status)
+
+    def submit(self, kind: str, payload: Any = None) -> Future:
+        """Queue a command; raises ApiError(503) at once when the run is not ready."""
+        self.check_ready()
+        future: Future = Future()
+        self.queue.put(Command(kind, payload, future))
+        return future
+
+    # --- the thread -----------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self.handlers.start_up()
+        except Exception as exc:            # no data set, bad snapshot...: say so, keep serving
+            logger.exception("start-up failed")
+            self.published.error = str(exc)
+            self.set_status("error")
+            self.log("error", f"the training run could not start: {exc}")
+            self._stop.wait()
+            self._refuse_pending()
+            return
+        if self.trainer is None:            # stopped while starting
+            self.set_status("stopped")
+            return
+        try:
+            while not self._stop.is_set():
+                self._serve_commands(block=self.trainer.paused)
+                if self._stop.is_set():
+                    break
+                if not self.trainer.paused:
+                    self.handlers.train_step()
+                self.handlers.publish_periodic()
+        except Exception as exc:
+            logger.exception("the training thread failed")
+            self.published.error = str(exc)
+            self.log("error", f"the training thread failed: {exc}")
+        finally:
+            self._refuse_pending()
+            self.handlers.shut_down()
+            self.set_status("stopped")
+
+    def _serve_commands(self, block: bool) -> None:
+        try:
+            command = self.queue.get(timeout=0.1) if block else self.queue.get_nowait()
+        except queue.Empty:
+            return
+        while command is not None:
+            self._apply(command)
+            if self._stop.is_set():
+                return
+            try:
+                command = self.queue.get_nowait()
+            except queue.Empty:
+                return
+
+    def _apply(self, command: Command) -> None:
+        if not command.future.set_running_or_notify_cancel():
+            return                          # the request went away before its turn
+        try:
+            result = self.handlers.handle(command.kind, command.payload)
+        except ApiError as exc:
+            command.future.set_exception(exc)
+        except Exception as exc:            # a bug, not bad input: log it, answer 500
+            logger.exception("command %s failed", command.kind)
+            command.future.set_exception(exc)
+        else:
+            command.future.set_result(result)
+
+    def _refuse_pending(self) -> None:
+        while True:
+            try:
+                command = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if command is not None and command.future.set_running_or_notify_cancel():
+                command.future.set_exception(ApiError(503, "stopped", "the server is stopping"))
+
+    # --- publishing (worker thread) -----------------------------------------------------
+    def set_status(self, status: str) -> None:
+        if status != self.published.status:
+            self.published.status = status
+            self.hub.publish("state", {"status": status})
+
+    def log(self, level: str, text: str) -> None:
+        getattr(logger, "error" if level == "error" else
+                "warning" if level == "warn" else "info")(text)
+        self.hub.publish("log", {"time": time.time(), "level": level, "text": text})

@@ -1,0 +1,243 @@
+// Loss and accuracy over examples seen, drawn with uPlot (vendored; global `uPlot`).
+// Smoothing is an exponential moving average with TensorBoard's debiasing; markers (moments
+// the presenter changed something) are dashed vertical lines drawn by a small plugin, their
+// text shown when the cursor is near one.
+
+import { isNum, fixed, pct, sig } from "./format.js";
+
+const COLORS = { loss: "#0072B2", reg: "#E69F00", train: "#0072B2", val: "#009E73", test: "#D55E00" };
+const MAX_POINTS = 4000;
+
+// uPlot legend value: the hovered point's, or the latest when the cursor is off the chart
+function latest(format) {
+  return (u, v, seriesIdx, idx) => {
+    if (idx === null || idx === undefined) {
+      const data = u.data[seriesIdx] || [];
+      for (let i = data.length - 1; i >= 0; i -= 1) if (data[i] !== null) return format(data[i]);
+      return "–";
+    }
+    return format(v);
+  };
+}
+
+// axis ticks: 2000 -> "2k", 1500000 -> "1.5M"
+function tick(v) {
+  for (const [scale, prefix] of [[1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
+    if (Math.abs(v) >= scale) return `${Number((v / scale).toFixed(2))}${prefix}`;
+  }
+  return String(Number(v.toFixed(6)));
+}
+
+export class Charts {
+  constructor({ lossEl, accEl, slider, sliderOut, logToggle }) {
+    this.lossEl = lossEl;
+    this.accEl = accEl;
+    this.points = [];
+    this.markers = [];
+    this.smoothing = readNumber("convnet.smoothing", 0.5);
+    this.logLoss = readNumber("convnet.logLoss", 0) === 1;
+    slider.value = String(this.smoothing);
+    sliderOut.value = this.smoothing.toFixed(2);
+    logToggle.checked = this.logLoss;
+    slider.addEventListener("input", () => {
+      this.smoothing = Number(slider.value);
+      sliderOut.value = this.smoothing.toFixed(2);
+      store("convnet.smoothing", String(this.smoothing));
+      this.redraw();
+    });
+    logToggle.addEventListener("change", () => {
+      this.logLoss = logToggle.checked;
+      store("convnet.logLoss", this.logLoss ? "1" : "0");
+      this.build();
+    });
+    new ResizeObserver(() => this.resize()).observe(lossEl);
+    this.build();
+  }
+
+  // The whole history (from /api/history).
+  replace(history) {
+    this.points = (history && history.points) || [];
+    this.markers = [];
+    this.addMarkers((history && history.markers) || []);
+    this.redraw();
+  }
+
+  // A `history` event. Returns false when it cannot be merged (a reset): refetch then.
+  merge(event) {
+    if (event && event.reset) {  // the server says the run was reset: these are all points
+      this.replace(event);
+      return true;
+    }
+    const incoming = (event && event.points) || [];
+    for (const p of incoming) {
+      const last = this.points[this.points.length - 1];
+      if (!last || p.step > last.step) this.points.push(p);
+      else if (p.step === last.step) this.points[this.points.length - 1] = p;
+      else if (p.step < last.step) return false;
+    }
+    if (this.points.length > MAX_POINTS) {  // halve the past, keep the latest (as the server)
+      const latest = this.points.pop();
+      this.points = this.points.filter((_, i) => i % 2 === 0).concat([latest]);
+    }
+    this.addMarkers((event && event.markers) || []);
+    this.redraw();
+    return true;
+  }
+
+  addMarkers(markers) {
+    const seen = new Set(this.markers.map((m) => `${m.step}|${m.text}`));
+    for (const m of markers) {
+      const key = `${m.step}|${m.text}`;
+      if (!seen.has(key)) { seen.add(key); this.markers.push(m); }
+    }
+  }
+
+  data() {
+    const xs = this.points.map((p) => p.examples);
+    const a = this.smoothing;
+    const get = (key) => this.points.map((p) => (isNum(p[key]) ? p[key] : null));
+    // a log scale cannot show 0 (reg loss without weight decay): leave a gap instead
+    const pos = (values) => (this.logLoss ? values.map((v) => (v > 0 ? v : null)) : values);
+    return {
+      loss: [xs, pos(ema(get("loss"), a)), pos(ema(get("reg_loss"), a))],
+      acc: [xs, ema(get("train_acc"), a), ema(get("val_acc"), a), get("test_acc")],
+    };
+  }
+
+  build() {
+    const large = document.documentElement.classList.contains("large");
+    const width = large ? 3.5 : 2;
+    const font = large ? "18px system-ui, sans-serif" : "12px system-ui, sans-serif";
+    const markers = () => this.markers;
+    const xAxis = { label: "examples seen", values: (u, ticks) => ticks.map(tick), font, labelFont: font, size: large ? 56 : 40 };
+    if (this.loss) this.loss.destroy();
+    if (this.acc) this.acc.destroy();
+    const d = this.data();
+    this.loss = new uPlot({
+      ...this.size(this.lossEl),
+      scales: { x: { time: false }, y: this.logLoss ? { distr: 3 } : { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] } },
+      series: [
+        { label: "examples", value: latest((v) => (isNum(v) ? v.toLocaleString("en-US") : "–")) },
+        { label: "data loss", stroke: COLORS.loss, width, value: latest((v) => fixed(v, 4)), spanGaps: true },
+        { label: "reg loss", stroke: COLORS.reg, width, value: latest((v) => fixed(v, 4)), spanGaps: true },
+      ],
+      axes: [xAxis, { values: (u, ticks) => ticks.map((t) => sig(t, 3)), font, size: large ? 76 : 55 }],
+      legend: { live: true },
+      cursor: { drag: { x: false, y: false }, sync: { key: "convnet-history" } },
+      plugins: [markerPlugin(markers, width)],
+    }, d.loss, this.lossEl);
+    this.acc = new uPlot({
+      ...this.size(this.accEl),
+      scales: { x: { time: false }, y: { range: [0, 1] } },
+      series: [
+        { label: "examples", value: latest((v) => (isNum(v) ? v.toLocaleString("en-US") : "–")) },
+        { label: "train", stroke: COLORS.train, width, value: latest((v) => pct(v)), spanGaps: true },
+        { label: "validation", stroke: COLORS.val, width, value: latest((v) => pct(v)), spanGaps: true },
+        { label: "test (whole set)", stroke: COLORS.test, width, dash: [6, 4], value: latest((v) => pct(v)), spanGaps: true, points: { show: true, size: large ? 10 : 7, fill: COLORS.test } },
+      ],
+      axes: [xAxis, { values: (u, ticks) => ticks.map((t) => Math.round(100 * t) + "%"), font, size: large ? 76 : 55 }],
+      legend: { live: true },
+      cursor: { drag: { x: false, y: false }, sync: { key: "convnet-history" } },
+      plugins: [markerPlugin(markers, width)],
+    }, d.acc, this.accEl);
+  }
+
+  size(el) {
+    const large = document.documentElement.classList.contains("large");
+    const width = Math.max(240, Math.floor(el.clientWidth || el.parentElement.clientWidth || 600));
+    const height = width < 500 ? 200 : large ? 300 : 240;
+    return { width, height };
+  }
+
+  resize() {
+    if (!this.loss) return;
+    const s = this.size(this.lossEl);
+    if (s.width === this.loss.width && s.height === this.loss.height) return;
+    this.loss.setSize(s);
+    this.acc.setSize(this.size(this.accEl));
+  }
+
+  redraw() {
+    if (!this.loss) return;
+    const d = this.data();
+    this.loss.setData(d.loss);
+    this.acc.setData(d.acc);
+  }
+}
+
+// EMA with debiasing (the first values are not pulled toward 0); nulls stay gaps.
+function ema(values, a) {
+  if (!a) return values;
+  let s = 0;
+  let n = 0;
+  return values.map((v) => {
+    if (v === null) return null;
+    s = a * s + (1 - a) * v;
+    n += 1;
+    return s / (1 - a ** n);
+  });
+}
+
+function markerPlugin(getMarkers, width) {
+  let tip = null;
+  return {
+    hooks: {
+      init: [(u) => {
+        tip = document.createElement("div");
+        tip.className = "marker-tip";
+        tip.hidden = true;
+        u.over.append(tip);
+      }],
+      draw: [(u) => {
+        const { ctx } = u;
+        const { left, top, width: w, height } = u.bbox;
+        const ratio = devicePixelRatio || 1;
+        ctx.save();
+        ctx.strokeStyle = "rgba(90, 90, 110, 0.75)";
+        ctx.fillStyle = "rgba(90, 90, 110, 0.9)";
+        ctx.lineWidth = Math.max(1, width / 2) * ratio;
+        ctx.setLineDash([5 * ratio, 4 * ratio]);
+        for (const m of getMarkers()) {
+          if (!isNum(m.examples)) continue;
+          const x = Math.round(u.valToPos(m.examples, "x", true));
+          if (x < left - 1 || x > left + w + 1) continue;
+          ctx.beginPath();
+          ctx.moveTo(x, top);
+          ctx.lineTo(x, top + height);
+          ctx.stroke();
+          ctx.beginPath();  // a small flag at the top, easier to find than a thin line
+          ctx.moveTo(x - 5 * ratio, top);
+          ctx.lineTo(x + 5 * ratio, top);
+          ctx.lineTo(x, top + 7 * ratio);
+          ctx.fill();
+        }
+        ctx.restore();
+      }],
+      setCursor: [(u) => {
+        const cx = u.cursor.left;
+        if (!tip) return;
+        if (cx === null || cx === undefined || cx < 0) { tip.hidden = true; return; }
+        const near = getMarkers().filter((m) => isNum(m.examples)
+          && Math.abs(u.valToPos(m.examples, "x") - cx) <= 6);
+        if (!near.length) { tip.hidden = true; return; }
+        tip.textContent = near.map((m) => `step ${m.step}: ${m.text}`).join("\n");
+        tip.hidden = false;
+        const x = u.valToPos(near[0].examples, "x");
+        const right = x > u.over.clientWidth / 2;
+        tip.style.left = right ? "" : `${x + 8}px`;
+        tip.style.right = right ? `${u.over.clientWidth - x + 8}px` : "";
+      }],
+    },
+  };
+}
+
+function readNumber(key, fallback) {
+  try {
+    const v = Number(localStorage.getItem(key));
+    return localStorage.getItem(key) !== null && Number.isFinite(v) ? v : fallback;
+  } catch { return fallback; }
+}
+
+function store(key, value) {
+  try { localStorage.setItem(key, value); } catch { /* storage blocked */ }
+}

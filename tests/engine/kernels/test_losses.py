@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+
+from engine.kernels.losses import regression_loss, softmax_cross_entropy, softmax_forward, svm_loss
+from tests.naive import losses as naive
+
+
+def numerical_grad(f, a, h=1e-6):
+    """Central differences of the scalar f() with respect to every element of a (in place)."""
+    grad = np.zeros_like(a)
+    for idx in np.ndindex(a.shape):
+        old = a[idx]
+        a[idx] = old + h
+        f_plus = f()
+        a[idx] = old - h
+        f_minus = f()
+        a[idx] = old
+        grad[idx] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def softmax(x):
+    probs = np.empty_like(x)
+    softmax_forward(probs, x)
+    return probs
+
+
+def cross_entropy(x, y):
+    dx, losses = np.empty_like(x), np.empty(x.shape[0], x.dtype)
+    softmax_cross_entropy(dx, losses, x, softmax(x), y)
+    return losses, dx
+
+
+def svm(x, y):
+    dx, losses = np.empty_like(x), np.empty(x.shape[0], x.dtype)
+    svm_loss(dx, losses, x, y)
+    return losses, dx
+
+
+def regression(x, y):
+    dx, losses = np.empty_like(x), np.empty(x.shape[0], x.dtype)
+    regression_loss(dx, losses, x, y)
+    return losses, dx
+
+
+SHAPES = [(1, 1), (1, 10), (4, 3), (7, 10)]
+
+
+def scores_and_labels(rng, shape, dtype=np.float64):
+    x = (rng.standard_normal(shape) * 2).astype(dtype)
+    y = rng.integers(0, shape[1], size=shape[0]).astype(np.int64)
+    return x, y
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
+def test_softmax_forward_matches_naive(rng, shape, dtype, tol):
+    x, _ = scores_and_labels(rng, shape, dtype)
+    probs = softmax(x)
+    np.testing.assert_allclose(probs, naive.softmax(x), rtol=tol * 10, atol=tol)
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=tol * 10)
+
+
+@pytest.mark.parametrize("loss_name", ["cross_entropy", "svm", "regression"])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_losses_match_naive(rng, loss_name, shape, dtype, tol):
+    x, y = scores_and_labels(rng, shape, dtype)
+    if loss_name == "regression":
+        y = rng.standard_normal(shape).astype(dtype)
+    kernel = {"cross_entropy": cross_entropy, "svm": svm, "regression": regression}[loss_name]
+    reference = {"cross_entropy": naive.softmax_cross_entropy, "svm": naive.svm,
+                 "regression": naive.regression}[loss_name]
+    losses, dx = kernel(x, y)
+    ref_losses, ref_dx = reference(x.astype(np.float64), y)
+    assert losses.dtype == dtype and dx.dtype == dtype
+    np.testing.assert_allclose(losses, ref_losses, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, ref_dx, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("loss_name", ["cross_entropy", "svm", "regression"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_loss_gradients_match_numerical(rng, loss_name, shape):
+    x, y = scores_and_labels(rng, shape)
+    if loss_name == "regression":
+        y = rng.standard_normal(shape)
+    kernel = {"cross_entropy": cross_entropy, "svm": svm, "regression": regression}[loss_name]
+
+    def mean_loss():
+        return float(kernel(x, y)[0].mean())
+
+    # The hinge has kinks: central differences need every margin away from 0.
+    if loss_name == "svm":
+        margins = x - x[np.arange(shape[0]), y][:, None] + 1
+        assert np.abs(margins).min() > 1e-4
+    _, dx = kernel(x, y)
+    np.testing.assert_allclose(dx, numerical_grad(mean_loss, x), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_huge_logits_stay_finite(dtype):
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [1e4, 1e4 - 1, -3.0]], dtype)
+    y = np.array([1, 0, 2], np.int64)
+    probs = softmax(x)
+    losses, dx = cross_entropy(x, y)
+    assert np.isfinite(probs).all() and np.isfinite(losses).all() and np.isfinite(dx).all()
+    np.testing.assert_allclose(probs[0], [1, 0, 0], atol=1e-12)
+    np.testing.assert_allclose(probs[1], [0, 0.5, 0.5], atol=1e-12)
+    # -log p[y] is exact even where p[y] underflows to 0.
+    np.testing.assert_allclose(losses, [2e4, 2e4 + np.log(2), 1e4 + 3 + np.log1p(np.exp(-1.0))],
+                               rtol=1e-6)
+
+
+def test_svm_margin_is_one_and_ties_cost_the_margin():
+    x = np.array([[2.0, 1.5, 0.9, 2.0]])
+    losses, dx = svm(x, np.array([0], np.int64))
+    # class 1: 1.5 - 2 + 1 = 0.5; class 2: 0.9 - 2 + 1 < 0; class 3 (a tie): 1
+    np.testing.assert_allclose(losses, [1.5])
+    np.testing.assert_allclose(dx, [[-2.0, 1.0, 0.0, 1.0]])

@@ -1,0 +1,56 @@
+"""`convnet-demo bench` (engine benchmark): a smoke test of the JSON report; no timing claims."""
+
+import importlib.util
+import json
+
+import pytest
+
+from engine.cli.main import main
+
+HAVE_TORCH = importlib.util.find_spec("torch") is not None
+
+
+def run_bench(capsys, *extra):
+    code = main(["bench", "--net", "cifar_small", "--batch", "2", "--inference-batch", "1",
+                 "--seconds", "0.05", "--json", *extra])
+    assert code == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bench_json_report(capsys):
+    report = run_bench(capsys)
+    impls = ["ours"] + (["torch"] if HAVE_TORCH else []) + ["numpy"]
+    assert report["implementations"] == impls
+    assert report["command"].startswith("convnet-demo bench --net cifar_small --batch 2")
+    assert report["machine"]["cpu"] and report["machine"]["threads"] == 2
+    assert report["net"]["flops_per_image"] > 0 and report["net"]["params"] > 0
+    for kind, batch in (("training", 2), ("inference", 1)):
+        (row,) = report[kind]
+        assert row["batch"] == batch
+        for impl in impls:
+            assert row["images_per_s"][impl] > 0
+            assert row["gflops"][impl] > 0
+        for other in impls[1:]:
+            assert row["ratios"][f"ours/{other}"] > 0
+    layers = report["layers"]
+    assert layers["batch"] == 2
+    assert [r["index"] for r in layers["rows"]] == list(range(len(layers["rows"])))
+    conv = layers["rows"][1]
+    assert conv["layer"].startswith("conv") and conv["flops"] > 0
+    for impl in impls:
+        assert conv[impl]["forward_ms"] > 0 and conv[impl]["gflops"] > 0
+        assert layers["total"][impl]["ms"] > 0
+    losses = report["check_first_loss"]
+    for impl in impls:  # same weights, same batch: the same loss
+        assert losses[impl] == pytest.approx(losses["ours"], rel=1e-4)
+
+
+def test_bench_without_torch_and_numpy(capsys):
+    report = run_bench(capsys, "--no-torch", "--no-numpy")
+    assert report["implementations"] == ["ours"]
+    assert report["training"][0]["ratios"] == {}
+
+
+def test_bench_refuses_a_bad_batch(capsys):
+    assert main(["bench", "--batch", "0"]) == 2
+    assert "batch sizes" in capsys.readouterr().err

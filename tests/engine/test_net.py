@@ -1,0 +1,177 @@
+"""The whole Net: gradient checks through every layer at once, a golden training trajectory,
+learning on one batch, spec round trips and determinism."""
+
+import numpy as np
+import pytest
+
+from engine.layers.base import Context
+from engine.net import Net
+from engine.optim import Optimizer
+from engine.presets import PRESETS, TRAINABLE, load_preset
+from engine.spec import parse_spec
+from tests.gradcheck import numerical_grad, rel_error
+
+CONV_POOL_FC = [
+    {"type": "input", "out_sx": 6, "out_sy": 5, "out_depth": 2},
+    {"type": "conv", "sx": 3, "filters": 3, "pad": 1, "activation": "relu"},
+    {"type": "pool", "sx": 2, "stride": 2, "rounding": "floor"},
+    {"type": "fc", "num_neurons": 5, "activation": "tanh"},
+    {"type": "softmax", "num_classes": 4},
+]
+RESIDUAL_BN_GAP = [
+    {"type": "input", "out_sx": 5, "out_sy": 5, "out_depth": 3},
+    {"type": "conv", "sx": 3, "filters": 4, "pad": 1, "bias": False},
+    {"type": "batchnorm"},
+    {"type": "relu"},
+    {"type": "residual", "layers": [  # 5x5x4 -> 3x3x6: a projection shortcut (1x1 conv + bn)
+        {"type": "conv", "sx": 3, "filters": 6, "pad": 1, "stride": 2, "bias": False},
+        {"type": "batchnorm"},
+        {"type": "relu"},
+        {"type": "conv", "sx": 3, "filters": 6, "pad": 1, "bias": False},
+        {"type": "batchnorm"}]},
+    {"type": "relu"},
+    {"type": "global_avg_pool"},
+    {"type": "softmax", "num_classes": 3},
+]
+CONCAT = [
+    {"type": "input", "out_sx": 4, "out_sy": 4, "out_depth": 2},
+    {"type": "concat", "branches": [
+        [{"type": "conv", "sx": 1, "filters": 2}],
+        [{"type": "conv", "sx": 3, "filters": 3, "pad": 1, "activation": "relu"}],
+        [{"type": "pool", "sx": 3, "stride": 1, "pad": 1}, {"type": "conv", "sx": 1,
+                                                           "filters": 1}]]},
+    {"type": "conv", "sx": 2, "filters": 3, "stride": 2},
+    {"type": "svm", "num_classes": 3},
+]
+
+
+def check_gradients(layers, batch, rng, per_param=4):
+    spec = parse_spec(layers)
+    net = Net(spec, rng=np.random.default_rng(7), dtype=np.float64)
+    for name, arr, _ in net.named_params():  # batchnorm's gamma/beta away from 1/0
+        if name.endswith(("gamma", "beta")):
+            arr[:] = rng.uniform(0.5, 1.5, arr.shape)
+    x = rng.standard_normal((batch,) + spec.input_shape)
+    y = rng.integers(0, spec.num_outputs, batch)
+    ctx = Context(training=True)
+
+    def loss():
+        out, caches, _ = net.forward(x, ctx)
+        return net.loss_layer.loss(out, caches[-1], y, ctx)[0]
+
+    grads = net.new_grads()
+    out, caches, _ = net.forward(x, ctx)
+    _, dx, _ = net.backward(out, caches, y, grads, ctx)
+    numeric = numerical_grad(loss, x)
+    # Scaled by the largest element: central differences carry ~1e-10 absolute error, which
+    # is a large relative error on the tiny elements.
+    assert np.abs(dx - numeric).max() <= 1e-6 * np.abs(numeric).max()
+    assert rel_error(dx, numeric) < 1e-3
+    for name, param, grad, _ in net.named_grads(grads):
+        flat, gflat = param.reshape(-1), grad.reshape(-1)
+        scale = max(float(np.abs(gflat).max()), 1e-3)
+        for i in rng.choice(flat.size, min(per_param, flat.size), replace=False):
+            numeric = numerical_grad(loss, flat[i:i + 1])[0]
+            assert abs(numeric - gflat[i]) <= 1e-6 * scale, (name, i, numeric, gflat[i])
+    return net
+
+
+@pytest.mark.parametrize("layers", [CONV_POOL_FC, RESIDUAL_BN_GAP, CONCAT],
+                         ids=["conv_pool_fc", "residual_bn_gap", "concat"])
+def test_gradients_match_central_differences(layers, rng):
+    check_gradients(layers, 3, rng)
+
+
+def test_projection_shortcut_is_in_the_gradient_check(rng):
+    net = check_gradients(RESIDUAL_BN_GAP, 2, rng, per_param=1)
+    names = [n for n, _, _ in net.named_params()]
+    assert "4.shortcut.0.w" in names and "4.shortcut.1.gamma" in names
+
+
+def trajectory(spec, steps=10, batch=8, seed=42, **hyper):
+    """Losses of `steps` momentum-SGD steps on seeded random batches (float32)."""
+    net = Net(spec, rng=np.random.default_rng(0))
+    opt = Optimizer(net.named_params(), method="momentum",
+                    **({"learning_rate": 0.001, "momentum": 0.9} | hyper))
+    rng = np.random.default_rng(seed)
+    grads, ctx = net.new_grads(), Context(training=True, rng=np.random.default_rng(seed))
+    losses = []
+    for _ in range(steps):
+        x = rng.standard_normal((batch,) + spec.input_shape).astype(np.float32)
+        y = rng.integers(0, spec.num_outputs, batch)
+        net.zero_grads(grads)
+        loss, _ = net.loss_and_grads(x, y, grads, ctx)
+        opt.step(net.named_grads(grads))
+        losses.append(loss)
+    return losses, net
+
+
+# Produced by this engine once (float32, 2 threads). A change here means the numerics changed:
+# make sure that was intended (e.g. a different summation order) before updating the numbers.
+# (float64 runs agree with these to ~2e-7, so summation order alone stays well inside 1e-5.)
+GOLDEN_CONVNETJS = [
+    7.8924063, 5.9323345, 5.3122433, 4.8081737, 3.4992172,
+    3.2424468, 3.1174010, 3.8053393, 2.4481589, 2.7757303,
+]
+
+
+def test_golden_trajectory_of_the_convnetjs_preset():
+    losses, _ = trajectory(load_preset("convnetjs"))
+    np.testing.assert_allclose(losses, GOLDEN_CONVNETJS, rtol=1e-5)
+
+
+def test_training_on_one_batch_raises_its_class_probabilities():
+    spec = load_preset("convnetjs")
+    net = Net(spec, rng=np.random.default_rng(0))
+    opt = Optimizer(net.named_params(), method="momentum", learning_rate=0.01, momentum=0.9)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((8,) + spec.input_shape).astype(np.float32)
+    y = rng.integers(0, 10, 8)
+    grads, ctx = net.new_grads(), Context(training=True)
+
+    def label_probs():
+        return net.predict(x)[np.arange(8), y, 0, 0].copy()
+
+    before = label_probs()
+    for _ in range(30):
+        net.zero_grads(grads)
+        net.loss_and_grads(x, y, grads, ctx)
+        opt.step(net.named_grads(grads))
+    after = label_probs()
+    assert after.mean() > 0.9 > 0.3 > before.mean()
+    assert (after > before).all()
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_spec_round_trip(name):
+    spec = load_preset(name, budget=None)
+    again = parse_spec(spec.to_json(), budget=None)
+    assert again == spec
+    assert parse_spec(spec.to_document(), budget=None) == spec
+    if name in TRAINABLE:  # the case studies are too big to allocate here
+        ours = [(n, a.shape) for n, a, _ in Net(spec).named_params()]
+        theirs = [(n, a.shape) for n, a, _ in Net(again).named_params()]
+        assert ours == theirs
+        assert [n for n, _ in Net(spec).named_buffers()] == \
+            [n for n, _ in Net(again).named_buffers()]
+
+
+DROPOUT_NET = [
+    {"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
+    {"type": "conv", "sx": 3, "filters": 6, "pad": 1, "activation": "relu", "drop_prob": 0.3},
+    {"type": "pool", "sx": 2},
+    {"type": "fc", "num_neurons": 10, "activation": "relu", "drop_prob": 0.5},
+    {"type": "softmax", "num_classes": 3},
+]
+
+
+@pytest.mark.parametrize("layers", [None, DROPOUT_NET], ids=["convnetjs", "dropout"])
+def test_same_seed_same_trajectory(layers):
+    spec = load_preset("convnetjs") if layers is None else parse_spec(layers)
+    first, net1 = trajectory(spec, steps=5)
+    second, net2 = trajectory(spec, steps=5)
+    assert first == second
+    for (name, a, _), (_, b, _) in zip(net1.named_params(), net2.named_params()):
+        assert np.array_equal(a, b), name
+    other, _ = trajectory(spec, steps=5, seed=43)
+    assert other != first

@@ -1,0 +1,275 @@
+"""The training loop: figures per step, changes between steps, divergence, determinism."""
+
+import numpy as np
+import pytest
+
+from engine.snapshot import dumps, loads, snapshot_to_json
+from engine.trainer import Trainer, TrainError, TrainOptions
+from tests.builders import (BN_LAYERS, INPUT, TINY_LAYERS, learnable_folder, open_folder,
+                            tiny_net, tiny_spec)
+
+# Two linear layers and no activation: at lr 10 the weights feed each other's gradients and
+# the loss overflows within a few steps (relu nets just die at lr 10).
+LINEAR_LAYERS = [INPUT, {"type": "conv", "sx": 4, "filters": 4, "stride": 4},
+                 {"type": "fc", "num_neurons": 8}, {"type": "softmax", "num_classes": 3}]
+ADAM = {"method": "adam", "learning_rate": 0.01, "batch_size": 8}
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("trainer")
+    # 27 train + 3 validation images per class (every 10th held out), 10 test per class.
+    return open_folder(learnable_folder(root / "photos"), root / "cache")
+
+
+def make_trainer(dataset, layers=TINY_LAYERS, hp=ADAM, **options):
+    options.setdefault("seed", 5)
+    return Trainer(tiny_net(layers, seed=options["seed"]), dataset, dict(hp),
+                   TrainOptions(**options))
+
+
+def weights(trainer):
+    return {name: arr.copy() for name, arr, _ in trainer.net.named_params()}
+
+
+def buffers(trainer):
+    return {name: arr.copy() for name, arr in trainer.net.named_buffers()}
+
+
+def same_arrays(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_steps_report_losses_accuracies_speed_and_per_layer_times(dataset):
+    trainer = make_trainer(dataset, hp={**ADAM, "l2_decay": 1e-3}, validate_every=2)
+    results = [trainer.step() for _ in range(4)]
+    assert [r["step"] for r in results] == [1, 2, 3, 4]
+    assert all(r["loss"] > 0 and r["reg_loss"] > 0 and 0 <= r["train_acc"] <= 1 for r in results)
+    assert "val_acc" in results[1] and "val_acc" not in results[0]
+    m = trainer.metrics()
+    assert m["step"] == 4 and m["examples"] == 32 and m["batch_size"] == 8
+    assert m["epoch"] == pytest.approx(32 / len(dataset.train), abs=1e-3)
+    assert m["loss"] == pytest.approx(np.mean([r["loss"] for r in results]))
+    assert m["reg_loss"] == pytest.approx(np.mean([r["reg_loss"] for r in results]))
+    assert m["val_acc"] is not None and m["time"] > 0 and m["images_per_s"] > 0
+    assert m["forward_ms_per_image"] > 0 and m["backward_ms_per_image"] > 0
+    assert len(m["layer_ms"]) == len(trainer.net.layers)
+    assert all(f >= 0 and b >= 0 for f, b in m["layer_ms"])
+    assert [p["step"] for p in trainer.history.points] == [1, 2, 3, 4]
+
+
+def test_it_learns_the_tiny_set_and_evaluates_the_whole_test_set_each_epoch(dataset):
+    trainer = make_trainer(dataset)
+    steps_per_epoch = -(-len(dataset.train) // 8)
+    tests = []
+    for _ in range(6 * steps_per_epoch):
+        result = trainer.step()
+        if "test" in result:
+            tests.append(result)
+    # One whole-test-set evaluation per epoch, on the step whose batch ends it.
+    assert [r["step"] for r in tests] == [-(-k * len(dataset.train) // 8) for k in range(1, 7)]
+    last = trainer.last_test
+    assert last["images"] == len(dataset.test) == 30
+    assert np.array(last["confusion"]).shape == (3, 3) and set(last["per_class"]) == {
+        "cat", "dog", "frog"}
+    assert last["accuracy"] >= 0.9 and trainer.metrics()["test_acc"] == last["accuracy"]
+    point = next(p for p in trainer.history.points if p["step"] == tests[-1]["step"])
+    assert point["test_acc"] == tests[-1]["test"]["accuracy"]
+
+
+def test_test_every_evaluates_on_a_fixed_period(dataset):
+    trainer = make_trainer(dataset, test_every=3)
+    steps = [trainer.step() for _ in range(7)]
+    assert [r["step"] for r in steps if "test" in r] == [3, 6]
+
+
+def test_same_seed_same_trajectory_different_seed_different(dataset):
+    def losses(seed):
+        trainer = make_trainer(dataset, BN_LAYERS, seed=seed)   # dropout + augmentation
+        return [trainer.step()["loss"] for _ in range(12)]
+    first = losses(3)
+    assert losses(3) == first                                    # bit for bit
+    assert losses(4) != first
+
+
+def test_pause_and_resume(dataset):
+    trainer = make_trainer(dataset)
+    trainer.step()
+    trainer.pause()
+    assert trainer.paused and trainer.step_count == 1
+    trainer.resume()
+    assert not trainer.paused and trainer.diverged is None
+
+
+def test_apply_changes_between_steps(dataset):
+    trainer = make_trainer(dataset)
+    trainer.step()
+    settings = trainer.apply({"learning_rate": 0.05, "batch_size": 5, "flip": False,
+                              "shift": 0, "method": "momentum"})
+    assert settings["learning_rate"] == 0.05 and settings["method"] == "momentum"
+    assert settings["batch_size"] == 5 and settings["flip"] is False
+    assert trainer.optimizer.lr == 0.05 and not trainer.batches.augment.active
+    assert trainer.step()["batch_size"] == 5
+    assert trainer.history.markers[-1]["step"] == 1
+    trainer.apply({"schedule": "step", "step_size": 1, "gamma": 0.5})
+    assert trainer.optimizer.lr == pytest.approx(0.05 * 0.5 ** 2)   # the schedule's clock: t=2
+    trainer.step()
+    assert trainer.optimizer.lr == pytest.approx(0.05 * 0.5 ** 3)
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"learning_rate": 0.5, "momentum": 1.5}, "momentum"),
+    ({"learning_rate": 0.5, "shift": 99}, "shift"),
+    ({"learning_rate": 0.5, "flip": "yes"}, "flip"),
+    ({"learning_rate": 0.5, "warp_speed": 9}, "warp_speed"),
+    ({"batch_size": 0}, "batch_size"),
+])
+def test_a_refused_change_changes_nothing(dataset, changes, field):
+    trainer = make_trainer(dataset)
+    trainer.step()
+    before = trainer.settings()
+    with pytest.raises(TrainError) as info:
+        trainer.apply(changes)
+    assert info.value.field == field
+    assert trainer.settings() == before and trainer.history.markers == []
+    with pytest.raises(TrainError):
+        trainer.apply({})
+
+
+def test_window_and_history_size_changes_take_effect(dataset):
+    trainer = make_trainer(dataset)
+    for _ in range(5):
+        trainer.step()
+    trainer.apply({"window": 2, "history_points": 4})
+    losses = [trainer.step()["loss"] for _ in range(3)]
+    assert trainer.metrics()["loss"] == pytest.approx(np.mean(losses[-2:]))
+    assert len(trainer.history.points) <= 4 and trainer.history.points[-1]["step"] == 8
+
+
+def test_set_net_swaps_in_a_fresh_net_and_refuses_one_that_does_not_fit(dataset):
+    trainer = make_trainer(dataset)
+    trainer.step()
+    trainer.set_net(tiny_spec(BN_LAYERS))
+    assert [layer.type for layer in trainer.net.layers][2] == "batchnorm"
+    assert trainer.step()["step"] == 2
+    net = trainer.net
+    saved = weights(trainer)
+    for layers, classes, field in ((TINY_LAYERS, 4, "num_classes"),
+                                   ([{**INPUT, "out_sx": 16, "out_sy": 16}] + TINY_LAYERS[1:], 3,
+                                    "input")):
+        with pytest.raises(TrainError) as info:
+            trainer.set_net(tiny_spec(layers, classes))
+        assert info.value.field == field
+    regression = tiny_spec(TINY_LAYERS[:-1] + [{"type": "regression", "num_neurons": 3}])
+    with pytest.raises(TrainError, match="regression"):
+        trainer.set_net(regression)
+    assert trainer.net is net and same_arrays(weights(trainer), saved)
+
+
+def test_reset_replays_the_same_run(dataset):
+    trainer = make_trainer(dataset, BN_LAYERS)
+    first = [trainer.step()["loss"] for _ in range(6)]
+    trainer.apply({"learning_rate": 0.02})
+    trainer.reset()
+    assert trainer.step_count == 0 and trainer.history.points == []
+    trainer.apply({"learning_rate": 0.01})
+    assert [trainer.step()["loss"] for _ in range(6)] == first
+
+
+def test_lr_10_diverges_pauses_and_keeps_the_last_finite_weights(dataset):
+    trainer = make_trainer(dataset, LINEAR_LAYERS, hp={"method": "sgd", "learning_rate": 0.01,
+                                                        "batch_size": 8})
+    for _ in range(3):
+        trainer.step()
+    trainer.apply({"learning_rate": 10.0})
+    for _ in range(60):
+        before, step = weights(trainer), trainer.step_count
+        result = trainer.step()
+        if "diverged" in result:
+            break
+    else:
+        pytest.fail("lr 10 did not diverge in 60 steps")
+    event = trainer.diverged
+    assert event["step"] == step + 1 and f"step {step + 1}" in event["message"]
+    assert result["diverged"] == event and trainer.paused and trainer.step_count == step
+    assert same_arrays(weights(trainer), before)
+    assert all(np.isfinite(a).all() for a in before.values())
+    assert trainer.history.markers[-1]["text"] == f"diverged at step {step + 1}"
+    assert trainer.metrics()["diverged"] == event
+    # A snapshot of the paused run is valid JSON (no NaN) and loads.
+    loads(dumps(snapshot_to_json(trainer.net, **trainer.snapshot_kwargs())))
+    trainer.apply({"learning_rate": 0.001})          # lowering the rate clears the event
+    assert trainer.diverged is None
+    trainer.resume()
+    # These last finite weights are already huge: the next batch may overflow again, and
+    # then the run simply pauses again with the same weights.
+    result = trainer.step()
+    assert "diverged" not in result or same_arrays(weights(trainer), before)
+
+
+def test_an_inf_gradient_diverges_on_that_step_and_changes_nothing(dataset, monkeypatch):
+    trainer = make_trainer(dataset, hp={**ADAM, "l2_decay": 1e-3})
+    for _ in range(3):
+        trainer.step()
+    real_backward = trainer.net.backward
+
+    def poisoned(out, caches, y, grads, ctx, **kwargs):
+        result = real_backward(out, caches, y, grads, ctx, **kwargs)
+        grads[-2]["w"][0, 0] = np.inf                   # the fc before the softmax
+        return result
+
+    monkeypatch.setattr(trainer.net, "backward", poisoned)
+    before, state = weights(trainer), trainer.optimizer.state_dict()
+    result = trainer.step()
+    assert result["diverged"]["step"] == 4 and "a gradient" in result["diverged"]["message"]
+    assert trainer.paused and trainer.step_count == 3
+    assert same_arrays(weights(trainer), before)
+    after = trainer.optimizer.state_dict()
+    assert after["t"] == state["t"] and all(
+        same_arrays(after["state"][k], state["state"][k]) for k in state["state"])
+    monkeypatch.undo()
+    trainer.resume()
+    assert "diverged" not in trainer.step() and trainer.step_count == 4
+
+
+def test_a_non_finite_batch_norm_statistic_is_rolled_back_too(dataset, monkeypatch):
+    trainer = make_trainer(dataset, BN_LAYERS)
+    trainer.step()
+    real_forward = trainer.net.forward
+
+    def poisoned(x, ctx):
+        x = x.copy()
+        x[0, 0, 0, 0] = np.inf
+        return real_forward(x, ctx)
+
+    monkeypatch.setattr(trainer.net, "forward", poisoned)
+    before, stats = weights(trainer), buffers(trainer)
+    assert "diverged" in trainer.step()
+    assert same_arrays(weights(trainer), before) and same_arrays(buffers(trainer), stats)
+    assert all(np.isfinite(a).all() for a in buffers(trainer).values())
+
+
+def test_load_replaces_the_run_and_a_bad_snapshot_changes_nothing(dataset):
+    source = make_trainer(dataset, hp={**ADAM, "batch_size": 6})
+    for _ in range(4):
+        source.step()
+    snapshot = loads(dumps(snapshot_to_json(source.net, **source.snapshot_kwargs())))
+    target = make_trainer(dataset, seed=9)
+    target.load(snapshot)
+    assert same_arrays(weights(target), weights(source))
+    assert target.step_count == 4 and target.examples_seen == 24
+    assert target.optimizer.t == 4 and target.optimizer.hp == source.optimizer.hp
+    assert target.normalization == source.normalization
+    assert target.step()["batch_size"] == 6
+
+    net, saved = target.net, weights(target)
+    wrong_classes = loads(dumps(snapshot_to_json(tiny_net(classes=4))))
+    with pytest.raises(TrainError, match="classes"):
+        target.load(wrong_classes)
+    bad_state = loads(dumps(snapshot_to_json(source.net, **source.snapshot_kwargs())))
+    first = next(iter(bad_state.optimizer["state"]))
+    bad_state.optimizer["state"][first] = {k: np.zeros(3, np.float32)
+                                           for k in bad_state.optimizer["state"][first]}
+    with pytest.raises(TrainError, match="optimizer"):
+        target.load(bad_state)
+    assert target.net is net and same_arrays(weights(target), saved) and target.step_count == 5

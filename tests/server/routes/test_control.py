@@ -1,0 +1,137 @@
+"""POST /api/control and PATCH /api/params: changes apply between steps, all or nothing."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.server.conftest import assert_error, fingerprint, presenter, wait_ready
+
+BAD_CONTROL = [
+    ({"action": "jump"}, 422, "invalid_action"),
+    ({"action": 5}, 422, "invalid_action"),
+    ({"action": ["pause"]}, 422, "invalid_action"),
+    ({}, 422, "invalid_action"),
+    ({"action": "pause", "force": True}, 422, "invalid_request"),
+]
+BAD_PARAMS = [
+    ({"learning_rate": -1}, "learning_rate"),
+    ({"learning_rate": 0}, "learning_rate"),
+    ({"learning_rate": "fast"}, "learning_rate"),
+    ({"learning_rate": True}, "learning_rate"),
+    ({"learning_rate": None}, "learning_rate"),
+    ({"batch_size": 0}, "batch_size"),
+    ({"batch_size": 2.5}, "batch_size"),
+    ({"momentum": 1.5}, "momentum"),
+    ({"method": "magic"}, "method"),
+    ({"warp_speed": 9}, "warp_speed"),
+    ({"seed": 3}, "seed"),
+    ({"learning_rate": 0.5, "batch_size": -4}, "batch_size"),   # nothing of it applies
+]
+
+
+@pytest.mark.parametrize("body,status,code", BAD_CONTROL)
+def test_bad_control_is_refused_and_changes_nothing(client, body, status, code):
+    before = fingerprint(client)
+    assert_error(client.post("/api/control", json=body, headers=presenter()), status, code)
+    assert fingerprint(client) == before
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b'{"action": NaN}', b"null",
+                                 b'{"action": "pause"'])
+def test_malformed_bodies_are_400(client, raw):
+    before = fingerprint(client)
+    for method, path in (("POST", "/api/control"), ("PATCH", "/api/params")):
+        response = client.request(method, path, content=raw,
+                                  headers=presenter(**{"Content-Type": "application/json"}))
+        assert_error(response, 400, "invalid_json")
+    assert fingerprint(client) == before
+
+
+@pytest.mark.parametrize("body,field", BAD_PARAMS)
+def test_bad_params_are_refused_naming_the_field(client, body, field):
+    before = fingerprint(client)
+    error = assert_error(client.patch("/api/params", json=body, headers=presenter()), 422)
+    assert error["field"] == field
+    assert fingerprint(client) == before
+
+
+def test_non_finite_numbers_are_refused(client):
+    before = fingerprint(client)
+    response = client.patch("/api/params", content=b'{"learning_rate": 1e400}',
+                            headers=presenter(**{"Content-Type": "application/json"}))
+    assert assert_error(response, 422)["field"] == "learning_rate"
+    assert_error(client.patch("/api/params", json={}, headers=presenter()), 422)
+    assert fingerprint(client) == before
+
+
+def test_params_change_the_settings(client):
+    old = client.get("/api/state").json()["settings"]["learning_rate"]
+    response = client.patch("/api/params", json={"learning_rate": 0.02, "momentum": 0.5},
+                            headers=presenter())
+    assert response.status_code == 200, response.text
+    settings = response.json()["settings"]
+    assert settings["learning_rate"] == 0.02 and settings["momentum"] == 0.5
+    assert client.get("/api/state").json()["settings"]["learning_rate"] == 0.02
+    client.patch("/api/params", json={"learning_rate": old, "momentum": 0.9}, headers=presenter())
+
+
+def test_step_pause_resume(client):
+    step = client.get("/api/state").json()["metrics"]["step"]
+    response = client.post("/api/control", json={"action": "step"}, headers=presenter())
+    assert response.json() == {"status": "paused"}
+    state = client.get("/api/state").json()
+    assert state["metrics"]["step"] == step + 1 and state["status"] == "paused"
+    assert client.get("/api/frame").json()["step"] == step + 1
+    assert client.post("/api/control", json={"action": "resume"},
+                       headers=presenter()).json() == {"status": "training"}
+    deadline = time.monotonic() + 30
+    while client.get("/api/state").json()["metrics"]["step"] < step + 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert client.post("/api/control", json={"action": "pause"},
+                       headers=presenter()).json() == {"status": "paused"}
+    paused_at = client.get("/api/state").json()["metrics"]["step"]
+    time.sleep(0.2)
+    assert client.get("/api/state").json()["metrics"]["step"] == paused_at
+
+
+def test_reset_clears_the_run(fresh_client):
+    with fresh_client() as client:
+        wait_ready(client)
+        for _ in range(3):
+            client.post("/api/control", json={"action": "step"}, headers=presenter())
+        assert client.get("/api/history").json()["points"]
+        client.post("/api/control", json={"action": "reset"}, headers=presenter())
+        state = client.get("/api/state").json()
+        assert state["metrics"]["step"] == 0 and state["status"] == "paused"
+        assert client.get("/api/history").json()["points"] == []
+
+
+def test_divergence_pauses_and_keeps_finite_weights(fresh_client):
+    with fresh_client(hyperparams={"batch_size": 4, "learning_rate": 1e30,
+                                   "method": "sgd"}) as client:
+        wait_ready(client)
+        client.post("/api/control", json={"action": "resume"}, headers=presenter())
+        deadline = time.monotonic() + 30
+        while (state := client.get("/api/state").json())["status"] != "diverged":
+            assert time.monotonic() < deadline, state["status"]
+            time.sleep(0.02)
+        metrics = state["metrics"]
+        assert metrics["diverged"]["message"].startswith("training diverged")
+        step = metrics["step"]
+        time.sleep(0.2)
+        assert client.get("/api/state").json()["metrics"]["step"] == step   # paused
+        assert b"NaN" not in client.get("/api/snapshot", headers=presenter()).content
+        # a lower learning rate clears it; the weights a step at 1e30 left are finite but
+        # huge, so a reset comes first, then training goes on
+        client.patch("/api/params", json={"learning_rate": 0.01}, headers=presenter())
+        assert client.get("/api/state").json()["status"] == "paused"
+        client.post("/api/control", json={"action": "reset"}, headers=presenter())
+        client.post("/api/control", json={"action": "resume"}, headers=presenter())
+        deadline = time.monotonic() + 30
+        while client.get("/api/state").json()["metrics"]["step"] < 5:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert client.get("/api/state").json()["status"] == "training"

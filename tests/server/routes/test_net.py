@@ -1,0 +1,89 @@
+"""PUT /api/net and POST /api/net/check: validated in full; a refused net changes nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.server.conftest import assert_error, fingerprint, presenter, wait_ready
+from tests.server.tiny import TINY_SPEC
+
+BAD_SPECS = [
+    ({"spec": [{"type": "input"}]}, "invalid_spec"),
+    ({"spec": [{"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
+               {"type": "conv", "sx": 3, "filters": 4, "stride": 2},
+               {"type": "softmax", "num_classes": 2}]}, "invalid_spec"),    # 8-3 / 2 misfits
+    ({"spec": [{"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
+               {"type": "conv", "sx": 3, "filters": "four"},
+               {"type": "softmax", "num_classes": 2}]}, "invalid_spec"),
+    ({"spec": [{"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
+               {"type": "teleport"}, {"type": "softmax", "num_classes": 2}]}, "invalid_spec"),
+    ({"spec": "[{\"type\": \"input\",,]"}, "invalid_spec"),
+    ({"spec": 42}, "invalid_spec"),
+    ({"spec": [{"type": "input", "out_sx": 32, "out_sy": 32, "out_depth": 3},
+               {"type": "softmax", "num_classes": 2}]}, "net_mismatch"),      # wrong size
+    ({"spec": [{"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
+               {"type": "softmax", "num_classes": 10}]}, "net_mismatch"),     # wrong classes
+    ({"preset": "nonexistent"}, "unknown_preset"),
+    ({"preset": "vgg16"}, "not_trainable"),
+    ({"preset": "convnetjs"}, "net_mismatch"),             # 32x32 input, 8x8 images here
+    ({"preset": 7}, "unknown_preset"),
+    ({}, "invalid_request"),
+    ({"spec": TINY_SPEC, "preset": "convnetjs"}, "invalid_request"),
+    ({"spec": TINY_SPEC, "colour": "blue"}, "invalid_request"),
+]
+
+
+@pytest.mark.parametrize("body,code", BAD_SPECS)
+def test_a_bad_net_is_refused_and_changes_nothing(client, body, code):
+    before = fingerprint(client)
+    assert_error(client.put("/api/net", json=body, headers=presenter()), 422, code)
+    assert fingerprint(client) == before
+
+
+def test_spec_errors_name_layer_and_field(client):
+    spec = [dict(layer) for layer in TINY_SPEC]
+    spec[1] = {**spec[1], "stride": 2}
+    error = assert_error(client.put("/api/net", json={"spec": spec}, headers=presenter()), 422)
+    assert error["layer"] == "1" and error["field"] == "stride"
+    check = client.post("/api/net/check", json={"spec": spec}, headers=presenter())
+    assert check.status_code == 200
+    assert check.json()["ok"] is False and check.json()["field"] == "stride"
+
+
+def test_check_computes_the_table_and_changes_nothing(client):
+    before = fingerprint(client)
+    check = client.post("/api/net/check", json={"spec": json.dumps(TINY_SPEC)},
+                        headers=presenter()).json()
+    assert check["ok"] is True
+    assert check["summary"]["params"] == 3 * 3 * 3 * 4 + 4 + 4 * 4 * 4 * 2 + 2
+    case_study = client.post("/api/net/check", json={"preset": "alexnet"},
+                             headers=presenter()).json()
+    assert case_study["ok"] is False and case_study["error"] == "not_trainable"
+    assert case_study["summary"]["params"] > 60_000_000
+    assert fingerprint(client) == before
+
+
+def test_a_new_net_replaces_the_old_one(fresh_client):
+    spec = [dict(layer) for layer in TINY_SPEC]
+    spec[1] = {**spec[1], "filters": 6}
+    with fresh_client() as client:
+        wait_ready(client)
+        response = client.put("/api/net", json={"spec": spec}, headers=presenter())
+        assert response.status_code == 200, response.text
+        net = response.json()["net"]
+        assert net["params"] == 3 * 3 * 3 * 6 + 6 + 6 * 4 * 4 * 2 + 2
+        state = client.get("/api/state").json()
+        assert state["net"] == net and state["status"] == "paused"
+        frame = client.get("/api/frame").json()
+        assert frame["layers"][1]["filters"]["count"] == 6
+
+
+def test_summary_is_public_for_every_preset(client):
+    body = client.get("/api/summary", params={"preset": "vgg16"}).json()
+    assert body["trainable"] is False and body["summary"]["params"] == 138_357_544
+    assert body["document"]["layers"]
+    assert_error(client.get("/api/summary", params={"preset": "../etc/passwd"}), 404,
+                 "unknown_preset")
+    assert_error(client.get("/api/summary"), 422)

@@ -1,0 +1,153 @@
+"""GET /api/stream through a real uvicorn: latest values on connect, order within a kind,
+no bare NaN, slow clients skip without slowing anyone, reconnects see the latest state."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.server.conftest import presenter, tiny_settings
+from tests.server.live import EventReader, live_server
+
+ON_CONNECT = {"state", "net", "metrics", "history", "frame", "gallery"}
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("live")
+    with live_server(tiny_settings(directory, frame_every_steps=1)) as (base, app):
+        with httpx.Client(base_url=base, timeout=30) as http:
+            deadline = time.monotonic() + 60
+            while http.get("/api/state").json()["status"] != "paused":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            yield base, app, http
+
+
+def _control(http, action):
+    response = http.post("/api/control", json={"action": action}, headers=presenter())
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_latest_of_each_kind_arrives_on_connect(live):
+    base, _, _ = live
+    reader = EventReader(base)
+    try:
+        kinds = set()
+        while not ON_CONNECT <= kinds:
+            kinds.add(reader.next()[1])
+    finally:
+        reader.close()
+
+
+def test_events_keep_their_order_and_have_no_bare_nan(live):
+    base, _, http = live
+    reader = EventReader(base)
+    try:
+        _control(http, "resume")
+        steps = []
+        deadline = time.monotonic() + 30
+        while len(steps) < 10:
+            assert time.monotonic() < deadline
+            steps.append(reader.next("metrics")[2]["step"])
+        frames = [reader.next("frame")[2]["step"] for _ in range(3)]
+        _control(http, "pause")
+        assert steps == sorted(steps) and steps[-1] > steps[0]
+        assert frames == sorted(frames)
+        assert not any("NaN" in line or "Infinity" in line for line in reader.raw_lines)
+    finally:
+        reader.close()
+
+
+def test_a_slow_client_does_not_hold_up_a_fast_one_or_training(live):
+    base, app, http = live
+    host, port = base.removeprefix("http://").split(":")
+    slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)   # fill up quickly
+    slow.connect((host, int(port)))
+    slow.sendall(b"GET /api/stream HTTP/1.1\r\nHost: x\r\n\r\n")  # ...and never read
+    reader = EventReader(base)
+    hub = app.state.runtime.hub
+    try:
+        _control(http, "resume")
+        deadline = time.monotonic() + 60     # until the slow client's socket buffers are
+        while not _stalled(hub):             # full and its response generator waits
+            assert time.monotonic() < deadline, "the slow client never filled its buffers"
+            for _ in range(4):               # bulky events fill the buffers quickly
+                hub.publish("gallery", {"padding": "x" * 1_000_000})
+        reader.drain()
+        start_step = http.get("/api/state").json()["metrics"]["step"]
+        started = time.monotonic()
+        steps = [reader.next("metrics")[2]["step"] for _ in range(8)]
+        elapsed = time.monotonic() - started
+        end_step = http.get("/api/state").json()["metrics"]["step"]
+        assert steps == sorted(steps) and steps[-1] > steps[0]
+        assert elapsed < 10, f"the fast client got 8 metrics events in {elapsed:.1f} s"
+        assert end_step > start_step + 10, "training stalled"
+        assert _stalled(hub), "the slow client should still have unsent events waiting"
+        assert all(len(c.slots) <= 6 and len(c.logs) <= 20 for c in hub.clients)
+    finally:
+        _control(http, "pause")
+        reader.close()
+        slow.close()
+
+
+def _stalled(hub) -> bool:
+    """Some client has had events waiting for 0.5 s: its generator is stuck in a send."""
+    waiting = {id(c) for c in hub.clients if c.slots and c.ready.is_set()}
+    time.sleep(0.5)
+    return any(id(c) in waiting and c.slots and c.ready.is_set() for c in hub.clients)
+
+
+def test_a_reconnect_gets_the_latest_state(live):
+    base, _, http = live
+    first = EventReader(base)
+    first.next("metrics")
+    first.close()
+    _control(http, "step")
+    step = http.get("/api/state").json()["metrics"]["step"]
+    second = EventReader(base)
+    try:
+        latest = {}
+        while not {"state", "metrics"} <= set(latest):
+            _, kind, data = second.next(timeout=10)
+            latest[kind] = data
+        assert latest["metrics"]["step"] == step
+        assert latest["state"]["status"] == "paused"
+    finally:
+        second.close()
+
+
+def test_divergence_is_told_to_every_viewer(tmp_path):
+    settings = tiny_settings(tmp_path, hyperparams={"batch_size": 4, "learning_rate": 1e30,
+                                                    "method": "sgd"})
+    with live_server(settings) as (base, _):
+        with httpx.Client(base_url=base, timeout=30) as http:
+            deadline = time.monotonic() + 60
+            while http.get("/api/state").json()["status"] != "paused":
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            viewers = [EventReader(base) for _ in range(2)]
+            try:
+                for viewer in viewers:
+                    viewer.next("state")
+                _control(http, "resume")
+                for viewer in viewers:
+                    viewer.next("state", where=lambda d: d["status"] == "diverged")
+                    log = viewer.next("log", where=lambda d: d["level"] == "error")[2]
+                    assert "diverged" in log["text"]
+            finally:
+                for viewer in viewers:
+                    viewer.close()
+
+
+def test_streams_end_when_the_server_stops(tmp_path):
+    with live_server(tiny_settings(tmp_path)) as (base, _):
+        reader = EventReader(base)
+        reader.next("net")
+    reader.next("_closed", timeout=10)
+    reader.close()
