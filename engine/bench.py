@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import sys
 import time
 from pathlib import Path
 
@@ -66,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 # --- setup -------------------------------------------------------------------------------------
-def _load_spec(name: str):
+def load_spec(name: str):
     from engine.presets import PRESETS, load_preset
     from engine.spec import SpecError, load_spec_text
     try:
@@ -79,47 +76,6 @@ def _load_spec(name: str):
         return load_spec_text(path.read_bytes())
     except SpecError as exc:
         raise CliError(f"{name}: {exc}") from None
-
-
-def _machine(threads: int) -> dict:
-    model, flags = None, ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model is None:
-                model = value.strip()
-            if key.strip() == "flags" and not flags:
-                flags = value
-    except OSError:
-        pass
-    simd = [f for f in ("avx512f", "avx2", "fma") if f" {f} " in f" {flags} "]
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": model or platform.processor() or "unknown CPU", "simd": simd,
-            "cores_available": cores, "cores": os.cpu_count(),
-            "load_average": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-            "python": platform.python_version(), "numpy": np.__version__, "threads": threads}
-
-
-def _cpu_clock() -> tuple[float, float, float] | None:
-    """(wall seconds, CPU seconds the whole machine used, CPU seconds this process and its
-    children used), to tell how much of the machine other processes took during a run."""
-    try:
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    except (OSError, ValueError):
-        return None
-    busy = sum(ticks) - sum(ticks[3:5])  # everything but idle and iowait
-    t = os.times()
-    own = t.user + t.system + t.children_user + t.children_system
-    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), own
-
-
-def _others_share(start) -> float | None:
-    """Fraction of all cores' time that OTHER processes used since `start` (a _cpu_clock())."""
-    end = _cpu_clock()
-    if start is None or end is None:
-        return None
-    others = (end[1] - start[1]) - (end[2] - start[2])
-    return round(max(0.0, others) / ((end[0] - start[0]) * (os.cpu_count() or 1)), 3)
 
 
 def _command(args, batches, inference) -> str:
@@ -259,36 +215,6 @@ def _first_losses(c: Contenders, batch: int, rng) -> dict:
     return out
 
 
-def jit_child(net: str) -> None:
-    """Run in a fresh process: time importing the engine and its first training step."""
-    started = time.perf_counter()
-    from engine.layers.base import Context
-    from engine.net import Net
-    imported = time.perf_counter()
-    spec = _load_spec(net)
-    model = Net(spec)
-    x = np.zeros((2,) + model.input_shape, np.float32)
-    model.loss_and_grads(x, np.zeros(2, np.int64), model.new_grads(), Context(training=True))
-    model.predict(x)
-    done = time.perf_counter()
-    print(json.dumps({"import_s": imported - started, "first_step_s": done - imported}))
-
-
-def _jit_times(net: str) -> dict:
-    """Cold compile (empty NUMBA_CACHE_DIR), then a disk-cache load from the same directory."""
-    import subprocess
-    import tempfile
-    code = f"from engine.bench import jit_child; jit_child({net!r})"
-    out = {}
-    with tempfile.TemporaryDirectory(prefix="convnet-demo-jit-") as cache:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        for label in ("cold", "cached"):
-            done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                                  text=True, check=True)
-            out[label] = {k: round(v, 3) for k, v in json.loads(done.stdout).items()}
-    return out
-
-
 # --- report --------------------------------------------------------------------------------
 def _table(title: str, rows: list[dict], impls: list[str], flops_per_image: float) -> list[str]:
     head = "batch" + "".join(f"{i + ' img/s':>14}" for i in impls)
@@ -313,14 +239,15 @@ def _results(kind_rows, impls, flops_per_image):
 
 def run(args: argparse.Namespace) -> int:
     from engine.bench_layers import profile_layers, render_layers
+    from engine.bench_machine import cpu_clock, jit_times, machine_info, others_share
     from engine.calculator import summarize
     batches = _int_list(args.batch, "4,32")
     inference = _int_list(args.inference_batch, "1,256")
     if args.threads < 1 or args.seconds <= 0 or args.rounds < 1:
         raise CliError("--threads and --rounds must be at least 1 and --seconds positive")
-    spec = _load_spec(args.net)
+    spec = load_spec(args.net)
     notes: list[str] = []
-    cpu_at_start = _cpu_clock()
+    cpu_at_start = cpu_clock()
     c = Contenders(spec, not args.no_torch, not args.no_numpy, args.threads, notes)
     summary = summarize(spec)
     flops = summary["flops"]
@@ -330,10 +257,10 @@ def run(args: argparse.Namespace) -> int:
     infer = [(b, _race(c, False, b, args.seconds, args.rounds, rng)) for b in inference]
     layers = profile_layers(c, summary, max(batches), args.seconds, args.rounds, rng, LR,
                             MOMENTUM)
-    jit = _jit_times(args.net) if args.jit else None
+    jit = jit_times(args.net) if args.jit else None
     import numba
-    machine = _machine(args.threads)
-    machine["others_cpu_share"] = others = _others_share(cpu_at_start)
+    machine = machine_info(args.threads)
+    machine["others_cpu_share"] = others = others_share(cpu_at_start)
     if others is not None and others > 0.05:
         notes.append(f"other processes used {100 * others:.0f}% of the machine's CPU time during "
                      "this run: the figures understate every implementation (parallel kernels "

@@ -86,6 +86,7 @@ async def read_upload(request: Request, limit: int, what: str, file_field: str =
         body = await read_body(request, limit, what)
         parser = MultiPartParser(request.headers, _once(body), max_files=1, max_fields=16,
                                  max_part_size=limit)
+        parser.spool_max_size = limit        # the body is in memory already: keep it there
         try:
             form = await parser.parse()
         except MultiPartException as exc:

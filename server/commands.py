@@ -51,8 +51,9 @@ class Handlers:
             numba.set_num_threads(self.s.threads)   # per thread in Numba: set it here
         snapshot = resolve_snapshot(self.s.snapshot) if self.s.snapshot else None
         spec, self.net_name = resolve_net(self.s.net)
-        shown = snapshot.spec if snapshot is not None else spec
-        self.w.published.net = net_view(shown, None if snapshot else self.net_name)
+        if snapshot is not None:            # the snapshot's net replaces --net's
+            spec, self.net_name = snapshot.spec, None
+        self.w.published.net = net_view(spec, self.net_name)
         self.w.hub.publish("net", self.w.published.net)
         dataset = self.s.dataset
         if dataset is None:
@@ -65,7 +66,6 @@ class Handlers:
                           options)
         if snapshot is not None:
             trainer.load(snapshot)
-            self.net_name = None
         if self.w.stopping:
             return
         self.inspector = Inspector(dataset, self.s.gallery_per_class)
@@ -136,7 +136,8 @@ class Handlers:
 
     def publish_metrics(self) -> None:
         t = self.trainer
-        metrics = {**t.metrics(), "status": self.status(), "lr": t.optimizer.lr}
+        metrics = {**t.metrics(), "status": self.status(), "lr": t.optimizer.lr,
+                   "server_time": time.time()}   # lets a client see how stale it is
         self.w.published.metrics = metrics
         self.w.hub.publish("metrics", metrics)
         self.last["metrics"] = time.monotonic()

@@ -99,6 +99,8 @@ class Worker:
         self.check_ready()
         future: Future = Future()
         self.queue.put(Command(kind, payload, future))
+        if self._stop.is_set():             # stopped meanwhile: nobody will serve it
+            self._refuse_pending()
         return future
 
     # --- the thread -----------------------------------------------------------------------
@@ -121,13 +123,15 @@ class Worker:
                 self._serve_commands(block=self.trainer.paused)
                 if self._stop.is_set():
                     break
-                if not self.trainer.paused:
-                    self.handlers.train_step()
-                self.handlers.publish_periodic()
-        except Exception as exc:
-            logger.exception("the training thread failed")
-            self.published.error = str(exc)
-            self.log("error", f"the training thread failed: {exc}")
+                try:
+                    if not self.trainer.paused:
+                        self.handlers.train_step()
+                    self.handlers.publish_periodic()
+                except Exception as exc:    # a bug: keep serving, paused, and say so
+                    logger.exception("a training step failed")
+                    self.trainer.pause()
+                    self.set_status("paused")
+                    self.log("error", f"training paused: a step failed ({exc})")
         finally:
             self._refuse_pending()
             self.handlers.shut_down()

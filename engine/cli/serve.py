@@ -16,7 +16,6 @@ import webbrowser
 from pathlib import Path
 
 from engine.cli import CliError
-from engine.cli.common import add_threads_argument
 from engine.data import add_data_argument
 
 
@@ -42,7 +41,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-save", action="store_true", help="do not save a snapshot on exit")
     p.add_argument("--open", action="store_true",
                    help="open the presenter page in this machine's browser")
-    add_threads_argument(p)
+    p.add_argument("--threads", type=int, default=None,
+                   help="threads for the engine's parallel kernels (default: all cores). If "
+                        "images/s collapses while other programs keep the CPU busy, try 1: "
+                        "Numba's parallel kernels stall when their threads are not scheduled")
     p.set_defaults(func=run)
 
 

@@ -13,7 +13,8 @@ is computed on the same grid, garbage columns and all, and cropped afterwards.
 - A row holds one channel's grids for the whole batch, one image after another (`img`
   elements each), then a zero tail, so dw's dot products run over the whole batch (short ones
   spend their time in horizontal sums). Layouts: xph (P, C, row) and dpad (F4, row), both
-  flattened, grids (F4 or C4, grid_row). A forward or dx task is one image x 4 channels.
+  flattened, grids (F4 or C4, grid_row). A forward or dx task is `group` consecutive images
+  (one, unless they are small) x 4 output channels.
 - Rows written in lockstep 4 KiB apart alias in the store buffer (-30%): grid_row avoids it.
 - Register blocking: each pass of the inner loop updates 4 output channels with 3 taps.
   Channel counts are padded to multiples of 4 (F4, C4) with zero weights.
@@ -33,16 +34,25 @@ from numba import njit, prange
 
 BLOCK = 4            # output channels per pass (the weight rows are padded to a multiple)
 ALIGN = 16           # float32 elements per 64 bytes: grids and blocks start on such a boundary
-DW_CHUNK = 2048      # grid elements per dw pass: the dout rows of a chunk stay in L1
+GROUP_TARGET = 256   # forward/dx tasks take images until their inner loop is about this long
+MAX_GROUP = 8
+MIN_TASKS = 4
 
 
 class ConvGeometry(NamedTuple):
+    """Shapes and scratch layout as plain ints (Numba takes a named tuple as it is).
+    n, c, h, w, f: batch, input channels, input size, filters; f4, c4: f, c rounded up to 4.
+    phases, taps_y, taps_x: stride phases, and the filter taps of phase 0 (the most).
+    width, rows, img: a grid's row length, rows per image, elements per image.
+    top, left: where dout sits inside its grid. row: an xph/dpad row (the whole batch and
+    a tail); grid_row: a grid row; lead: zeros that start each dpad row (dw's alignment)."""
+
     n: int; c: int; h: int; w: int; f: int; f4: int; c4: int    # noqa: E702
     sy: int; sx: int; stride_y: int; stride_x: int              # noqa: E702
     pad_y: int; pad_x: int; out_h: int; out_w: int              # noqa: E702
     phases: int; taps_y: int; taps_x: int                       # noqa: E702
     width: int; rows: int; img: int; top: int; left: int        # noqa: E702
-    row: int; grid_row: int; lead: int                          # noqa: E702
+    row: int; grid_row: int; lead: int; group: int              # noqa: E702
 
 
 def round_up(v: int, m: int = BLOCK) -> int:
@@ -50,8 +60,9 @@ def round_up(v: int, m: int = BLOCK) -> int:
 
 
 @lru_cache(maxsize=256)
-def conv_geometry(n, c, h, w, f, sy, sx, stride_y, stride_x, pad_y, pad_x):
-    """(ConvGeometry, phase table) for these shapes. Phase table rows (int64):
+def conv_geometry(n, c, h, w, f, sy, sx, stride_y, stride_x, pad_y, pad_x, group=None):
+    """(ConvGeometry, phase table) for these shapes; `group` (images per forward or dx task)
+    is chosen unless given. Phase table rows (int64):
     ry, rx, taps_y, taps_x (taps of the filter in this phase), y0, ny, x0, nx (the phase rows
     y0..y0+ny-1 and columns x0..x0+nx-1 that land inside the unpadded input, for dx)."""
     out_h = (h + 2 * pad_y - sy) // stride_y + 1
@@ -68,7 +79,8 @@ def conv_geometry(n, c, h, w, f, sy, sx, stride_y, stride_x, pad_y, pad_x):
     # dout is padded by `top` rows / `left` columns so dx never reads outside its image.
     top = max([0] + [t[2] - 1 - t[4] for t in live])
     left = max([0] + [t[3] - 1 - t[6] for t in live])
-    width = max([-(-(w + 2 * pad_x) // stride_x), left + out_w] + [t[6] + t[7] + left for t in live])
+    width = max([-(-(w + 2 * pad_x) // stride_x), left + out_w]
+                + [t[6] + t[7] + left for t in live])
     # Consecutive images share their zero rows (one image's bottom padding is the next one's
     # top padding): `rows` is the fewest rows per image that keep every read of one image
     # off the data of its neighbours, in x (forward, dw) and in dout (dx).
@@ -82,12 +94,21 @@ def conv_geometry(n, c, h, w, f, sy, sx, stride_y, stride_x, pad_y, pad_x):
     lead = -(top * width + left) % ALIGN
     row = round_up(lead + n * img + tail, ALIGN)
     grid_row = n * img
+    if group is None:
+        # Small images: a few per task, or each pass of the inner loop is mostly overhead
+        # (2x at 8x8). Keep at least MIN_TASKS tasks for the threads.
+        group = max(1, min(n, MAX_GROUP, round(GROUP_TARGET / ((out_h - 1) * width + out_w))))
+        while group > 1 and -(-n // group) * (min(f4, c4) // BLOCK) < MIN_TASKS:
+            group -= 1
+        group = -(-n // -(-n // group))  # same number of tasks, images spread evenly
     while any(not 512 <= k * grid_row * 4 % 4096 <= 3584 for k in range(1, BLOCK)):
         grid_row += ALIGN
     geo = ConvGeometry(n, c, h, w, f, f4, c4, sy, sx, stride_y, stride_x, pad_y, pad_x,
                        out_h, out_w, len(table), table[0][2], table[0][3], width, rows, img,
-                       top, left, row, grid_row, lead)
-    return geo, np.array(table, dtype=np.int64)
+                       top, left, row, grid_row, lead, group)
+    phases = np.array(table, dtype=np.int64)
+    phases.setflags(write=False)  # shared by every caller of this cached geometry
+    return geo, phases
 
 
 def phase_weights(wf, wd, w, phases, stride_y, stride_x):
@@ -221,26 +242,29 @@ def pad_phases(xph, x, g, phases):
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def conv_forward(out, grid, xph, wf, bias, g, phases):
     # xph (from pad_phases), wf (from phase_weights), bias: (F,) -> out: (N, F, Ho, Wo).
-    # grid: (F4, grid_row) scratch. One task = one image x 4 filters.
+    # grid: (F4, grid_row) scratch. One task = `group` images x 4 filters.
     n_blocks = g.f4 // 4
-    length = _vector_length((g.out_h - 1) * g.width + g.out_w)
-    for t in prange(g.n * n_blocks):
-        n = t // n_blocks
-        o = (t - n * n_blocks) * 4
-        base = n * g.img
+    for t in prange((g.n + g.group - 1) // g.group * n_blocks):
+        gi = t // n_blocks
+        o = (t - gi * n_blocks) * 4
+        n0 = gi * g.group
+        n1 = min(n0 + g.group, g.n)
+        base = n0 * g.img
+        length = _vector_length((n1 - n0 - 1) * g.img + (g.out_h - 1) * g.width + g.out_w)
         for k in range(4):
             _fill(grid[o + k, base:base + length], 0)
         for p in range(g.phases):
             ty, tx = phases[p, 2], phases[p, 3]
             _correlate4(grid, o, base, xph, p * g.c * g.row + base, g.row, wf[p],
                         g.c * ty * tx, ty, tx, g.width, length)
-        for f in range(o, min(o + 4, g.f)):
-            bf = bias[f]
-            for oy in range(g.out_h):
-                src = grid[f, base + oy * g.width:]
-                dst = out[n, f, oy]
-                for ox in range(g.out_w):
-                    dst[ox] = src[ox] + bf
+        for n in range(n0, n1):
+            for f in range(o, min(o + 4, g.f)):
+                bf = bias[f]
+                for oy in range(g.out_h):
+                    src = grid[f, n * g.img + oy * g.width:]
+                    dst = out[n, f, oy]
+                    for ox in range(g.out_w):
+                        dst[ox] = src[ox] + bf
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -269,42 +293,46 @@ def pad_dout(dpad, dout, g):
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def conv_backward_data(dx, grid, dpad, wd, g, phases):
     # dpad (from pad_dout), wd (from phase_weights) -> dx: (N, C, H, W), fully overwritten.
-    # grid: (C4, grid_row) scratch. One task = one image x 4 input channels.
+    # grid: (C4, grid_row) scratch. One task = `group` images x 4 input channels.
     n_blocks = g.c4 // 4
-    for t in prange(g.n * n_blocks):
-        n = t // n_blocks
-        o = (t - n * n_blocks) * 4
-        base = n * g.img
+    for t in prange((g.n + g.group - 1) // g.group * n_blocks):
+        gi = t // n_blocks
+        o = (t - gi * n_blocks) * 4
+        n0 = gi * g.group
+        n1 = min(n0 + g.group, g.n)
+        base = n0 * g.img
         for p in range(g.phases):
             ry, rx, ty, tx = phases[p, 0], phases[p, 1], phases[p, 2], phases[p, 3]
             y0, ny, x0, nx = phases[p, 4], phases[p, 5], phases[p, 6], phases[p, 7]
             if ny <= 0 or nx <= 0:
                 continue
-            length = _vector_length((ny - 1) * g.width + nx)
+            length = _vector_length((n1 - n0 - 1) * g.img + (ny - 1) * g.width + nx)
             for k in range(4):
                 _fill(grid[o + k, base:base + length], 0)
             shift = (y0 + g.top - ty + 1) * g.width + x0 + g.left - tx + 1
             _correlate4(grid, o, base, dpad, g.lead + base + shift, g.row, wd[p],
                         g.f * ty * tx, ty, tx, g.width, length)
             x_lo = x0 * g.stride_x + rx - g.pad_x
-            for c in range(o, min(o + 4, g.c)):
-                for j in range(ny):
-                    src = grid[c, base + j * g.width:]
-                    dst = dx[n, c, (y0 + j) * g.stride_y + ry - g.pad_y, x_lo:]
-                    if g.stride_x == 1:
-                        for i in range(nx):
-                            dst[i] = src[i]
-                    else:
-                        for i in range(nx):
-                            dst[i * g.stride_x] = src[i]
+            for n in range(n0, n1):
+                for c in range(o, min(o + 4, g.c)):
+                    for j in range(ny):
+                        src = grid[c, n * g.img + j * g.width:]
+                        dst = dx[n, c, (y0 + j) * g.stride_y + ry - g.pad_y, x_lo:]
+                        if g.stride_x == 1:
+                            for i in range(nx):
+                                dst[i] = src[i]
+                        else:
+                            for i in range(nx):
+                                dst[i * g.stride_x] = src[i]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True,
       fastmath={"reassoc", "contract"})
 def conv_backward_weights(dw, xph, dpad, g, phases):
     # dw: (F, C, sy, sx) += sum over the batch of dout x input, from xph and dpad.
-    # One task = 4 filters x 1 input channel: it owns dw[f:f+4, c]. reassoc lets LLVM
-    # vectorise the dot products (it only reorders a sum).
+    # One task = 4 filters x 1 input channel: it owns dw[f:f+4, c]. Each pass is a dot product
+    # over the whole batch (chunking it only added horizontal sums); reassoc lets LLVM
+    # vectorise it (it only reorders a sum).
     n_blocks = g.f4 // 4
     zero = dw.dtype.type(0)
     total = _vector_length((g.n - 1) * g.img + (g.out_h - 1) * g.width + g.out_w)
@@ -314,48 +342,46 @@ def conv_backward_weights(dw, xph, dpad, g, phases):
         f = bi * 4
         nf = min(4, g.f - f)
         drow = f * g.row + g.lead + g.top * g.width + g.left
-        for start in range(0, total, DW_CHUNK):
-            length = min(DW_CHUNK, total - start)
-            d0 = dpad[drow + start:]
-            d1 = dpad[drow + g.row + start:]
-            d2 = dpad[drow + 2 * g.row + start:]
-            d3 = dpad[drow + 3 * g.row + start:]
-            for p in range(g.phases):
-                ry, rx, ty, tx = phases[p, 0], phases[p, 1], phases[p, 2], phases[p, 3]
-                xrow = xph[(p * g.c + c) * g.row + start:]
-                k = 0
-                while k < ty * tx:
-                    # up to 3 taps per pass; missing taps repeat the last (sums unused)
-                    m = min(3, ty * tx - k)
-                    q0, q1, q2 = k, k + min(1, m - 1), k + m - 1
-                    x0 = xrow[(q0 // tx) * g.width + q0 % tx:]
-                    x1 = xrow[(q1 // tx) * g.width + q1 % tx:]
-                    x2 = xrow[(q2 // tx) * g.width + q2 % tx:]
-                    s00 = s01 = s02 = s10 = s11 = s12 = zero
-                    s20 = s21 = s22 = s30 = s31 = s32 = zero
-                    for i in range(length):
-                        e0, e1, e2, e3 = d0[i], d1[i], d2[i], d3[i]
-                        v0, v1, v2 = x0[i], x1[i], x2[i]
-                        s00 += e0 * v0
-                        s01 += e0 * v1
-                        s02 += e0 * v2
-                        s10 += e1 * v0
-                        s11 += e1 * v1
-                        s12 += e1 * v2
-                        s20 += e2 * v0
-                        s21 += e2 * v1
-                        s22 += e2 * v2
-                        s30 += e3 * v0
-                        s31 += e3 * v1
-                        s32 += e3 * v2
-                    sums = ((s00, s01, s02), (s10, s11, s12), (s20, s21, s22),
-                            (s30, s31, s32))
-                    for j in range(nf):
-                        for u in range(m):
-                            q = k + u
-                            dw[f + j, c, (q // tx) * g.stride_y + ry,
-                               (q % tx) * g.stride_x + rx] += sums[j][u]
-                    k += m
+        d0 = dpad[drow:]
+        d1 = dpad[drow + g.row:]
+        d2 = dpad[drow + 2 * g.row:]
+        d3 = dpad[drow + 3 * g.row:]
+        for p in range(g.phases):
+            ry, rx, ty, tx = phases[p, 0], phases[p, 1], phases[p, 2], phases[p, 3]
+            xrow = xph[(p * g.c + c) * g.row:]
+            k = 0
+            while k < ty * tx:
+                # up to 3 taps per pass; missing taps repeat the last (sums unused)
+                m = min(3, ty * tx - k)
+                q0, q1, q2 = k, k + min(1, m - 1), k + m - 1
+                x0 = xrow[(q0 // tx) * g.width + q0 % tx:]
+                x1 = xrow[(q1 // tx) * g.width + q1 % tx:]
+                x2 = xrow[(q2 // tx) * g.width + q2 % tx:]
+                s00 = s01 = s02 = s10 = s11 = s12 = zero
+                s20 = s21 = s22 = s30 = s31 = s32 = zero
+                for i in range(total):
+                    e0, e1, e2, e3 = d0[i], d1[i], d2[i], d3[i]
+                    v0, v1, v2 = x0[i], x1[i], x2[i]
+                    s00 += e0 * v0
+                    s01 += e0 * v1
+                    s02 += e0 * v2
+                    s10 += e1 * v0
+                    s11 += e1 * v1
+                    s12 += e1 * v2
+                    s20 += e2 * v0
+                    s21 += e2 * v1
+                    s22 += e2 * v2
+                    s30 += e3 * v0
+                    s31 += e3 * v1
+                    s32 += e3 * v2
+                sums = ((s00, s01, s02), (s10, s11, s12), (s20, s21, s22),
+                        (s30, s31, s32))
+                for j in range(nf):
+                    for u in range(m):
+                        q = k + u
+                        dw[f + j, c, (q // tx) * g.stride_y + ry,
+                           (q % tx) * g.stride_x + rx] += sums[j][u]
+                k += m
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)

@@ -1,13 +1,16 @@
 """`convnet-demo bench` (engine benchmark): a smoke test of the JSON report; no timing claims."""
 
-import importlib.util
 import json
 
 import pytest
 
 from engine.cli.main import main
 
-HAVE_TORCH = importlib.util.find_spec("torch") is not None
+try:
+    import torch  # noqa: F401
+    HAVE_TORCH = True
+except ImportError:
+    HAVE_TORCH = False
 
 
 def run_bench(capsys, *extra):

@@ -1,6 +1,7 @@
 """The whole Net: gradient checks through every layer at once, a golden training trajectory,
 learning on one batch, spec round trips and determinism."""
 
+import numba
 import numpy as np
 import pytest
 
@@ -45,6 +46,18 @@ CONCAT = [
 ]
 
 
+@pytest.fixture
+def one_thread():
+    """For tests that run hundreds of tiny passes: while other processes load the CPU, every
+    parallel region can wait a scheduler time slice for a preempted worker thread (measured:
+    a gradient check 0.4 s with one thread, 8 s with two). One thread computes the same bits
+    (test_one_or_two_threads_compute_the_same_bits)."""
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(previous)
+
+
 def check_gradients(layers, batch, rng, per_param=4):
     spec = parse_spec(layers)
     net = Net(spec, rng=np.random.default_rng(7), dtype=np.float64)
@@ -78,11 +91,11 @@ def check_gradients(layers, batch, rng, per_param=4):
 
 @pytest.mark.parametrize("layers", [CONV_POOL_FC, RESIDUAL_BN_GAP, CONCAT],
                          ids=["conv_pool_fc", "residual_bn_gap", "concat"])
-def test_gradients_match_central_differences(layers, rng):
+def test_gradients_match_central_differences(layers, rng, one_thread):
     check_gradients(layers, 3, rng)
 
 
-def test_projection_shortcut_is_in_the_gradient_check(rng):
+def test_projection_shortcut_is_in_the_gradient_check(rng, one_thread):
     net = check_gradients(RESIDUAL_BN_GAP, 2, rng, per_param=1)
     names = [n for n, _, _ in net.named_params()]
     assert "4.shortcut.0.w" in names and "4.shortcut.1.gamma" in names
@@ -115,12 +128,12 @@ GOLDEN_CONVNETJS = [
 ]
 
 
-def test_golden_trajectory_of_the_convnetjs_preset():
+def test_golden_trajectory_of_the_convnetjs_preset(one_thread):
     losses, _ = trajectory(load_preset("convnetjs"))
     np.testing.assert_allclose(losses, GOLDEN_CONVNETJS, rtol=1e-5)
 
 
-def test_training_on_one_batch_raises_its_class_probabilities():
+def test_training_on_one_batch_raises_its_class_probabilities(one_thread):
     spec = load_preset("convnetjs")
     net = Net(spec, rng=np.random.default_rng(0))
     opt = Optimizer(net.named_params(), method="momentum", learning_rate=0.01, momentum=0.9)
@@ -166,7 +179,7 @@ DROPOUT_NET = [
 
 
 @pytest.mark.parametrize("layers", [None, DROPOUT_NET], ids=["convnetjs", "dropout"])
-def test_same_seed_same_trajectory(layers):
+def test_same_seed_same_trajectory(layers, one_thread):
     spec = load_preset("convnetjs") if layers is None else parse_spec(layers)
     first, net1 = trajectory(spec, steps=5)
     second, net2 = trajectory(spec, steps=5)
@@ -175,3 +188,21 @@ def test_same_seed_same_trajectory(layers):
         assert np.array_equal(a, b), name
     other, _ = trajectory(spec, steps=5, seed=43)
     assert other != first
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs 2 Numba threads")
+@pytest.mark.parametrize("preset", ["convnetjs", "cifar_resnet"])
+def test_one_or_two_threads_compute_the_same_bits(preset):
+    """Parallel loops only split work each thread owns, so the thread count changes nothing."""
+    spec = load_preset(preset)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(2)
+        two, net2 = trajectory(spec, steps=2, batch=4)
+        numba.set_num_threads(1)
+        one, net1 = trajectory(spec, steps=2, batch=4)
+    finally:
+        numba.set_num_threads(previous)
+    assert one == two
+    for (name, a, _), (_, b, _) in zip(net1.named_params(), net2.named_params()):
+        assert np.array_equal(a, b), name

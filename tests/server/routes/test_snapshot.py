@@ -104,3 +104,21 @@ def test_unknown_pretrained_names_are_refused(client, body):
     before = fingerprint(client)
     assert_error(client.post("/api/pretrained", json=body, headers=presenter()), 422)
     assert fingerprint(client) == before
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"[1]", b'{"name": Infinity}'])
+def test_malformed_pretrained_bodies_are_400(client, raw):
+    before = fingerprint(client)
+    response = client.post("/api/pretrained", content=raw,
+                           headers=presenter(**{"Content-Type": "application/json"}))
+    assert_error(response, 400, "invalid_json")
+    assert fingerprint(client) == before
+
+
+def test_a_snapshot_upload_needs_a_file(client):
+    before = fingerprint(client)
+    assert_error(client.put("/api/snapshot", files={"other": ("s.json", b"{}")},
+                            headers=presenter()), 400, "missing_field")
+    assert_error(client.put("/api/snapshot", content=b"{}",
+                            headers=presenter(**{"Content-Type": "text/plain"})), 415)
+    assert fingerprint(client) == before
