@@ -77,8 +77,9 @@ def test_bad_forms_are_refused(client):
                              headers={"Content-Type": "multipart/form-data; boundary=x"}), 400)
     assert_error(client.post("/api/classify", content=images.png(),
                              headers={"Content-Type": "text/plain"}), 415)
-    for top in ("0", "3", "two", "-1"):
+    for top in ("0", "two", "-1", "1e9"):
         assert_error(_upload(client, images.png(), top=top), 422, "invalid_top")
+    assert len(_upload(client, images.png(), top="3").json()["top"]) == 2  # all of 2 classes
     assert fingerprint(client) == before
 
 

@@ -1,0 +1,130 @@
+"""The page in a real browser (Debian's Chromium driven by Playwright) against a real uvicorn:
+the loss chart grows, layer images are drawn, an upload gets a prediction, the presenter
+changes the learning rate and the net, and a viewer sees no controls. A screenshot of each
+page is kept under test-output/ for people to look at."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.server.conftest import TOKEN, presenter, tiny_settings
+from tests.server.live import live_server
+from tests.server.tiny import TINY_SPEC
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
+
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="playwright is not installed (pip install '.[test]')")
+if not os.path.exists(CHROMIUM):
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)",
+                allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("browser")
+    settings = tiny_settings(directory, start_paused=False)
+    with live_server(settings) as (base, _app):
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+def watch_console(page) -> list[str]:
+    problems: list[str] = []
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("console", lambda m: m.type == "error" and "Failed to load resource" not in m.text
+            and problems.append(f"console error: {m.text}"))
+    return problems
+
+
+def png_bytes(colour) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def chart_pixels(page) -> str:
+    return page.evaluate("document.querySelector('#loss-chart canvas').toDataURL()")
+
+
+def test_presenter_watches_uploads_and_steers(server, browser):
+    OUTPUT.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    problems = watch_console(page)
+    page.goto(f"{server}/?token={TOKEN}")
+    assert "token" not in page.url, "the token must leave the address bar"
+    page.wait_for_selector("#controls-panel")
+
+    page.wait_for_selector("#loss-chart canvas")
+    first = chart_pixels(page)
+    page.wait_for_function("(before) => document.querySelector('#loss-chart canvas')"
+                           ".toDataURL() !== before", arg=first, timeout=30000)
+
+    page.wait_for_function("[...document.querySelectorAll('#netview img')]"
+                           ".some((img) => img.src.startsWith('data:image/png') "
+                           "&& img.naturalWidth > 0)", timeout=30000)
+
+    page.set_input_files("#upload-file", files=[{"name": "light.png", "mimeType": "image/png",
+                                                  "buffer": png_bytes((230, 230, 230))}])
+    page.wait_for_function("document.querySelector('.upload-message').textContent"
+                           ".includes('light.png:') || document.querySelector("
+                           "'.upload-message.error')", timeout=30000)
+    assert "error" not in page.get_attribute(".upload-message", "class"), page.inner_text(
+        ".upload-message")
+    page.wait_for_selector(".upload-result:not([hidden])", timeout=30000)
+    result_text = page.inner_text(".upload-result")
+    assert "dark" in result_text or "light" in result_text, result_text
+
+    page.fill("#param-learning_rate", "0.02")
+    page.dispatch_event("#param-learning_rate", "change")
+    page.wait_for_function("document.querySelector('#param-learning_rate-note')"
+                           ".textContent.includes('applied')", timeout=30000)
+    state = httpx.get(f"{server}/api/state", headers=presenter()).json()
+    assert state["settings"]["learning_rate"] == pytest.approx(0.02)
+
+    wider = json.loads(json.dumps(TINY_SPEC))
+    wider[1]["filters"] = 6
+    page.fill("#spec-text", json.dumps(wider, indent=1))
+    apply = page.get_by_role("button", name="Apply (fresh weights)")
+    page.wait_for_function("(b) => !b.disabled", arg=apply.element_handle(), timeout=30000)
+    apply.click()
+    page.wait_for_function(
+        "fetch('/api/state').then((r) => r.json()).then((s) => "
+        "s.net.spec[1].filters === 6)", timeout=30000)
+    page.screenshot(path=str(OUTPUT / "presenter.png"), full_page=True)
+    context.close()
+    assert not problems, problems
+
+
+def test_viewer_sees_everything_but_the_controls(server, browser):
+    OUTPUT.mkdir(exist_ok=True)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = context.new_page()
+    problems = watch_console(page)
+    page.goto(server + "/")
+    page.wait_for_selector("#loss-chart canvas")
+    page.wait_for_selector("#netview")
+    assert page.locator("#controls-panel").count() == 0
+    assert page.locator("#spec-text").count() == 0
+    assert page.locator("#upload-file").count() == 1
+    page.screenshot(path=str(OUTPUT / "viewer-phone.png"), full_page=True)
+    context.close()
+    assert not problems, problems
