@@ -3,20 +3,9 @@ import pytest
 
 from engine.kernels.losses import regression_loss, softmax_cross_entropy, softmax_forward, svm_loss
 from tests.naive import losses as naive
+from tests.gradcheck import numerical_grad
 
 
-def numerical_grad(f, a, h=1e-6):
-    """Central differences of the scalar f() with respect to every element of a (in place)."""
-    grad = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + h
-        f_plus = f()
-        a[idx] = old - h
-        f_minus = f()
-        a[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * h)
-    return grad
 
 
 def softmax(x):

@@ -10,6 +10,7 @@ from engine.kernels.norms import (
     lrn_forward,
 )
 from tests.naive import norms as naive
+from tests.gradcheck import numerical_grad
 
 EPS = 1e-5
 # (N, C, H, W): batch 2 with 1x1 spatial (as after fc), channels 1 and 3, batch 1, odd sizes.
@@ -21,18 +22,6 @@ def planes(a):
     return a.reshape(n, c, h * w)
 
 
-def numerical_grad(f, a, h=1e-6):
-    """Central differences of the scalar f() with respect to every element of a (in place)."""
-    grad = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + h
-        f_plus = f()
-        a[idx] = old - h
-        f_minus = f()
-        a[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * h)
-    return grad
 
 
 def bn_train(x, gamma, beta):

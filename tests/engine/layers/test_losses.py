@@ -3,6 +3,7 @@ import pytest
 
 from engine.layers.base import Context
 from engine.layers.losses import RegressionLayer, SoftmaxLayer, SVMLayer
+from tests.gradcheck import numerical_grad
 
 TORCH_REASON = "torch is not installed: skipping the comparison with PyTorch"
 
@@ -12,18 +13,6 @@ def torch():
     return pytest.importorskip("torch", reason=TORCH_REASON)
 
 
-def numerical_grad(f, a, h=1e-6):
-    """Central differences of the scalar f() with respect to every element of a (in place)."""
-    grad = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        old = a[idx]
-        a[idx] = old + h
-        f_plus = f()
-        a[idx] = old - h
-        f_minus = f()
-        a[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * h)
-    return grad
 
 
 def make(kind, k):
