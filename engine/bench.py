@@ -167,7 +167,7 @@ class Contenders:
     def context(self, impl: str, training: bool, x, y):
         if impl == "ours":
             from engine.layers.base import Context
-            return Context(training=training)
+            return Context(training=training, input_grad=False)
         if impl == "torch":
             return self.torch.from_numpy(x), self.torch.from_numpy(y)
         return None

@@ -27,6 +27,9 @@ class Window:
     def mean(self) -> float | None:
         return math.fsum(self.values) / len(self.values) if self.values else None
 
+    def sum(self) -> float:
+        return math.fsum(self.values)
+
     def clear(self) -> None:
         self.values.clear()
 
@@ -48,6 +51,9 @@ class History:
         self.max_points = max_points
         self.points: list[dict[str, Any]] = []
         self.markers: list[dict[str, Any]] = []   # moments the presenter changed something
+        # Whole-test-set results, kept apart: thinning the points would drop them.
+        self.tests: list[dict[str, Any]] = []
+        self.tests_added = 0                      # ever, so a publisher can send the new ones
         self.stride = 1                           # one point kept per `stride` offered
         self._index: list[int] = []               # offer index of each kept point
         self._offered = 0
@@ -76,6 +82,13 @@ class History:
             self.points = [self.points[i] for i in keep]
             self._index = [self._index[i] for i in keep]
 
+    def add_test(self, point: dict[str, Any]) -> None:
+        """A test result; when over max_points, every other older one goes (the latest stays)."""
+        self.tests.append(point)
+        self.tests_added += 1
+        if len(self.tests) > self.max_points:
+            self.tests = self.tests[-2::-2][::-1] + [self.tests[-1]]
+
     def mark(self, marker: dict[str, Any]) -> None:
         self.markers.append(marker)
         del self.markers[:-200]
@@ -83,46 +96,78 @@ class History:
     def clear(self) -> None:
         self.points.clear()
         self.markers.clear()
+        self.tests.clear()
         self._index.clear()
         self.stride = 1
         self._offered = 0
 
 
+class Evaluation:
+    """Accuracy, per-class accuracy and the confusion matrix of `net` on a data split, taken
+    a few batches at a time: the server's worker interleaves it with training steps and
+    requests instead of going silent for the whole test set. Runs in evaluation mode in its
+    own workspace, so training buffers are untouched; the caller must not change the net's
+    weights until it is done (the trainer hands it a frozen copy)."""
+
+    def __init__(self, net, split, normalization, *, batch_size: int = 250,
+                 limit: int | None = None, workspace: Workspace | None = None) -> None:
+        self.net, self.split, self.normalization = net, split, normalization
+        self.batch_size = batch_size
+        self.ctx = Context(training=False, workspace=workspace or Workspace())
+        self.images = len(split) if limit is None else min(limit, len(split))
+        k = len(split.class_names)
+        self.confusion = np.zeros((k, k), dtype=np.int64)
+        self.total_loss = 0.0
+        self.position = 0
+
+    @property
+    def done(self) -> bool:
+        return self.position >= self.images
+
+    def advance(self, images: int | None = None) -> bool:
+        """Evaluate about `images` more (whole batches; all that is left when None).
+        Returns True once the whole split is done."""
+        from engine.data.normalize import preprocess
+
+        end = self.images if images is None else min(self.images, self.position + images)
+        while self.position < end:
+            positions = np.arange(self.position, min(end, self.position + self.batch_size))
+            self.position = int(positions[-1]) + 1
+            x = preprocess(self.split.take(positions), self.normalization).astype(
+                self.net.dtype, copy=False)
+            # A diverging net gives NaN: count it (argmax says class 0), do not warn about it.
+            with np.errstate(all="ignore"):
+                out = self.net.predict(x, self.ctx).reshape(len(positions), -1)
+                labels = self.split.labels[positions]
+                np.add.at(self.confusion, (labels, np.argmax(out, axis=1)), 1)
+                if self.net.loss_layer.type == "softmax":
+                    p = np.maximum(out[np.arange(len(labels)), labels], 1e-30)
+                    self.total_loss += float(-np.log(p).sum())
+        return self.done
+
+    def result(self) -> dict[str, Any]:
+        n, confusion = self.position, self.confusion
+        mean_loss = self.total_loss / max(n, 1)
+        per_class_total = confusion.sum(axis=1)
+        per_class = np.where(per_class_total > 0,
+                             np.diag(confusion) / np.maximum(per_class_total, 1), np.nan)
+        softmax = self.net.loss_layer.type == "softmax"
+        return {
+            "split": self.split.name,
+            "images": int(n),
+            "accuracy": float(np.trace(confusion) / max(n, 1)),
+            "loss": mean_loss if softmax and math.isfinite(mean_loss) else None,
+            "per_class": {name: (None if np.isnan(a) else float(a))
+                          for name, a in zip(self.split.class_names, per_class)},
+            "confusion": confusion.tolist(),
+            "classes": list(self.split.class_names),
+        }
+
+
 def evaluate(net, split, normalization, *, batch_size: int = 250, limit: int | None = None,
              workspace: Workspace | None = None) -> dict[str, Any]:
-    """Accuracy, per-class accuracy and the confusion matrix of `net` on a data split (in
-    evaluation mode, in its own workspace so training buffers are untouched)."""
-    from engine.data.normalize import preprocess
-
-    ctx = Context(training=False, workspace=workspace or Workspace())
-    n = len(split) if limit is None else min(limit, len(split))
-    k = len(split.class_names)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    total_loss = 0.0
-    for start in range(0, n, batch_size):
-        positions = np.arange(start, min(n, start + batch_size))
-        x = preprocess(split.take(positions), normalization).astype(net.dtype, copy=False)
-        # A diverging net gives NaN: count it (argmax says class 0), do not warn about it.
-        with np.errstate(all="ignore"):
-            out = net.predict(x, ctx).reshape(len(positions), -1)
-            labels = split.labels[positions]
-            predicted = np.argmax(out, axis=1)
-            np.add.at(confusion, (labels, predicted), 1)
-            if net.loss_layer.type == "softmax":
-                p = np.maximum(out[np.arange(len(labels)), labels], 1e-30)
-                total_loss += float(-np.log(p).sum())
-    mean_loss = total_loss / max(n, 1)
-    per_class_total = confusion.sum(axis=1)
-    per_class = np.where(per_class_total > 0,
-                         np.diag(confusion) / np.maximum(per_class_total, 1), np.nan)
-    return {
-        "split": split.name,
-        "images": int(n),
-        "accuracy": float(np.trace(confusion) / max(n, 1)),
-        "loss": (mean_loss if net.loss_layer.type == "softmax" and math.isfinite(mean_loss)
-                 else None),
-        "per_class": {name: (None if np.isnan(a) else float(a))
-                      for name, a in zip(split.class_names, per_class)},
-        "confusion": confusion.tolist(),
-        "classes": list(split.class_names),
-    }
+    """The whole `Evaluation` at once."""
+    evaluation = Evaluation(net, split, normalization, batch_size=batch_size, limit=limit,
+                            workspace=workspace)
+    evaluation.advance()
+    return evaluation.result()

@@ -31,6 +31,15 @@ class Net:
         rng = rng if rng is not None else np.random.default_rng(0)
         for layer in self.layers:
             layer.init(rng, self.dtype)
+        # The first layer with weights, when only parameter-free layers come before it: a
+        # pass that needs no dL/dx stops its backward there (Context.input_grad).
+        self.first_weighted = next(
+            (i for i, layer in enumerate(self.layers) if layer.params), None)
+        if self.first_weighted is not None and hasattr(self.layers[self.first_weighted],
+                                                       "first_weighted"):
+            self.layers[self.first_weighted].first_weighted = True
+        else:
+            self.first_weighted = None
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -119,8 +128,9 @@ class Net:
     def backward(self, out: np.ndarray, caches: list[Any], y: np.ndarray, grads: Grads,
                  ctx: Context, *, keep_grads: bool = False
                  ) -> tuple[float, np.ndarray, list[np.ndarray] | None]:
-        """Mean data loss, dL/dx, and (when keep_grads) copies of dL/d(every layer's output).
-        Parameter gradients are ADDED into grads."""
+        """Mean data loss, dL/dx (None when ctx.input_grad is False and the net could skip
+        it), and (when keep_grads) copies of dL/d(every layer's output). Parameter gradients
+        are ADDED into grads."""
         y = self.check_targets(y, out.shape[0])
         timings = ctx.timings
         t0 = time.perf_counter()
@@ -128,7 +138,8 @@ class Net:
         if timings is not None:
             timings.append(("backward", len(self.layers) - 1, time.perf_counter() - t0))
         output_grads = [None] * len(self.layers) if keep_grads else None
-        for i in range(len(self.layers) - 2, -1, -1):
+        stop = self.first_weighted if not ctx.input_grad and self.first_weighted else 0
+        for i in range(len(self.layers) - 2, stop - 1, -1):
             if output_grads is not None:
                 output_grads[i] = dout.copy()
             t0 = time.perf_counter()

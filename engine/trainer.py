@@ -10,7 +10,7 @@ exactly as it was.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -18,47 +18,17 @@ import numpy as np
 from engine.data.augment import Augmentation, BatchIterator
 from engine.data.normalize import Normalization
 from engine.layers.base import Context, Workspace
-from engine.metrics import History, Window, evaluate
+from engine.metrics import Evaluation, History, Window, evaluate
 from engine.net import Net
 from engine.optim import Hyperparams, OptimError, Optimizer
+from engine.rollback import Rollback, all_finite
 from engine.snapshot import Snapshot, apply_weights
 from engine.spec import NetSpec
+from engine.train_options import OPTION_FIELDS, TrainError, TrainOptions
 
+__all__ = ["Trainer", "TrainError", "TrainOptions"]
 
-class TrainError(ValueError):
-    """A change the trainer refuses; `field` names the setting when there is one."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    flip: bool = True                 # augmentation: random horizontal flip
-    shift: int = 2                    # augmentation: random shift, +-pixels (ConvNetJS: 2)
-    validate_every: int = 50          # steps between validation batches
-    validation_batch: int = 100       # images per validation batch
-    test_every: int = 0               # steps between whole-test-set evaluations (0: by epoch)
-    window: int = 50                  # steps in the moving averages
-    history_points: int = 1000
-    seed: int = 0
-
-    def check(self) -> TrainOptions:
-        for name in ("flip",):
-            if not isinstance(getattr(self, name), bool):
-                raise TrainError(f"{name} must be true or false", name)
-        for name, lo, hi in (("shift", 0, 8), ("validate_every", 1, 10**6),
-                             ("validation_batch", 1, 10000), ("test_every", 0, 10**9),
-                             ("window", 1, 10000), ("history_points", 4, 100000),
-                             ("seed", 0, 2**32 - 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise TrainError(f"{name} must be an integer in {lo}..{hi}, got {value!r}", name)
-        return self
-
-
-OPTION_FIELDS = set(TrainOptions.__dataclass_fields__) - {"seed"}
+VALIDATION_WINDOW = 10
 
 
 class Trainer:
@@ -74,7 +44,7 @@ class Trainer:
             hyperparams or {})
         self.optimizer = Optimizer(net.named_params(), hp)
         self.grads = net.new_grads()
-        self.ctx = Context(training=True, workspace=Workspace(),
+        self.ctx = Context(training=True, workspace=Workspace(), input_grad=False,
                            rng=np.random.default_rng(self.options.seed + 1))
         self.eval_workspace = Workspace()
         self.step_count = 0
@@ -82,8 +52,12 @@ class Trainer:
         self.wall_seconds = 0.0
         self.history = History(self.options.history_points)
         self._windows = {k: Window(self.options.window) for k in
-                         ("loss", "reg_loss", "train_acc", "val_acc", "images_per_s",
+                         ("loss", "reg_loss", "train_acc", "images", "seconds",
                           "forward_ms", "backward_ms")}
+        # Validation batches come every validate_every steps: a window of `window` of them
+        # would lag the training curve by thousands of steps. Ten batches of 100 images
+        # average out most of the noise.
+        self._windows["val_acc"] = Window(VALIDATION_WINDOW)
         self.layer_ms: list[tuple[float, float]] = []
         self.last_test: dict[str, Any] | None = None
         self.diverged: dict[str, Any] | None = None
@@ -91,8 +65,9 @@ class Trainer:
         self._make_batches(epoch=0)
         self._val_position = 0
         self._val_order: np.ndarray | None = None
-        self._backup: list[np.ndarray] | None = None
-        self._backup_clock = (0, 0)
+        self._rollback = Rollback()
+        self._test_workspace = Workspace()
+        self._pending_test: tuple[Evaluation, int, int] | None = None  # (evaluation, step, examples)
 
     # --- run control (loops such as the server's worker consult `paused`) -------------------
     def pause(self) -> None:
@@ -144,7 +119,8 @@ class Trainer:
         epoch_before = self.epoch          # before the batch: taking it may end the epoch
         x, y = next(self.batches)
         net, ctx = self.net, self.ctx
-        self._save_backup()                # the forward pass moves batch-norm statistics
+        # The forward pass moves batch-norm statistics: save before it.
+        self._rollback.save(self._live_arrays(), (self.optimizer.t, self.optimizer.rule_t))
         Net.zero_grads(self.grads)
         ctx.timings = []
         # A diverging run overflows: let NaN and inf through quietly to the checks below
@@ -157,16 +133,16 @@ class Trainer:
             t3 = time.perf_counter()
             timings, ctx.timings = ctx.timings, None
             problem = ("the loss" if not np.isfinite(loss) else
-                       "a gradient" if not _all_finite(a for g in self.grads for a in g.values())
-                       else "a batch-norm statistic" if not _all_finite(
+                       "a gradient" if not all_finite(a for g in self.grads for a in g.values())
+                       else "a batch-norm statistic" if not all_finite(
                            a for _, a in net.named_buffers()) else None)
             if problem is None:
                 reg_loss = self.optimizer.step(net.named_grads(self.grads))
                 problem = ("the regularisation loss" if not np.isfinite(reg_loss) else
-                           "a weight" if not _all_finite(a for _, a, _ in net.named_params())
+                           "a weight" if not all_finite(a for _, a, _ in net.named_params())
                            else None)
         if problem is not None:
-            self._restore_backup()
+            self.optimizer.t, self.optimizer.rule_t = self._rollback.restore(self._live_arrays())
             return self._diverge(problem)
         t4 = time.perf_counter()
         n = len(y)
@@ -179,19 +155,28 @@ class Trainer:
         w["loss"].add(loss)
         w["reg_loss"].add(reg_loss)
         w["train_acc"].add(train_acc)
-        w["images_per_s"].add(n / max(t4 - t0, 1e-9))
+        w["images"].add(n)
+        w["seconds"].add(t4 - t0)
         w["forward_ms"].add(1000 * (t2 - t1) / n)
         w["backward_ms"].add(1000 * (t3 - t2) / n)
         self.layer_ms = _per_layer_ms(timings, len(net.layers), n)
         result = {"step": self.step_count, "loss": loss, "reg_loss": reg_loss,
-                  "train_acc": train_acc, "batch_size": n}
+                  "train_acc": train_acc, "batch_size": n, "seconds": t4 - t0}
         if self.step_count % self.options.validate_every == 0:
             result["val_acc"] = self._validation_batch()
         new_epoch = self.epoch != epoch_before
         if (self.options.test_every and self.step_count % self.options.test_every == 0) or (
                 not self.options.test_every and new_epoch):
-            result["test"] = self.evaluate_test()
-        self.history.add(self.point(test_acc=result.get("test", {}).get("accuracy")))
+            self._start_test()
+        if self._pending_test is not None:
+            test = self._continue_test()
+            if test is not None:
+                result["test"] = test
+        if "test" in result:
+            test = result["test"]
+            self.history.add_test({"step": test["step"], "examples": test["examples"],
+                                   "test_acc": test["accuracy"], "test_loss": test["loss"]})
+        self.history.add(self.point())
         return result
 
     def _live_arrays(self) -> list[np.ndarray]:
@@ -200,21 +185,6 @@ class Trainer:
         return ([a for _, a, _ in self.net.named_params()]
                 + [a for _, a in self.net.named_buffers()]
                 + [a for state in self.optimizer.state.values() for a in state.values()])
-
-    def _save_backup(self) -> None:
-        """Copy the live arrays into buffers kept from step to step (no allocation per step)."""
-        live = self._live_arrays()
-        if self._backup is None or [(a.shape, a.dtype) for a in self._backup] != [
-                (a.shape, a.dtype) for a in live]:
-            self._backup = [np.empty_like(a) for a in live]
-        for dst, src in zip(self._backup, live):
-            np.copyto(dst, src)
-        self._backup_clock = (self.optimizer.t, self.optimizer.rule_t)
-
-    def _restore_backup(self) -> None:
-        for dst, src in zip(self._live_arrays(), self._backup):
-            np.copyto(dst, src)
-        self.optimizer.t, self.optimizer.rule_t = self._backup_clock
 
     def _diverge(self, what: str) -> dict[str, Any]:
         self.paused = True
@@ -246,6 +216,32 @@ class Trainer:
         self._windows["val_acc"].add(acc)
         return acc
 
+    def _start_test(self) -> None:
+        """Begin a whole-test-set evaluation of the weights as they are now, on a frozen copy
+        so the steps that run meanwhile (with test_chunk) do not blur it. One at a time: a
+        test falling due while one runs is skipped."""
+        if self._pending_test is not None:
+            return
+        frozen = Net(self.net.spec, dtype=self.net.dtype)
+        for (_, dst, _), (_, src, _) in zip(frozen.named_params(), self.net.named_params()):
+            np.copyto(dst, src)
+        for (_, dst), (_, src) in zip(frozen.named_buffers(), self.net.named_buffers()):
+            np.copyto(dst, src)
+        evaluation = Evaluation(frozen, self.dataset.test, self.normalization,
+                                workspace=self._test_workspace)
+        self._pending_test = (evaluation, self.step_count, self.examples_seen)
+
+    def _continue_test(self) -> dict[str, Any] | None:
+        """Evaluate the next chunk of the pending test; its result once it is complete."""
+        evaluation, step, examples = self._pending_test
+        if not evaluation.advance(self.options.test_chunk or None):
+            return None
+        self._pending_test = None
+        result = evaluation.result()
+        result.update(step=step, examples=examples)
+        self.last_test = result
+        return result
+
     def evaluate_test(self, limit: int | None = None) -> dict[str, Any]:
         result = evaluate(self.net, self.dataset.test, self.normalization, limit=limit,
                           workspace=self.eval_workspace)
@@ -272,7 +268,8 @@ class Trainer:
         w = self._windows
         return {
             **self.point(),
-            "images_per_s": w["images_per_s"].mean(),
+            "images_per_s": (w["images"].sum() / w["seconds"].sum()
+                             if w["seconds"].sum() > 0 else None),
             "forward_ms_per_image": w["forward_ms"].mean(),
             "backward_ms_per_image": w["backward_ms"].mean(),
             "layer_ms": self.layer_ms,
@@ -308,8 +305,9 @@ class Trainer:
         aug_changed = (new_options.flip, new_options.shift) != (self.options.flip,
                                                                 self.options.shift)
         if new_options.window != self.options.window:
-            for window in self._windows.values():
-                window.resize(new_options.window)
+            for name, window in self._windows.items():
+                if name != "val_acc":
+                    window.resize(new_options.window)
         if new_options.history_points != self.options.history_points:
             self.history.resize(new_options.history_points)
         self.options = new_options
@@ -381,7 +379,9 @@ class Trainer:
         self.grads = net.new_grads()
         self.ctx.workspace.clear()
         self.eval_workspace.clear()
-        self._backup = None
+        self._rollback.clear()
+        self._pending_test = None
+        self._test_workspace.clear()
         self.diverged = None
         self.last_test = None
         for window in self._windows.values():
@@ -404,13 +404,6 @@ def _count(value: Any) -> int | float:
     """A non-negative number from a snapshot's free-form meta, else 0."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     return value if ok and np.isfinite(value) and value >= 0 else 0
-
-
-def _all_finite(arrays) -> bool:
-    # The sum is NaN or inf when any element is (and otherwise only when finite values
-    # overflow it, which in a net's weights means the run is diverging anyway); it costs one
-    # pass and no allocation, unlike np.isfinite(a).all().
-    return all(np.isfinite(np.sum(a)) for a in arrays)
 
 
 def _per_layer_ms(timings: list, n_layers: int, n: int) -> list[tuple[float, float]]:

@@ -42,6 +42,16 @@ def _url_host(host: str) -> str:
     return host
 
 
+def local_only(host: str) -> bool:
+    """Listening on loopback only: nobody else in the room can join."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def join_url(host: str, port: int) -> str:
     """The address viewers open."""
     shown = lan_address() if host in WILDCARDS else host

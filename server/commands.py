@@ -16,9 +16,19 @@ from engine.convnetjs import ConvNetJSError, export_convnetjs
 from engine.snapshot import dumps as snapshot_dumps
 from engine.snapshot import snapshot_to_json
 from server.errors import ApiError
+from server.threads import ThreadTuner
 from server.views import Inspector, net_view
 
 ACTIONS = ("pause", "resume", "step", "reset")
+
+
+def data_title(dataset) -> str:
+    """What the page calls the data set: CIFAR-10, or the folder or archive it came from."""
+    from pathlib import PurePath
+    source = getattr(dataset, "source", None)
+    if source is None or source.kind in ("bundled", "official"):
+        return "CIFAR-10"
+    return PurePath(str(source.location)).name or "your images"
 
 
 class Handlers:
@@ -31,6 +41,8 @@ class Handlers:
         self.last = {"metrics": now, "history": now, "frame": now, "gallery": now}
         self.published_step = {"metrics": -1, "history": -1, "frame": -1, "gallery": -1}
         self.steps_since_frame = 0
+        self.tests_sent = 0                 # history.tests_added at the last history event
+        self.tuner: ThreadTuner | None = None
 
     @property
     def trainer(self):
@@ -47,8 +59,10 @@ class Handlers:
         from server.setup import resolve_net, resolve_snapshot
 
         self.w.hub.publish("state", {"status": self.w.published.status})
-        if self.s.threads:
-            numba.set_num_threads(self.s.threads)   # per thread in Numba: set it here
+        # Numba's thread count is per thread: the worker sets it, in train_step.
+        cores = numba.config.NUMBA_NUM_THREADS
+        self.tuner = ThreadTuner((self.s.threads,) if self.s.threads else (cores, 1))
+        numba.set_num_threads(self.tuner.current)
         snapshot = resolve_snapshot(self.s.snapshot) if self.s.snapshot else None
         spec, self.net_name = resolve_net(self.s.net)
         if snapshot is not None:            # the snapshot's net replaces --net's
@@ -61,7 +75,9 @@ class Handlers:
             dataset = open_source(self.s.data, validation=self.s.validation,
                                   log=lambda text: self.w.log("info", text))
         hp = {**training_defaults(self.net_name), **self.s.hyperparams}
-        options = TrainOptions(**{"seed": self.s.seed, **self.s.options})
+        # The test set a batch per step: a whole one at once would stall classify requests
+        # and the streams for seconds.
+        options = TrainOptions(**{"seed": self.s.seed, "test_chunk": 250, **self.s.options})
         trainer = Trainer(Net(spec, rng=np.random.default_rng(self.s.seed)), dataset, hp,
                           options)
         if snapshot is not None:
@@ -71,6 +87,7 @@ class Handlers:
         self.inspector = Inspector(dataset, self.s.gallery_per_class)
         self.w.published.classes = list(dataset.class_names)
         self.w.published.image_size = tuple(dataset.image_size)
+        self.w.published.data_title = data_title(dataset)
         self.w.set_status("compiling")
         started = time.monotonic()
         self.inspector.warm_up(trainer)
@@ -89,12 +106,19 @@ class Handlers:
             path = write_snapshot_file(self.s.snapshot_dir, name, data)
             self.w.published.snapshot_file = str(path)
             self.w.log("info", f"snapshot saved to {path}")
-        except OSError as exc:
+        except Exception as exc:          # OSError, or weights a snapshot refuses (NaN)
             self.w.log("error", f"could not save a snapshot on exit: {exc}")
 
     # --- training ---------------------------------------------------------------------------
     def train_step(self) -> None:
+        import numba
+        threads = self.tuner.threads_for_next_step()
+        if threads != numba.get_num_threads():
+            numba.set_num_threads(threads)
         result = self.trainer.step()
+        if "batch_size" in result:
+            # The training part only: validation batches and test chunks ride on some steps.
+            self.tuner.record(result["batch_size"], result["seconds"])
         if "diverged" in result:
             self.publish_all(frame=False)
             self.w.log("error", result["diverged"]["message"])
@@ -103,7 +127,7 @@ class Handlers:
         if "test" in result:
             test = result["test"]
             self.w.log("info", f"test accuracy {100 * test['accuracy']:.2f}% on "
-                               f"{test['images']:,} images at step {self.trainer.step_count:,}")
+                               f"{test['images']:,} images at step {test['step']:,}")
             self.publish_gallery()
 
     def publish_periodic(self) -> None:
@@ -137,6 +161,7 @@ class Handlers:
     def publish_metrics(self) -> None:
         t = self.trainer
         metrics = {**t.metrics(), "status": self.status(), "lr": t.optimizer.lr,
+                   "threads": self.tuner.current,
                    "server_time": time.time()}   # lets a client see how stale it is
         self.w.published.metrics = metrics
         self.w.hub.publish("metrics", metrics)
@@ -144,17 +169,27 @@ class Handlers:
         self.published_step["metrics"] = t.step_count
 
     def publish_history(self) -> None:
+        """The points (and test results) since the last history event. A client that missed
+        one (a slow client's slot keeps only the latest) sees `from` ahead of its own last
+        step and refetches /api/history."""
         history = self.trainer.history
-        points, markers = list(history.points), list(history.markers)
+        points, markers, tests = list(history.points), list(history.markers), list(history.tests)
         sent = self.published_step["history"]
         reset = bool(points) and points[-1]["step"] < sent or not points and sent > 0
         new = points if reset else [p for p in points if p["step"] > sent]
-        self.w.published.history = (points, markers)
-        self.w.hub.publish("history", {"points": new, "markers": markers, "reset": reset})
+        new_tests = history.tests_added - self.tests_sent
+        new_tests = tests if reset else tests[len(tests) - min(new_tests, len(tests)):]
+        self.w.published.history = (points, markers, tests)
+        self.w.hub.publish("history", {"points": new, "markers": markers, "tests": new_tests,
+                                       "reset": reset, "from": 0 if reset else sent})
         self.last["history"] = time.monotonic()
         self.published_step["history"] = points[-1]["step"] if points else 0
+        self.tests_sent = history.tests_added
 
     def publish_frame(self) -> None:
+        # Counted as done before it is built: a frame that fails is not retried every loop.
+        self.last["frame"] = time.monotonic()
+        self.steps_since_frame = 0
         frame = self.inspector.frame(self.trainer)
         self.w.published.frame = frame
         self.w.hub.publish("frame", frame)
@@ -178,7 +213,7 @@ class Handlers:
         return getattr(self, f"do_{kind}")(payload)
 
     def do_set_net(self, payload: tuple) -> dict:
-        from engine.optim import Hyperparams
+        from engine.optim import Hyperparams, OptimError
         from engine.presets import training_defaults
         from engine.trainer import TrainError
         spec, preset = payload
@@ -186,6 +221,10 @@ class Handlers:
         t = self.trainer
         try:
             Hyperparams.from_dict({**t.optimizer.hp.to_dict(), **defaults})
+        except OptimError as exc:      # e.g. the preset's warmup longer than a set total_steps
+            raise ApiError(422, "invalid_setting", f"the preset's training settings do not fit "
+                           f"the current ones: {exc}", field=exc.field) from None
+        try:
             t.set_net(spec, seed=self.s.seed)
         except TrainError as exc:
             raise ApiError(422, "net_mismatch", str(exc), field=exc.field) from None
@@ -196,6 +235,18 @@ class Handlers:
         self.w.log("info", f"new net: {self.w.published.net['name']} "
                            f"({self.w.published.net['params']:,} parameters)")
         return self.w.published.net
+
+    def do_example(self, index: int | None) -> dict:
+        """Pin the network view to one test image (None: cycle through the classes again)."""
+        images = len(self.inspector.dataset.test)
+        if index is not None and not 0 <= index < images:
+            raise ApiError(422, "invalid_example", f"index must be a test image in "
+                           f"0..{images - 1} or null, got {index}", field="index")
+        self.inspector.pinned = index
+        self.publish_frame()
+        self.w.log("info", "the network view follows the classes again" if index is None else
+                   f"the network view shows test image #{index}")
+        return {"pinned": index, "frame": self.w.published.frame}
 
     def do_params(self, changes: dict) -> dict:
         from engine.trainer import TrainError

@@ -21,7 +21,9 @@ from server.jsonenc import dumps
 
 KINDS = ("state", "net", "log", "history", "metrics", "frame", "gallery")  # send order
 LOG_BACKLOG = 20          # log lines a client may fall behind by (and a new client receives)
-PING = b": ping\n\n"
+# A real event, not an SSE comment: the page never sees comments, and it needs to hear
+# something while training is paused to tell a quiet stream from a dead one.
+PING = b"event: ping\ndata: {}\n\n"
 
 
 def encode_event(kind: str, payload: Any) -> bytes:

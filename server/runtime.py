@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import secrets
 from importlib import metadata
 from typing import Any
 
@@ -35,7 +36,9 @@ class Runtime:
         self.hub = Hub(settings.ping_every_s)
         self.worker = None                  # made by the lifespan (a thread starts once)
         self.version = package_version()
+        self.run_id = secrets.token_hex(8)   # a page seeing a new one drops what it shows
         self.classify_in_flight = 0
+        self.uploads_arriving = 0
         self._lan: str | None = None
 
     def join_url(self, request: Request) -> str:

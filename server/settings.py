@@ -36,7 +36,7 @@ class Settings:
     hyperparams: dict[str, Any] = field(default_factory=dict)  # on top of the preset defaults
     options: dict[str, Any] = field(default_factory=dict)      # engine.trainer.TrainOptions
     seed: int = 0
-    threads: int | None = None             # Numba threads for the engine (None: all cores)
+    threads: int | None = None             # Numba threads (None: measured, see threads.py)
     start_paused: bool = False
     # who may steer
     token: str = field(default_factory=new_token)
@@ -48,7 +48,8 @@ class Settings:
     max_snapshot_bytes: int = 64 * MiB     # an uploaded snapshot
     max_json_bytes: int = 2 * MiB          # any JSON request body (a spec is <= 1M chars)
     max_pixels: int = MAX_IMAGE_PIXELS     # 4096*4096; cannot exceed the engine's own fence
-    max_classify_in_flight: int = 8        # beyond: 503 with Retry-After: 1
+    max_classify_in_flight: int = 8        # decoding or queued; beyond: 503 + Retry-After: 1
+    max_uploads_arriving: int = 32         # bodies still streaming in (4 MiB each at most)
     # how often things are published
     metrics_every_s: float = 0.25
     history_every_s: float = 1.0
@@ -68,7 +69,8 @@ class Settings:
         if not 0 < self.max_pixels <= MAX_IMAGE_PIXELS:
             raise ValueError(f"max_pixels must be in 1..{MAX_IMAGE_PIXELS}")
         for name in ("max_upload_bytes", "max_snapshot_bytes", "max_json_bytes",
-                     "max_classify_in_flight", "frame_every_steps", "gallery_per_class"):
+                     "max_classify_in_flight", "max_uploads_arriving", "frame_every_steps",
+                     "gallery_per_class"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         object.__setattr__(self, "snapshot_dir", Path(self.snapshot_dir))

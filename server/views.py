@@ -48,6 +48,7 @@ class Inspector:
                                                      gallery_per_class)
         self.frame_positions = first_of_each_class(test.labels, len(self.classes), 1)
         self._frame_turn = 0
+        self.pinned: int | None = None      # a test image the presenter chose, else cycle
         self._pngs: dict[int, str] = {}
         self._net = None
         self.workspace = Workspace()
@@ -70,10 +71,13 @@ class Inspector:
 
     # --- frames ---------------------------------------------------------------------------
     def frame(self, trainer) -> dict[str, Any]:
-        """Forward and backward (with the true label) of one test image, cycling through one
-        image per class from frame to frame."""
-        position = self.frame_positions[self._frame_turn % len(self.frame_positions)]
-        self._frame_turn += 1
+        """Forward and backward (with the true label) of one test image: the pinned one, or
+        one image per class in turn from frame to frame."""
+        if self.pinned is not None:
+            position = self.pinned
+        else:
+            position = self.frame_positions[self._frame_turn % len(self.frame_positions)]
+            self._frame_turn += 1
         net = trainer.net
         ctx = self._context_for(net)
         label = int(self.dataset.test.labels[position])
@@ -85,7 +89,7 @@ class Inspector:
         with np.errstate(all="ignore"):
             _, _, output_grads = net.backward(out, caches, np.array([label]), self.grads, ctx,
                                               keep_grads=True)
-        return {"step": trainer.step_count,
+        return {"step": trainer.step_count, "pinned": self.pinned is not None,
                 "example": {"index": position, "label": self.classes[label],
                             "image": self._png(position), "top": top_k(probs, self.classes)},
                 "layers": layer_visuals(net, acts, output_grads, self.grads)}

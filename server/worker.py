@@ -39,7 +39,8 @@ class Published:
     settings: dict = field(default_factory=dict)
     classes: list = field(default_factory=list)
     image_size: tuple[int, int] = (32, 32)
-    history: tuple[list, list] = ((), ())
+    data_title: str = "CIFAR-10"
+    history: tuple[list, list, list] = ((), (), ())     # points, markers, test results
     frame: dict | None = None
     gallery: dict | None = None
     error: str | None = None
@@ -90,7 +91,7 @@ class Worker:
             status = self.published.status
             if status in ("loading", "compiling"):
                 raise not_ready(status)
-            raise ApiError(503, "not_running", f"the training run is {status}"
+            raise ApiError(503, "not_running", f"training is not running (status: {status})"
                            + (f": {self.published.error}" if self.published.error else ""),
                            status=status)
 

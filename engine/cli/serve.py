@@ -42,9 +42,9 @@ def register(subparsers) -> None:
     p.add_argument("--open", action="store_true",
                    help="open the presenter page in this machine's browser")
     p.add_argument("--threads", type=int, default=None,
-                   help="threads for the engine's parallel kernels (default: all cores). If "
-                        "images/s collapses while other programs keep the CPU busy, try 1: "
-                        "Numba's parallel kernels stall when their threads are not scheduled")
+                   help="threads for the engine's parallel kernels (default: measured while "
+                        "training, every minute, all cores against 1: when other programs keep "
+                        "a core busy, one thread can be many times faster)")
     p.set_defaults(func=run)
 
 
@@ -73,7 +73,7 @@ def _check_args(args) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from server.addresses import join_url, presenter_url
+    from server.addresses import join_url, local_only, presenter_url
     from server.app import create_app
     from server.settings import Settings, new_token
 
@@ -92,11 +92,14 @@ def run(args: argparse.Namespace) -> int:
     def announce(port: int) -> None:
         viewer = join_url(settings.host, port)
         presenter = presenter_url(settings.host, port, settings.token)
-        print(f"convnet-demo is serving ({settings.net}, data: {settings.data})\n"
+        net = f"snapshot {settings.snapshot}" if settings.snapshot else settings.net
+        print(f"convnet-demo is serving ({net}, data: {settings.data})\n"
               f"  viewers open:    {viewer}\n"
               f"  presenter opens: {presenter}\n"
               f"  snapshots go to: {settings.snapshot_dir.resolve()}\n"
-              f"Ctrl-C stops (and saves a snapshot).", flush=True)
+              + ("  only this computer can open it: start with --host 0.0.0.0 to let the "
+                 "room join\n" if local_only(settings.host) else "")
+              + "Ctrl-C stops (and saves a snapshot).", flush=True)
         if args.open:
             threading.Thread(target=webbrowser.open, args=(presenter,), daemon=True).start()
 

@@ -57,6 +57,9 @@ class Context:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     # When a list, Net appends ("forward" | "backward", layer index, seconds) per layer.
     timings: list | None = None
+    # False when nobody reads dL/d(net input) (training does not; saliency maps do): the
+    # net's first weighted layer then skips computing it, its largest backward product.
+    input_grad: bool = True
 
 
 class Layer:

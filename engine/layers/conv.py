@@ -49,13 +49,14 @@ def _batch(layer: Layer, x: np.ndarray, shape: tuple[int, ...], what: str, dtype
 
 class _Weighted(Layer):
     """Shared by conv and fc: params w (and b when d["bias"]), He init, decay multipliers.
-    Set `input_grad = False` on a first layer to skip computing dx (backward returns None)."""
+    Net marks the first weighted layer of a net `first_weighted`: its backward returns None
+    instead of dx when the pass's Context says input_grad=False."""
 
     def __init__(self, d):
         super().__init__(d)
         self.has_bias = bool(d["bias"])
         self.bias_pref = float(d["bias_pref"])
-        self.input_grad = True
+        self.first_weighted = False
         self.decay = {"w": (float(d["l1_decay_mul"]), float(d["l2_decay_mul"]))}
         if self.has_bias:
             self.decay["b"] = (0.0, 0.0)
@@ -150,7 +151,7 @@ class ConvLayer(_Weighted):
         conv_kernels.conv_backward_weights(dw, xph, dpad, g, phases)
         if db is not None:
             conv_kernels.conv_backward_bias(db, dout)
-        if not self.input_grad:
+        if self.first_weighted and not ctx.input_grad:
             return None
         wd = ctx.workspace.empty(self, "wd", (g.phases, g.c4, g.f * g.taps_y * g.taps_x), dtype)
         conv_kernels.phase_weights(None, wd, w, phases, g.stride_y, g.stride_x)
@@ -196,7 +197,7 @@ class FCLayer(_Weighted):
         if db is None:
             db = ctx.workspace.empty(self, "no_bias_grad", (0,), dtype)
         fc_kernels.fc_backward_weights(dw, db, dout2, x2)
-        if not self.input_grad:
+        if self.first_weighted and not ctx.input_grad:
             return None
         dx = ctx.workspace.empty(self, "dx", (n,) + tuple(self.in_shape), dtype)
         fc_kernels.fc_backward_data(dx.reshape(n, self.fan_in), dout2, w)

@@ -4,7 +4,8 @@ The body is capped while it streams (413), the image's header is checked before 
 decoded (415 for a format outside the allowlist, 422 for too many pixels), then
 engine.data.load_image_file decodes frame 0 safely (in a thread: Pillow, no Numba), and the
 worker thread runs the net (never this thread: Numba's parallel kernels are the worker's).
-At most max_classify_in_flight requests are admitted at once; more get 503 + Retry-After.
+At most max_uploads_arriving bodies stream in at once and max_classify_in_flight images are
+decoded or in the worker's queue; more get 503 + Retry-After.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def decode_upload(data: bytes, size: tuple[int, int], max_pixels: int):
     except Image.UnidentifiedImageError:
         raise ApiError(415, "unsupported_format", f"not an image in an allowed format "
                        f"({', '.join(ALLOWED_FORMATS)})") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ApiError(422, "too_many_pixels", f"the image is too large: {exc}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ApiError(422, "too_many_pixels", f"the image has more than {max_pixels:,} pixels "
+                       "(e.g. 4096x4096), too many to decode safely; upload a smaller copy"
+                       ) from None
     except Exception as exc:          # Pillow's plugins raise many types on bad headers
         raise ApiError(422, "undecodable", f"the image cannot be read: {exc}") from None
     if width * height > max_pixels:
@@ -70,13 +73,22 @@ async def post_classify(request: Request):
     settings = rt.settings
     if rt.worker is not None:
         rt.worker.check_ready()                       # 503 while loading or compiling
+    # Two bounds: bodies arriving (slow phones on classroom Wi-Fi must not hold the classify
+    # slots while the worker idles), then decoding and the net.
+    if rt.uploads_arriving >= settings.max_uploads_arriving:
+        raise ApiError(503, "busy", f"{rt.uploads_arriving} images are being uploaded; "
+                       "try again in a second", headers={"Retry-After": "1"})
+    rt.uploads_arriving += 1
+    try:
+        upload = await read_upload(request, settings.max_upload_bytes, "the image",
+                                   raw_types=("image/", "application/octet-stream"))
+    finally:
+        rt.uploads_arriving -= 1
     if rt.classify_in_flight >= settings.max_classify_in_flight:
         raise ApiError(503, "busy", f"{rt.classify_in_flight} images are being classified; "
                        "try again in a second", headers={"Retry-After": "1"})
     rt.classify_in_flight += 1
     try:
-        upload = await read_upload(request, settings.max_upload_bytes, "the image",
-                                   raw_types=("image/", "application/octet-stream"))
         published = rt.published
         top = _top(upload.fields.get("top", request.query_params.get("top")),
                    len(published.classes))

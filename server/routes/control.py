@@ -39,6 +39,27 @@ async def post_control(request: Request):
     return await command(request, "control", action)
 
 
+EXAMPLE_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "required": ["index"],
+    "properties": {"index": {"type": ["integer", "null"]}}}}}}}
+
+
+@router.put("/example", dependencies=[PRESENTER], openapi_extra=EXAMPLE_DOC,
+            summary="show one test image in everyone's network view ({index: null}: cycle)")
+async def put_example(request: Request):
+    body = await read_json_object(request, runtime(request).settings.max_json_bytes)
+    unknown = sorted(set(body) - {"index"})
+    if unknown or "index" not in body:
+        raise ApiError(422, "invalid_request", "send {\"index\": K} for test image K, or "
+                       "{\"index\": null} to cycle through the classes",
+                       field=unknown[0] if unknown else "index")
+    index = body["index"]
+    if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+        raise ApiError(422, "invalid_example", f"index must be an integer or null, got "
+                       f"{index!r}", field="index")
+    return await command(request, "example", index)
+
+
 @router.patch("/params", dependencies=[PRESENTER], openapi_extra=PARAMS_DOC,
               summary="change hyperparameters and training options")
 async def patch_params(request: Request):

@@ -1,11 +1,13 @@
-"""GET /: the page. GET /?token=T trades the presenter token for an HttpOnly cookie and
-redirects to a clean URL, so the token leaves the address bar (the projector shows it)."""
+"""GET /: the page. GET /?token=T (the address `serve` prints) trades the presenter token for
+an HttpOnly cookie and redirects to a clean URL, so the token leaves the address bar (the
+projector shows it). POST /login does the same for the page's login form, so a typed token
+never appears in an address or the browser's history."""
 
 from __future__ import annotations
 
 import html
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
@@ -55,6 +57,16 @@ def _page(request: Request, role: str):
 async def index(request: Request, token: str | None = None):
     if token is None:
         return _page(request, role_of(request))
+    return _log_in(request, token)
+
+
+@router.post("/login", dependencies=[PUBLIC], response_class=HTMLResponse,
+             summary="the login form: token -> presenter cookie, then the page")
+async def login(request: Request, token: str = Form("")):
+    return _log_in(request, token)
+
+
+def _log_in(request: Request, token: str):
     if not token_matches(request, token):
         response = HTMLResponse(WRONG_TOKEN, status_code=401)
         response.headers["Cache-Control"] = "no-store"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
+from server.addresses import local_only
 from server.auth import PUBLIC, Role, public
 from server.errors import ApiError
 from server.runtime import preset_list, runtime
@@ -27,14 +28,16 @@ async def get_state(request: Request, role: Role = Depends(public)):
                    "max_pixels": rt.settings.max_pixels,
                    "max_snapshot_bytes": rt.settings.max_snapshot_bytes},
         "optimizers": list(OPTIMIZERS), "schedules": list(SCHEDULES),
-        "image_size": list(p.image_size), "error": p.error,
+        "image_size": list(p.image_size), "data_title": p.data_title, "error": p.error,
+        "run_id": rt.run_id, "join_local_only": local_only(rt.settings.host),
     }
 
 
-@router.get("/history", dependencies=[PUBLIC], summary="every kept POINT and marker")
+@router.get("/history", dependencies=[PUBLIC],
+            summary="every kept POINT, marker and whole-test-set result")
 async def get_history(request: Request):
-    points, markers = runtime(request).published.history
-    return {"points": list(points), "markers": list(markers)}
+    points, markers, tests = runtime(request).published.history
+    return {"points": list(points), "markers": list(markers), "tests": list(tests)}
 
 
 @router.get("/frame", dependencies=[PUBLIC], summary="the latest FRAME ({frame: null} before one)")

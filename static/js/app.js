@@ -22,6 +22,8 @@ const app = {
   status: null,
   net: null,
   classes: [],
+  imageSize: [32, 32],
+  runId: null,
   limits: {},
   optimizers: null,
   layerMs: null,
@@ -59,6 +61,25 @@ function applyState(state) {
   app.classes = state.classes || app.classes;
   app.limits = state.limits || app.limits;
   app.optimizers = state.optimizers || null;
+  if (app.runId && state.run_id && state.run_id !== app.runId) {
+    // the server restarted: the old run's frame, gallery and figures must not linger
+    app.frame = null;
+    app.gallery = null;
+    stats.reset();
+    renderFrame();
+    renderGalleryNow();
+  }
+  app.runId = state.run_id || app.runId;
+  if (Array.isArray(state.image_size)) {
+    app.imageSize = state.image_size;
+    const [h, w] = state.image_size;
+    document.querySelectorAll(".input-size").forEach((node) => { node.textContent = `${w}×${h}`; });
+  }
+  if (state.data_title) {
+    $("data-title").textContent = `· ${state.data_title}`;
+    document.title = `ConvNet live · ${state.data_title}`;
+  }
+  $("join-hint").hidden = !state.join_local_only;
   setJoinUrl(state.join_url);
   showNotice("");
   if (state.error) {
@@ -83,6 +104,7 @@ function setNet(net) {
   app.net = net;
   arch.setNet(net);
   renderFrame();
+  upload.render();  // an earlier upload's pictures belong to the previous net: say so
 }
 
 function onMetrics(metrics) {
@@ -103,8 +125,10 @@ function renderFrame() {
     image: frame.example.image,
     label: labelName(frame.example.label, app.classes),
     top: (frame.example.top || []).map((t) => ({ ...t, label: labelName(t.label, app.classes) })),
-    title: `Example #${frame.example.index ?? "?"}, step ${frame.step ?? "?"}`,
+    title: `Test image #${frame.example.index ?? "?"}, step ${frame.step ?? "?"}${frame.pinned ? " (chosen by the presenter)" : ""}`,
   } : null;
+  const unpin = $("unpin");
+  if (unpin) unpin.hidden = !(frame && frame.pinned);
   const layers = app.summaryLayers();
   const visuals = (frame && frame.layers) || [];
   // a frame of the previous net (the net changed, its first frame is not here yet): no maps
@@ -114,7 +138,18 @@ function renderFrame() {
 
 function renderGalleryNow() {
   if (document.visibilityState === "hidden") return;
-  renderGallery($("gallery"), app.gallery, app.classes);
+  renderGallery($("gallery"), app.gallery, app.classes, presenter ? showExample : null);
+}
+
+// Presenter: pin everyone's network view to a test image (null: one image per class again).
+async function showExample(index) {
+  try {
+    const result = await api("/api/example", { method: "PUT", json: { index } });
+    if (result && result.frame) { app.frame = result.frame; renderFrame(); }
+    if (index !== null) $("net-panel").scrollIntoView({ behavior: "smooth", block: "start" });
+  } catch (err) {
+    showNotice(`Could not change the example: ${err.detail}`);
+  }
 }
 
 document.addEventListener("visibilitychange", () => {
@@ -189,5 +224,6 @@ const stream = new Stream("/api/stream", Object.keys(handlers), {
 });
 
 renderGallery($("gallery"), null, []);
+if ($("unpin")) $("unpin").addEventListener("click", () => showExample(null));
 loadAll();
 stream.start();

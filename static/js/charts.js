@@ -33,6 +33,7 @@ export class Charts {
     this.lossEl = lossEl;
     this.accEl = accEl;
     this.points = [];
+    this.tests = [];  // whole-test-set results, apart from the points (never thinned away)
     this.markers = [];
     this.smoothing = readNumber("convnet.smoothing", 0.5);
     this.logLoss = readNumber("convnet.logLoss", 0) === 1;
@@ -57,17 +58,27 @@ export class Charts {
   // The whole history (from /api/history).
   replace(history) {
     this.points = (history && history.points) || [];
+    this.tests = (history && history.tests) || [];
     this.markers = [];
     this.addMarkers((history && history.markers) || []);
     this.redraw();
   }
 
-  // A `history` event. Returns false when it cannot be merged (a reset): refetch then.
+  // A `history` event: what came since step `from`. Returns false when it cannot be merged
+  // (this page missed an event: a slow client keeps only the latest one): refetch then.
   merge(event) {
     if (event && event.reset) {  // the server says the run was reset: these are all points
       this.replace(event);
       return true;
     }
+    const mine = this.points.length ? this.points[this.points.length - 1].step : 0;
+    if (event && isNum(event.from) && event.from > mine) return false;
+    for (const t of (event && event.tests) || []) {
+      const last = this.tests[this.tests.length - 1];
+      if (!last || t.step > last.step) this.tests.push(t);
+      else if (t.step === last.step) this.tests[this.tests.length - 1] = t;
+    }
+    if (this.tests.length > MAX_POINTS) this.tests = this.tests.filter((_, i) => i % 2 === 1);
     const incoming = (event && event.points) || [];
     for (const p of incoming) {
       const last = this.points[this.points.length - 1];
@@ -93,14 +104,25 @@ export class Charts {
   }
 
   data() {
-    const xs = this.points.map((p) => p.examples);
+    // One x axis (examples seen) for the points and the test results; a test sits where its
+    // weights were taken, on a point's row or a row of its own (the other series gap there).
+    const rows = new Map();
+    for (const p of this.points) rows.set(p.examples, { p });
+    for (const t of this.tests) {
+      const row = rows.get(t.examples);
+      if (row) row.t = t;
+      else rows.set(t.examples, { t });
+    }
+    const xs = [...rows.keys()].sort((u, v) => u - v);
+    const ordered = xs.map((x) => rows.get(x));
     const a = this.smoothing;
-    const get = (key) => this.points.map((p) => (isNum(p[key]) ? p[key] : null));
+    const get = (key) => ordered.map((r) => (r.p && isNum(r.p[key]) ? r.p[key] : null));
+    const tests = ordered.map((r) => (r.t && isNum(r.t.test_acc) ? r.t.test_acc : null));
     // a log scale cannot show 0 (reg loss without weight decay): leave a gap instead
     const pos = (values) => (this.logLoss ? values.map((v) => (v > 0 ? v : null)) : values);
     return {
       loss: [xs, pos(ema(get("loss"), a)), pos(ema(get("reg_loss"), a))],
-      acc: [xs, ema(get("train_acc"), a), ema(get("val_acc"), a), get("test_acc")],
+      acc: [xs, ema(get("train_acc"), a), ema(get("val_acc"), a), tests],
     };
   }
 

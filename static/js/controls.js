@@ -115,7 +115,7 @@ export class Controls {
   setStatus(status) {
     const running = status === "training";
     this.pauseButton.textContent = running ? "Pause" : "Resume";
-    this.pauseButton.disabled = ["loading", "compiling", "stopped"].includes(status);
+    this.pauseButton.disabled = ["loading", "compiling", "stopped", "error"].includes(status);
   }
 
   async control(action) {

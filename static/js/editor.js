@@ -73,6 +73,7 @@ export class Editor {
     if (!this.net) return;
     this.setText(prettySpec(this.net.spec));
     this.trainable = true;
+    this.applyButton.disabled = false;
     this.showTable(this.net.summary);
     this.say(`Running net: ${this.net.name || "custom"}.`);
   }
@@ -150,9 +151,12 @@ export class Editor {
   }
 
   async apply() {
-    const parsed = this.presetOnly ? null : this.parse();
-    if (!parsed && !this.presetOnly) return;
-    const body = this.presetOnly ? { preset: this.presetOnly } : { spec: parsed.value };
+    // A preset as loaded (not edited) goes by name, so it brings its training settings too
+    // (cifar_resnet: nesterov, lr 0.05, batch 64); edited text is a custom net.
+    const preset = this.presetOnly || (!this.dirty && this.select.value) || null;
+    const parsed = preset ? null : this.parse();
+    if (!parsed && !preset) return;
+    const body = preset ? { preset } : { spec: parsed.value };
     this.applyButton.disabled = true;
     this.say("Applying…");
     const seen = this.netsSeen;
@@ -161,10 +165,12 @@ export class Editor {
       this.dirty = false;
       // the stream's `net` event usually comes after this answer; if it came first, it found
       // the editor dirty and left the text alone already
-      this.justApplied = !this.presetOnly && this.netsSeen === seen;
+      this.justApplied = !preset && this.netsSeen === seen;
       this.select.value = "";
       if (result && result.net) { this.net = result.net; this.showTable(result.net.summary); }
-      this.say("Applied: training continues on the new net from fresh weights.");
+      this.say(preset
+        ? `Applied ${preset} with its training settings: training continues from fresh weights.`
+        : "Applied: training continues on the new net from fresh weights (settings kept).");
       this.showError(null);
       this.applyButton.disabled = false;
     } catch (err) {

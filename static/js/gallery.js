@@ -4,7 +4,8 @@
 import { DASH, clear, el, int, isNum, labelName, pct, pngSrc } from "./format.js";
 import { probBars } from "./bars.js";
 
-export function renderGallery(root, gallery, classes) {
+// onPick(index), for the presenter: a click on a card shows that image in the network view.
+export function renderGallery(root, gallery, classes, onPick = null) {
   clear(root);
   if (!gallery || !gallery.items || !gallery.items.length) {
     root.append(el("p", { class: "muted" }, "No test-set predictions yet: they come once the data is loaded."));
@@ -18,11 +19,21 @@ export function renderGallery(root, gallery, classes) {
   const grid = el("div", { class: "gallery-grid" });
   for (const item of items) {
     const truth = labelName(item.label, classes);
-    grid.append(el("figure", { class: `card ${item.correct ? "right" : "wrong"}` },
+    const card = el("figure", { class: `card ${item.correct ? "right" : "wrong"}${onPick ? " pickable" : ""}` },
       el("img", { src: pngSrc(item.image), alt: `test image ${item.index}: ${truth}`, width: 64, height: 64 }),
       el("figcaption", {},
         el("div", { class: "card-title" }, truth, el("span", { class: "muted num" }, ` #${item.index}`)),
-        probBars(item.top, truth, classes, 0))));
+        probBars(item.top, truth, classes, 0)));
+    if (onPick) {
+      card.tabIndex = 0;
+      card.setAttribute("role", "button");
+      card.title = "Show this image in everyone's network view";
+      card.addEventListener("click", () => onPick(item.index));
+      card.addEventListener("keydown", (e) => {
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onPick(item.index); }
+      });
+    }
+    grid.append(card);
   }
   root.append(grid);
   if (gallery.test) root.append(testSummary(gallery.test));

@@ -17,7 +17,7 @@ const ROWS = [
   ["status", "Status", (m) => STATUS_TEXT[m.status] || m.status || DASH],
   ["forward", "Forward time per example", (m) => ms(m.forward_ms_per_image)],
   ["backward", "Backprop time per example", (m) => ms(m.backward_ms_per_image)],
-  ["speed", "Images per second", (m) => (isNum(m.images_per_s) ? Math.round(m.images_per_s).toLocaleString("en-US") : DASH)],
+  ["speed", "Images per second", speed],
   ["loss", "Data loss", (m) => fixed(m.loss, 4)],
   ["reg", "Regularisation loss", (m) => fixed(m.reg_loss, 4)],
   ["train", "Training accuracy", (m) => pct(m.train_acc)],
@@ -29,6 +29,12 @@ const ROWS = [
   ["lr", "Learning rate", (m) => sig(m.lr)],
   ["batch", "Batch size", (m) => int(m.batch_size)],
 ];
+
+function speed(m) {
+  if (!isNum(m.images_per_s)) return DASH;
+  const rate = Math.round(m.images_per_s).toLocaleString("en-US");
+  return isNum(m.threads) ? `${rate} (${m.threads} thread${m.threads === 1 ? "" : "s"})` : rate;
+}
 
 function testWhen(m) {
   if (!isNum(m.test_acc)) return "whole test set, not evaluated yet";
@@ -50,6 +56,12 @@ export class Stats {
     this.bannerText = document.getElementById("diverged-text");
     this.metrics = {};
     this.status = null;
+  }
+
+  // A new run (the server restarted): forget the old figures.
+  reset() {
+    this.metrics = {};
+    this.update({});
   }
 
   update(metrics) {

@@ -5,6 +5,10 @@
 
 const MIN_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
+// The server sends a ping event every 15 s even when nothing else happens. Silence this long
+// means a half-open connection (Wi-Fi dropped, laptop slept) that the browser still calls
+// OPEN: drop it and connect again.
+const SILENCE_MS = 40000;
 
 export class Stream {
   // kinds: event names to listen to; onEvent(kind, data); onConnection({state, retryIn}),
@@ -21,15 +25,26 @@ export class Stream {
     this.countdown = null;
     this.everOpened = false;
     this.lostSinceOpen = false;
+    this.lastHeard = Date.now();
   }
 
   start() {
     this.open();
+    setInterval(() => this.checkSilence(), 5000);
     // a phone waking up, or a laptop resuming: try at once instead of waiting out the backoff
     window.addEventListener("online", () => this.retryNow());
     document.addEventListener("visibilitychange", () => {
-      if (document.visibilityState === "visible") this.retryNow();
+      if (document.visibilityState === "visible") { this.checkSilence(); this.retryNow(); }
     });
+  }
+
+  checkSilence() {
+    const source = this.source;
+    if (!source || source.readyState !== EventSource.OPEN) return;
+    if (Date.now() - this.lastHeard < SILENCE_MS) return;
+    source.close();
+    this.lostSinceOpen = true;
+    this.scheduleReconnect();
   }
 
   retryNow() {
@@ -45,7 +60,9 @@ export class Stream {
     this.onConnection({ state: this.everOpened ? "reconnecting" : "connecting", retryIn: 0 });
     const source = new EventSource(this.url);
     this.source = source;
+    source.addEventListener("ping", () => { this.lastHeard = Date.now(); });
     source.onopen = () => {
+      this.lastHeard = Date.now();
       this.delay = MIN_DELAY_MS;
       this.onConnection({ state: "open" });
       if (this.everOpened && this.lostSinceOpen) this.onReconnect();
@@ -63,6 +80,7 @@ export class Stream {
     };
     for (const kind of this.kinds) {
       source.addEventListener(kind, (event) => {
+        this.lastHeard = Date.now();
         let data;
         try {
           data = JSON.parse(event.data);

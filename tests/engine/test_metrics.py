@@ -37,6 +37,19 @@ def test_history_stays_bounded_keeps_the_first_and_latest_points_and_thins_evenl
     assert len(history.points) >= 5                           # thinning halves, never empties
 
 
+def test_history_keeps_test_results_apart_bounded_and_with_the_latest():
+    history = History(max_points=10)
+    for step in range(1, 101):
+        history.add({"step": step})
+        if step % 3 == 0:
+            history.add_test({"step": step, "test_acc": step / 100})
+    steps = [t["step"] for t in history.tests]
+    assert len(steps) <= 10 and steps[-1] == 99 and steps == sorted(steps)
+    assert history.tests_added == 33
+    history.clear()
+    assert history.tests == []
+
+
 def test_history_markers_are_bounded_and_clear_resets_everything():
     history = History(max_points=4)
     for i in range(250):

@@ -101,6 +101,37 @@ def test_projection_shortcut_is_in_the_gradient_check(rng, one_thread):
     assert "4.shortcut.0.w" in names and "4.shortcut.1.gamma" in names
 
 
+DROPOUT_FIRST = [{"type": "input", "out_sx": 5, "out_sy": 5, "out_depth": 2},
+                 {"type": "dropout", "drop_prob": 0.0},
+                 {"type": "residual", "layers": [{"type": "conv", "sx": 3, "filters": 2,
+                                                  "pad": 1}]},
+                 {"type": "conv", "sx": 3, "filters": 3, "pad": 1},
+                 {"type": "softmax", "num_classes": 3}]
+
+
+@pytest.mark.parametrize("layers", [CONV_POOL_FC, RESIDUAL_BN_GAP, CONCAT, DROPOUT_FIRST],
+                         ids=["conv_first", "conv_bn", "concat_first", "residual_first"])
+def test_a_pass_without_input_grad_gives_the_same_weight_gradients(layers, rng):
+    spec = parse_spec(layers)
+    net = Net(spec, rng=np.random.default_rng(3))
+    x = rng.standard_normal((2,) + spec.input_shape).astype(np.float32)
+    y = rng.integers(0, spec.num_outputs, 2)
+    results = []
+    for input_grad in (True, False):
+        ctx = Context(training=True, input_grad=input_grad)
+        grads = net.new_grads()
+        out, caches, _ = net.forward(x, ctx)
+        loss, dx, _ = net.backward(out, caches, y, grads, ctx)
+        results.append((loss, dx, grads))
+    (loss, dx, grads), (loss2, dx2, grads2) = results
+    assert dx is not None and loss2 == loss
+    # Only a net that starts with a conv or fc may skip dx; the others compute it anyway.
+    assert (dx2 is None) == (layers[1]["type"] == "conv")
+    for g, g2 in zip(grads, grads2):
+        for name in g:
+            np.testing.assert_array_equal(g2[name], g[name])
+
+
 def trajectory(spec, steps=10, batch=8, seed=42, **hyper):
     """Losses of `steps` momentum-SGD steps on seeded random batches (float32)."""
     net = Net(spec, rng=np.random.default_rng(0))

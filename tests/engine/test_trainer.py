@@ -73,14 +73,41 @@ def test_it_learns_the_tiny_set_and_evaluates_the_whole_test_set_each_epoch(data
     assert np.array(last["confusion"]).shape == (3, 3) and set(last["per_class"]) == {
         "cat", "dog", "frog"}
     assert last["accuracy"] >= 0.9 and trainer.metrics()["test_acc"] == last["accuracy"]
-    point = next(p for p in trainer.history.points if p["step"] == tests[-1]["step"])
-    assert point["test_acc"] == tests[-1]["test"]["accuracy"]
+    # The history keeps every test result apart from the (thinned) points.
+    assert [(t["step"], t["test_acc"]) for t in trainer.history.tests] == [
+        (r["step"], r["test"]["accuracy"]) for r in tests]
+    assert trainer.history.tests_added == 6
 
 
 def test_test_every_evaluates_on_a_fixed_period(dataset):
     trainer = make_trainer(dataset, test_every=3)
     steps = [trainer.step() for _ in range(7)]
     assert [r["step"] for r in steps if "test" in r] == [3, 6]
+
+
+def test_a_chunked_test_evaluates_the_weights_of_the_step_it_began_on(dataset):
+    # test_chunk spreads the test set over the next steps (the server's worker), on a frozen
+    # copy: the result is exactly what a whole evaluation at the starting step gives.
+    whole = make_trainer(dataset, test_every=3)
+    chunked = make_trainer(dataset, test_every=3, test_chunk=8)
+    expected = [r["test"] for r in (whole.step() for _ in range(3)) if "test" in r]
+    results = [chunked.step() for _ in range(8)]
+    tests = [(r["step"], r["test"]) for r in results if "test" in r]
+    # 30 test images in chunks of 8 (whole batches of 250 are cut to the chunk): 4 steps, the
+    # first of them the step that started it. The next test fell due at step 6 while this one
+    # ran and was skipped; the one due at step 9 has not run yet.
+    assert [step for step, _ in tests] == [6]
+    assert tests[0][1] == expected[0] and tests[0][1]["step"] == 3
+    assert chunked.last_test == tests[0][1]
+    assert chunked.metrics()["test_acc"] == expected[0]["accuracy"]
+
+
+def test_images_per_s_is_images_over_seconds_in_the_window(dataset, monkeypatch):
+    trainer = make_trainer(dataset, window=2)
+    trainer.step()
+    trainer._windows["images"].values.extend([8, 8])
+    trainer._windows["seconds"].values.extend([0.1, 0.7])   # 16 images in 0.8 s
+    assert trainer.metrics()["images_per_s"] == pytest.approx(20.0)
 
 
 def test_same_seed_same_trajectory_different_seed_different(dataset):
@@ -123,6 +150,7 @@ def test_apply_changes_between_steps(dataset):
     ({"learning_rate": 0.5, "flip": "yes"}, "flip"),
     ({"learning_rate": 0.5, "warp_speed": 9}, "warp_speed"),
     ({"batch_size": 0}, "batch_size"),
+    ({"test_chunk": -1}, "test_chunk"),
 ])
 def test_a_refused_change_changes_nothing(dataset, changes, field):
     trainer = make_trainer(dataset)
@@ -144,6 +172,13 @@ def test_window_and_history_size_changes_take_effect(dataset):
     losses = [trainer.step()["loss"] for _ in range(3)]
     assert trainer.metrics()["loss"] == pytest.approx(np.mean(losses[-2:]))
     assert len(trainer.history.points) <= 4 and trainer.history.points[-1]["step"] == 8
+
+
+def test_validation_accuracy_averages_the_last_ten_validation_batches(dataset):
+    # Not `window` of them: at one batch per 50 steps that would lag by 2,500 steps.
+    trainer = make_trainer(dataset, validate_every=1, validation_batch=2, window=50)
+    accuracies = [trainer.step()["val_acc"] for _ in range(14)]
+    assert trainer.metrics()["val_acc"] == pytest.approx(np.mean(accuracies[-10:]))
 
 
 def test_set_net_swaps_in_a_fresh_net_and_refuses_one_that_does_not_fit(dataset):

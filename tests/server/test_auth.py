@@ -12,10 +12,10 @@ from tests.server.conftest import TOKEN, presenter, tiny_settings
 PRESENTER_ROUTES = [("PUT", "/api/net"), ("POST", "/api/net/check"), ("POST", "/api/control"),
                     ("PATCH", "/api/params"), ("POST", "/api/snapshot"),
                     ("GET", "/api/snapshot"), ("PUT", "/api/snapshot"),
-                    ("POST", "/api/pretrained")]
+                    ("POST", "/api/pretrained"), ("PUT", "/api/example")]
 PUBLIC_ROUTES = [("GET", "/"), ("GET", "/api/state"), ("GET", "/api/history"),
                  ("GET", "/api/frame"), ("GET", "/api/gallery"), ("GET", "/api/summary"),
-                 ("GET", "/api/stream"), ("POST", "/api/classify")]
+                 ("GET", "/api/stream"), ("POST", "/api/classify"), ("POST", "/login")]
 
 
 def test_every_route_declares_a_policy(tmp_path):
@@ -97,3 +97,13 @@ def test_a_wrong_token_gets_a_401_page(client):
     assert "not valid" in response.text
     assert "set-cookie" not in response.headers
     assert client.get("/").status_code == 200
+
+
+def test_the_login_form_posts_the_token_and_gets_the_cookie(client):
+    response = client.post("/login", data={"token": TOKEN}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    assert response.headers["set-cookie"].startswith(f"{COOKIE}=")
+    client.cookies.clear()
+    for data in ({"token": "wrong-token-wrong-token"}, {}):
+        refused = client.post("/login", data=data, follow_redirects=False)
+        assert refused.status_code == 401 and "set-cookie" not in refused.headers

@@ -60,6 +60,16 @@ def png_bytes(colour) -> bytes:
     return buf.getvalue()
 
 
+def noise_png(width, height) -> bytes:
+    """A PNG that does not compress: width*height*3 bytes and more."""
+    import numpy as np
+    pixels = np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG", compress_level=1)
+    assert len(buf.getvalue()) > 4 * 2**20
+    return buf.getvalue()
+
+
 def chart_pixels(page) -> str:
     return page.evaluate("document.querySelector('#loss-chart canvas').toDataURL()")
 
@@ -92,6 +102,23 @@ def test_presenter_watches_uploads_and_steers(server, browser):
     page.wait_for_selector(".upload-result:not([hidden])", timeout=30000)
     result_text = page.inner_text(".upload-result")
     assert "dark" in result_text or "light" in result_text, result_text
+
+    # A phone photo over the server's 4 MiB: the page shrinks it before sending.
+    page.set_input_files("#upload-file", files=[{"name": "photo.png", "mimeType": "image/png",
+                                                  "buffer": noise_png(1300, 1300)}])
+    page.wait_for_function("document.querySelector('.upload-message').textContent"
+                           ".includes('shrunk here') || document.querySelector("
+                           "'.upload-message.error')", timeout=30000)
+    assert "photo.png: 1024×1024 JPEG" in page.inner_text(".upload-message")
+
+    # The presenter shows one test image in everyone's network view, then goes back.
+    page.locator("#gallery .card.pickable").nth(1).click()
+    page.wait_for_function("document.querySelector('#netview').textContent"
+                           ".includes('chosen by the presenter')", timeout=30000)
+    assert httpx.get(f"{server}/api/frame").json()["pinned"] is True
+    page.click("#unpin")
+    page.wait_for_function("document.querySelector('#unpin').hidden", timeout=30000)
+    assert httpx.get(f"{server}/api/frame").json()["pinned"] is False
 
     page.fill("#param-learning_rate", "0.02")
     page.dispatch_event("#param-learning_rate", "change")
@@ -126,5 +153,19 @@ def test_viewer_sees_everything_but_the_controls(server, browser):
     assert page.locator("#spec-text").count() == 0
     assert page.locator("#upload-file").count() == 1
     page.screenshot(path=str(OUTPUT / "viewer-phone.png"), full_page=True)
+    context.close()
+    assert not problems, problems
+
+
+def test_a_viewer_logs_in_with_the_token_and_gets_the_controls(server, browser):
+    context = browser.new_context()
+    page = context.new_page()
+    problems = watch_console(page)
+    page.goto(server + "/")
+    page.click(".login summary")
+    page.fill("#token", TOKEN)
+    page.click(".login-form button[type=submit]")
+    page.wait_for_selector("#controls-panel")
+    assert page.url == server + "/"          # the token never shows in the address
     context.close()
     assert not problems, problems

@@ -72,7 +72,7 @@ def test_the_stream_wakes_on_publish_from_another_thread_and_ends_on_close():
         stream = hub.stream()
         assert await anext(stream) == b"retry: 2000\n\n"
         assert b"loading" in await anext(stream)
-        assert await anext(stream) == b": ping\n\n"
+        assert await anext(stream) == b"event: ping\ndata: {}\n\n"
         threading.Thread(target=hub.publish, args=("state", {"status": "training"})).start()
         assert b"training" in await anext(stream)
         assert len(hub.clients) == 1

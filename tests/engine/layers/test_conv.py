@@ -144,15 +144,18 @@ def test_non_contiguous_input_gradient_accumulation_and_buffer_reuse(layer, rng)
     assert layer.forward(x, ctx)[0] is out3
 
 
-def test_input_grad_can_be_skipped(rng):
+def test_a_first_layer_skips_dx_only_when_the_pass_needs_none(rng):
     layer = ConvLayer(conv_def((3, 6, 6), 4, 3, 3, pad_y=1, pad_x=1))
     layer.init(rng)
-    layer.input_grad = False
     x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
     out, cache = layer.forward(x, Context())
+    needed = layer.backward(np.ones_like(out), cache, grads_for(layer), Context(input_grad=False))
+    assert needed is not None                  # not the net's first weighted layer: dx as ever
+    layer.first_weighted = True
     grads = grads_for(layer)
-    assert layer.backward(np.ones_like(out), cache, grads, Context()) is None
+    assert layer.backward(np.ones_like(out), cache, grads, Context(input_grad=False)) is None
     assert np.abs(grads["w"]).sum() > 0
+    assert layer.backward(np.ones_like(out), cache, grads_for(layer), Context()) is not None
 
 
 def test_bad_shapes_and_grads_raise_before_any_kernel(rng):

@@ -135,3 +135,28 @@ def test_divergence_pauses_and_keeps_finite_weights(fresh_client):
             assert time.monotonic() < deadline
             time.sleep(0.02)
         assert client.get("/api/state").json()["status"] == "training"
+
+
+@pytest.mark.parametrize("body,code", [
+    ({}, "invalid_request"), ({"index": 0, "extra": 1}, "invalid_request"),
+    ({"index": "3"}, "invalid_example"), ({"index": True}, "invalid_example"),
+    ({"index": 2.5}, "invalid_example"), ({"index": -1}, "invalid_example"),
+    ({"index": 10**9}, "invalid_example"),
+])
+def test_a_bad_example_is_refused_and_changes_nothing(client, body, code):
+    before = fingerprint(client)
+    frame = client.get("/api/frame").json()
+    assert_error(client.put("/api/example", json=body, headers=presenter()), 422, code)
+    assert fingerprint(client) == before
+    assert client.get("/api/frame").json()["pinned"] == frame["pinned"]
+
+
+def test_the_presenter_pins_the_network_view_to_a_test_image(client):
+    assert client.put("/api/example", json={"index": 5}).status_code == 401
+    response = client.put("/api/example", json={"index": 5}, headers=presenter())
+    assert response.status_code == 200, response.text
+    assert response.json()["frame"]["example"]["index"] == 5
+    frame = client.get("/api/frame").json()
+    assert frame["pinned"] is True and frame["example"]["index"] == 5
+    response = client.put("/api/example", json={"index": None}, headers=presenter())
+    assert response.status_code == 200 and response.json()["frame"]["pinned"] is False

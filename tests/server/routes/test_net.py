@@ -97,3 +97,17 @@ def test_malformed_bodies_are_400(client, raw):
                                   headers=presenter(**{"Content-Type": "application/json"}))
         assert_error(response, 400, "invalid_json")
     assert fingerprint(client) == before
+
+
+def test_a_preset_whose_settings_do_not_fit_is_422_not_500(fresh_client):
+    with fresh_client() as client:
+        wait_ready(client)
+        patched = client.patch("/api/params", json={"schedule": "cosine", "total_steps": 100},
+                               headers=presenter())
+        assert patched.status_code == 200, patched.text
+        before = fingerprint(client)
+        # cifar_resnet brings warmup_steps 200, longer than the whole cosine run of 100 steps.
+        error = assert_error(client.put("/api/net", json={"preset": "cifar_resnet"},
+                                        headers=presenter()), 422, "invalid_setting")
+        assert "warmup" in error["detail"]
+        assert fingerprint(client) == before

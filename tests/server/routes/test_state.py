@@ -8,10 +8,12 @@ from tests.server.conftest import presenter
 from tests.server.tiny import CLASSES
 
 STATE_KEYS = {"version", "status", "role", "net", "settings", "metrics", "classes", "join_url",
-              "presets", "pretrained", "limits"}
+              "presets", "pretrained", "limits", "image_size", "data_title", "run_id",
+              "join_local_only"}
 METRIC_KEYS = {"step", "examples", "epoch", "time", "loss", "reg_loss", "train_acc", "val_acc",
                "test_acc", "test_step", "images_per_s", "forward_ms_per_image",
-               "backward_ms_per_image", "batch_size", "layer_ms", "diverged", "status", "lr"}
+               "backward_ms_per_image", "batch_size", "layer_ms", "diverged", "status", "lr",
+               "threads"}
 TILE_KEYS = {"min", "max", "grid", "cols", "tile"}
 
 
@@ -28,6 +30,9 @@ def test_state_has_the_contract_keys(client):
     assert {"name": "vgg16", "trainable": False} .items() <= next(
         p for p in state["presets"] if p["name"] == "vgg16").items()
     assert state["join_url"] == "http://testserver/"
+    assert state["join_local_only"] is True          # the tests listen on 127.0.0.1
+    assert state["image_size"] == [8, 8] and state["data_title"] == "tiny"   # its folder
+    assert state["run_id"] == client.get("/api/state").json()["run_id"]
     assert "adam" in state["optimizers"]
 
 

@@ -63,6 +63,30 @@ def test_events_keep_their_order_and_have_no_bare_nan(live):
         reader.close()
 
 
+def test_history_events_are_deltas_from_a_step_with_the_test_results(live):
+    # Each event says which step it continues from, so a page that missed one can tell, and
+    # carries the whole-test-set results that came since (every epoch: ~4 steps here).
+    base, _, http = live
+    reader = EventReader(base)
+    try:
+        _control(http, "resume")
+        events, tests = [], []
+        deadline = time.monotonic() + 60
+        while not tests or len(events) < 3:
+            assert time.monotonic() < deadline
+            event = reader.next("history")[2]
+            events.append(event)
+            tests += event["tests"]
+        _control(http, "pause")
+        for before, after in zip(events[1:], events[2:]):
+            if not after["reset"] and before["points"]:
+                assert after["from"] == before["points"][-1]["step"]
+        assert all(0 <= t["test_acc"] <= 1 and t["step"] > 0 for t in tests)
+        assert tests[-1] in http.get("/api/history").json()["tests"]
+    finally:
+        reader.close()
+
+
 def test_a_slow_client_does_not_hold_up_a_fast_one_or_training(live):
     base, app, http = live
     host, port = base.removeprefix("http://").split(":")
