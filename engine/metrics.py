@@ -1,4 +1,4 @@
-"""Training metrics: moving windows, a bounded history, and whole-split evaluation."""
+"""Training metrics: moving windows and a bounded history (evaluation: engine.evaluation)."""
 
 from __future__ import annotations
 
@@ -100,74 +100,3 @@ class History:
         self._index.clear()
         self.stride = 1
         self._offered = 0
-
-
-class Evaluation:
-    """Accuracy, per-class accuracy and the confusion matrix of `net` on a data split, taken
-    a few batches at a time: the server's worker interleaves it with training steps and
-    requests instead of going silent for the whole test set. Runs in evaluation mode in its
-    own workspace, so training buffers are untouched; the caller must not change the net's
-    weights until it is done (the trainer hands it a frozen copy)."""
-
-    def __init__(self, net, split, normalization, *, batch_size: int = 250,
-                 limit: int | None = None, workspace: Workspace | None = None) -> None:
-        self.net, self.split, self.normalization = net, split, normalization
-        self.batch_size = batch_size
-        self.ctx = Context(training=False, workspace=workspace or Workspace())
-        self.images = len(split) if limit is None else min(limit, len(split))
-        k = len(split.class_names)
-        self.confusion = np.zeros((k, k), dtype=np.int64)
-        self.total_loss = 0.0
-        self.position = 0
-
-    @property
-    def done(self) -> bool:
-        return self.position >= self.images
-
-    def advance(self, images: int | None = None) -> bool:
-        """Evaluate about `images` more (whole batches; all that is left when None).
-        Returns True once the whole split is done."""
-        from engine.data.normalize import preprocess
-
-        end = self.images if images is None else min(self.images, self.position + images)
-        while self.position < end:
-            positions = np.arange(self.position, min(end, self.position + self.batch_size))
-            self.position = int(positions[-1]) + 1
-            x = preprocess(self.split.take(positions), self.normalization).astype(
-                self.net.dtype, copy=False)
-            # A diverging net gives NaN: count it (argmax says class 0), do not warn about it.
-            with np.errstate(all="ignore"):
-                out = self.net.predict(x, self.ctx).reshape(len(positions), -1)
-                labels = self.split.labels[positions]
-                np.add.at(self.confusion, (labels, np.argmax(out, axis=1)), 1)
-                if self.net.loss_layer.type == "softmax":
-                    p = np.maximum(out[np.arange(len(labels)), labels], 1e-30)
-                    self.total_loss += float(-np.log(p).sum())
-        return self.done
-
-    def result(self) -> dict[str, Any]:
-        n, confusion = self.position, self.confusion
-        mean_loss = self.total_loss / max(n, 1)
-        per_class_total = confusion.sum(axis=1)
-        per_class = np.where(per_class_total > 0,
-                             np.diag(confusion) / np.maximum(per_class_total, 1), np.nan)
-        softmax = self.net.loss_layer.type == "softmax"
-        return {
-            "split": self.split.name,
-            "images": int(n),
-            "accuracy": float(np.trace(confusion) / max(n, 1)),
-            "loss": mean_loss if softmax and math.isfinite(mean_loss) else None,
-            "per_class": {name: (None if np.isnan(a) else float(a))
-                          for name, a in zip(self.split.class_names, per_class)},
-            "confusion": confusion.tolist(),
-            "classes": list(self.split.class_names),
-        }
-
-
-def evaluate(net, split, normalization, *, batch_size: int = 250, limit: int | None = None,
-             workspace: Workspace | None = None) -> dict[str, Any]:
-    """The whole `Evaluation` at once."""
-    evaluation = Evaluation(net, split, normalization, batch_size=batch_size, limit=limit,
-                            workspace=workspace)
-    evaluation.advance()
-    return evaluation.result()

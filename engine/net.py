@@ -20,6 +20,9 @@ from engine.spec import NetSpec
 Grads = list[dict[str, np.ndarray]]  # one dict per top-level layer, keys as that layer's params
 
 
+CLASSIFIER_GAIN = 0.01   # scores start ~10x smaller than their inputs (see _Weighted)
+
+
 class Net:
     def __init__(self, spec: NetSpec, *, rng: np.random.Generator | None = None,
                  dtype=np.float32) -> None:
@@ -29,6 +32,9 @@ class Net:
         if not isinstance(self.layers[-1], LossLayer):
             raise ValueError("the last layer of a net must be a loss layer")
         rng = rng if rng is not None else np.random.default_rng(0)
+        classifier = self.layers[-2] if len(self.layers) > 1 else None
+        if classifier is not None and classifier.type == "fc":
+            classifier.init_gain = CLASSIFIER_GAIN
         for layer in self.layers:
             layer.init(rng, self.dtype)
         # The first layer with weights, when only parameter-free layers come before it: a

@@ -1,4 +1,5 @@
-"""The trainer's options (augmentation, metric windows, evaluation cadence) and its error."""
+"""The trainer's options (augmentation, metric windows, evaluation cadence), its error, and
+the check that a net fits a data set."""
 
 from __future__ import annotations
 
@@ -40,3 +41,20 @@ class TrainOptions:
 
 
 OPTION_FIELDS = set(TrainOptions.__dataclass_fields__) - {"seed"}
+
+
+def check_net_fits(spec, dataset) -> None:
+    """TrainError unless the net takes the data set's images and ends in its classes."""
+    c_h_w = (3,) + tuple(dataset.image_size)
+    if tuple(spec.input_shape) != c_h_w:
+        c, h, w = spec.input_shape
+        raise TrainError(f"the net's input is {w}x{h}x{c} but the data set's images are "
+                         f"{c_h_w[2]}x{c_h_w[1]}x3: set the input layer to out_sx "
+                         f"{c_h_w[2]}, out_sy {c_h_w[1]}, out_depth 3", "input")
+    if spec.loss_type == "regression":
+        raise TrainError("the data set has class labels: end the net with softmax or svm, "
+                         "not regression", "loss")
+    classes = len(dataset.class_names)
+    if spec.num_classes != classes:
+        raise TrainError(f"the net ends in {spec.num_classes} classes but the data set has "
+                         f"{classes}: set num_classes to {classes}", "num_classes")

@@ -18,13 +18,14 @@ import numpy as np
 from engine.data.augment import Augmentation, BatchIterator
 from engine.data.normalize import Normalization
 from engine.layers.base import Context, Workspace
-from engine.metrics import Evaluation, History, Window, evaluate
+from engine.evaluation import PeriodicTest, evaluate
+from engine.metrics import History, Window
 from engine.net import Net
 from engine.optim import Hyperparams, OptimError, Optimizer
 from engine.rollback import Rollback, all_finite
 from engine.snapshot import Snapshot, apply_weights
 from engine.spec import NetSpec
-from engine.train_options import OPTION_FIELDS, TrainError, TrainOptions
+from engine.train_options import OPTION_FIELDS, TrainError, TrainOptions, check_net_fits
 
 __all__ = ["Trainer", "TrainError", "TrainOptions"]
 
@@ -38,7 +39,7 @@ class Trainer:
         self.dataset = dataset
         self.options = (options or TrainOptions()).check()
         self.normalization = normalization or dataset.normalization
-        self._check_net_fits(net.spec)
+        check_net_fits(net.spec, dataset)
         self.net = net
         hp = hyperparams if isinstance(hyperparams, Hyperparams) else Hyperparams.from_dict(
             hyperparams or {})
@@ -66,8 +67,7 @@ class Trainer:
         self._val_position = 0
         self._val_order: np.ndarray | None = None
         self._rollback = Rollback()
-        self._test_workspace = Workspace()
-        self._pending_test: tuple[Evaluation, int, int] | None = None  # (evaluation, step, examples)
+        self._test_run = PeriodicTest()
 
     # --- run control (loops such as the server's worker consult `paused`) -------------------
     def pause(self) -> None:
@@ -80,21 +80,6 @@ class Trainer:
         self.diverged = None
 
     # --- setup ----------------------------------------------------------------------------
-    def _check_net_fits(self, spec: NetSpec) -> None:
-        c_h_w = (3,) + tuple(self.dataset.image_size)
-        if tuple(spec.input_shape) != c_h_w:
-            c, h, w = spec.input_shape
-            raise TrainError(f"the net's input is {w}x{h}x{c} but the data set's images are "
-                             f"{c_h_w[2]}x{c_h_w[1]}x3: set the input layer to out_sx "
-                             f"{c_h_w[2]}, out_sy {c_h_w[1]}, out_depth 3", "input")
-        if spec.loss_type == "regression":
-            raise TrainError("the data set has class labels: end the net with softmax or svm, "
-                             "not regression", "loss")
-        classes = len(self.dataset.class_names)
-        if spec.num_classes != classes:
-            raise TrainError(f"the net ends in {spec.num_classes} classes but the data set has "
-                             f"{classes}: set num_classes to {classes}", "num_classes")
-
     def _make_batches(self, epoch: int) -> None:
         self.batches = BatchIterator(
             self.dataset.train, self.optimizer.hp.batch_size,
@@ -167,11 +152,12 @@ class Trainer:
         new_epoch = self.epoch != epoch_before
         if (self.options.test_every and self.step_count % self.options.test_every == 0) or (
                 not self.options.test_every and new_epoch):
-            self._start_test()
-        if self._pending_test is not None:
-            test = self._continue_test()
+            self._test_run.start(net, self.dataset.test, self.normalization, self.step_count,
+                                 self.examples_seen)
+        if self._test_run.pending:
+            test = self._test_run.advance(self.options.test_chunk)
             if test is not None:
-                result["test"] = test
+                self.last_test = result["test"] = test
         if "test" in result:
             test = result["test"]
             self.history.add_test({"step": test["step"], "examples": test["examples"],
@@ -215,32 +201,6 @@ class Trainer:
         acc = float(np.mean(np.argmax(out.reshape(size, -1), axis=1) == split.labels[positions]))
         self._windows["val_acc"].add(acc)
         return acc
-
-    def _start_test(self) -> None:
-        """Begin a whole-test-set evaluation of the weights as they are now, on a frozen copy
-        so the steps that run meanwhile (with test_chunk) do not blur it. One at a time: a
-        test falling due while one runs is skipped."""
-        if self._pending_test is not None:
-            return
-        frozen = Net(self.net.spec, dtype=self.net.dtype)
-        for (_, dst, _), (_, src, _) in zip(frozen.named_params(), self.net.named_params()):
-            np.copyto(dst, src)
-        for (_, dst), (_, src) in zip(frozen.named_buffers(), self.net.named_buffers()):
-            np.copyto(dst, src)
-        evaluation = Evaluation(frozen, self.dataset.test, self.normalization,
-                                workspace=self._test_workspace)
-        self._pending_test = (evaluation, self.step_count, self.examples_seen)
-
-    def _continue_test(self) -> dict[str, Any] | None:
-        """Evaluate the next chunk of the pending test; its result once it is complete."""
-        evaluation, step, examples = self._pending_test
-        if not evaluation.advance(self.options.test_chunk or None):
-            return None
-        self._pending_test = None
-        result = evaluation.result()
-        result.update(step=step, examples=examples)
-        self.last_test = result
-        return result
 
     def evaluate_test(self, limit: int | None = None) -> dict[str, Any]:
         result = evaluate(self.net, self.dataset.test, self.normalization, limit=limit,
@@ -322,7 +282,7 @@ class Trainer:
 
     def set_net(self, spec: NetSpec, *, seed: int | None = None) -> None:
         """Swap in a new net (fresh weights) built from a validated spec; keeps settings."""
-        self._check_net_fits(spec)
+        check_net_fits(spec, self.dataset)
         net = Net(spec, rng=np.random.default_rng(self.options.seed if seed is None else seed))
         self._install(net, None)
         self.history.mark({"step": self.step_count, "examples": self.examples_seen,
@@ -344,7 +304,7 @@ class Trainer:
     def load(self, snapshot: Snapshot) -> None:
         """Replace the net (and optimizer state, step, preprocessing) with a snapshot's.
         Everything is checked first: a snapshot that does not fit changes nothing."""
-        self._check_net_fits(snapshot.spec)
+        check_net_fits(snapshot.spec, self.dataset)
         net = Net(snapshot.spec)
         try:
             apply_weights(net, snapshot.params, snapshot.buffers)
@@ -380,8 +340,7 @@ class Trainer:
         self.ctx.workspace.clear()
         self.eval_workspace.clear()
         self._rollback.clear()
-        self._pending_test = None
-        self._test_workspace.clear()
+        self._test_run.cancel()
         self.diverged = None
         self.last_test = None
         for window in self._windows.values():

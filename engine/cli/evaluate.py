@@ -49,7 +49,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.data import Normalization
-    from engine.metrics import evaluate
+    from engine.evaluation import evaluate
 
     set_threads(args.threads)
     if args.limit is not None and args.limit < 1:

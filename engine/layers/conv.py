@@ -57,6 +57,11 @@ class _Weighted(Layer):
         self.has_bias = bool(d["bias"])
         self.bias_pref = float(d["bias_pref"])
         self.first_weighted = False
+        # Weights ~ N(0, init_gain / fan_in). He et al.'s 2 suits a layer followed by relu.
+        # Net sets CLASSIFIER_GAIN on an fc feeding the loss directly: with 2 its scores start
+        # so spread that the first losses are 4-8; near-zero scores give the lecture's sanity
+        # check, a first loss of ln(10) = 2.30 for 10 classes.
+        self.init_gain = 2.0
         self.decay = {"w": (float(d["l1_decay_mul"]), float(d["l2_decay_mul"]))}
         if self.has_bias:
             self.decay["b"] = (0.0, 0.0)
@@ -67,7 +72,7 @@ class _Weighted(Layer):
     def init(self, rng, dtype=np.float32):
         shape = self.weight_shape()
         fan_in = int(np.prod(shape[1:]))
-        w = rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+        w = rng.standard_normal(shape) * np.sqrt(self.init_gain / fan_in)
         self.params = {"w": np.ascontiguousarray(w, dtype=dtype)}
         if self.has_bias:
             self.params["b"] = np.full(shape[0], self.bias_pref, dtype=dtype)

@@ -1,4 +1,4 @@
-"""Moving windows, the bounded history, and whole-split evaluation."""
+"""Moving windows and the bounded history."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,8 @@ import pytest
 from engine.data import Normalization
 from engine.data.dataset import Split
 from engine.layers.base import Context
-from engine.metrics import History, Window, evaluate
+from engine.evaluation import evaluate
+from engine.metrics import History, Window
 from tests.builders import TINY_LAYERS, tiny_net
 
 CLASSES = ("cat", "dog", "frog")
@@ -67,43 +68,6 @@ def test_history_refuses_fewer_than_four_points():
         History(3)
 
 
-def _split(rng, per_class=(5, 7, 0)):
-    labels = np.repeat(np.arange(3), per_class)
-    images = rng.integers(0, 256, size=(len(labels), 32, 32, 3), dtype=np.uint8)
-    return Split("test", images, labels, None, CLASSES, NORM)
-
-
-@pytest.mark.parametrize("batch_size", [4, 250])
-def test_evaluate_counts_a_confusion_matrix_and_per_class_accuracy(rng, batch_size):
-    split = _split(rng)
-    net = tiny_net(TINY_LAYERS, seed=3)
-    x = split.preprocess(split.images)
-    probs = net.predict(x, Context()).reshape(len(x), -1).astype(np.float64)
-    predicted = probs.argmax(axis=1)
-    result = evaluate(net, split, NORM, batch_size=batch_size)
-    confusion = np.array(result["confusion"])
-    expected = np.zeros((3, 3), dtype=int)
-    for true, guess in zip(split.labels, predicted):
-        expected[true, guess] += 1
-    assert (confusion == expected).all()
-    assert result["images"] == 12 and result["classes"] == list(CLASSES)
-    assert result["accuracy"] == pytest.approx(np.mean(predicted == split.labels))
-    assert result["per_class"]["cat"] == pytest.approx(expected[0, 0] / 5)
-    assert result["per_class"]["dog"] == pytest.approx(expected[1, 1] / 7)
-    assert result["per_class"]["frog"] is None               # no test images of that class
-    true_p = probs[np.arange(12), split.labels]
-    assert result["loss"] == pytest.approx(-np.log(true_p).mean(), rel=1e-4)
-
-
-def test_evaluate_limit_and_svm_loss_is_none(rng):
-    split = _split(rng)
-    layers = [dict(layer) for layer in TINY_LAYERS]
-    layers[-1] = {"type": "svm", "num_classes": 3}
-    result = evaluate(tiny_net(layers), split, NORM, limit=5, batch_size=2)
-    assert result["images"] == 5 and np.array(result["confusion"]).sum() == 5
-    assert result["loss"] is None
-
-
 def test_history_resize_thins_at_once_and_keeps_the_latest():
     history = History(max_points=100)
     for step in range(50):
@@ -113,12 +77,3 @@ def test_history_resize_thins_at_once_and_keeps_the_latest():
     assert len(steps) <= 10 and steps[0] == 0 and steps[-1] == 49
     with pytest.raises(ValueError):
         history.resize(2)
-
-
-def test_evaluate_counts_a_diverged_nets_nan_outputs_without_warnings(rng):
-    split = _split(rng)
-    net = tiny_net(TINY_LAYERS)
-    net.named_params()[-1][1][0] = np.nan                  # the last fc's first bias
-    result = evaluate(net, split, NORM)
-    assert result["images"] == 12 and np.array(result["confusion"]).sum() == 12
-    assert result["loss"] is None

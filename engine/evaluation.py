@@ -1,0 +1,125 @@
+"""Whole-split evaluation: accuracy, per-class accuracy, confusion matrix; all at once, or a
+few batches at a time on a frozen copy of the net (the trainer's periodic test runs)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.layers.base import Context, Workspace
+
+
+class Evaluation:
+    """Accuracy, per-class accuracy and the confusion matrix of `net` on a data split, taken
+    a few batches at a time: the server's worker interleaves it with training steps and
+    requests instead of going silent for the whole test set. Runs in evaluation mode in its
+    own workspace, so training buffers are untouched; the caller must not change the net's
+    weights until it is done (the trainer hands it a frozen copy)."""
+
+    def __init__(self, net, split, normalization, *, batch_size: int = 250,
+                 limit: int | None = None, workspace: Workspace | None = None) -> None:
+        self.net, self.split, self.normalization = net, split, normalization
+        self.batch_size = batch_size
+        self.ctx = Context(training=False, workspace=workspace or Workspace())
+        self.images = len(split) if limit is None else min(limit, len(split))
+        k = len(split.class_names)
+        self.confusion = np.zeros((k, k), dtype=np.int64)
+        self.total_loss = 0.0
+        self.position = 0
+
+    @property
+    def done(self) -> bool:
+        return self.position >= self.images
+
+    def advance(self, images: int | None = None) -> bool:
+        """Evaluate about `images` more (whole batches; all that is left when None).
+        Returns True once the whole split is done."""
+        from engine.data.normalize import preprocess
+
+        end = self.images if images is None else min(self.images, self.position + images)
+        while self.position < end:
+            positions = np.arange(self.position, min(end, self.position + self.batch_size))
+            self.position = int(positions[-1]) + 1
+            x = preprocess(self.split.take(positions), self.normalization).astype(
+                self.net.dtype, copy=False)
+            # A diverging net gives NaN: count it (argmax says class 0), do not warn about it.
+            with np.errstate(all="ignore"):
+                out = self.net.predict(x, self.ctx).reshape(len(positions), -1)
+                labels = self.split.labels[positions]
+                np.add.at(self.confusion, (labels, np.argmax(out, axis=1)), 1)
+                if self.net.loss_layer.type == "softmax":
+                    p = np.maximum(out[np.arange(len(labels)), labels], 1e-30)
+                    self.total_loss += float(-np.log(p).sum())
+        return self.done
+
+    def result(self) -> dict[str, Any]:
+        n, confusion = self.position, self.confusion
+        mean_loss = self.total_loss / max(n, 1)
+        per_class_total = confusion.sum(axis=1)
+        per_class = np.where(per_class_total > 0,
+                             np.diag(confusion) / np.maximum(per_class_total, 1), np.nan)
+        softmax = self.net.loss_layer.type == "softmax"
+        return {
+            "split": self.split.name,
+            "images": int(n),
+            "accuracy": float(np.trace(confusion) / max(n, 1)),
+            "loss": mean_loss if softmax and math.isfinite(mean_loss) else None,
+            "per_class": {name: (None if np.isnan(a) else float(a))
+                          for name, a in zip(self.split.class_names, per_class)},
+            "confusion": confusion.tolist(),
+            "classes": list(self.split.class_names),
+        }
+
+
+def evaluate(net, split, normalization, *, batch_size: int = 250, limit: int | None = None,
+             workspace: Workspace | None = None) -> dict[str, Any]:
+    """The whole `Evaluation` at once."""
+    evaluation = Evaluation(net, split, normalization, batch_size=batch_size, limit=limit,
+                            workspace=workspace)
+    evaluation.advance()
+    return evaluation.result()
+
+
+class PeriodicTest:
+    """The trainer's periodic whole-test-set evaluation, spread over the following steps
+    (`chunk` images per step; 0: all at once). It evaluates a frozen copy of the weights
+    taken when it starts, so the steps that run meanwhile do not blur the result."""
+
+    def __init__(self) -> None:
+        self.workspace = Workspace()
+        self._pending: tuple[Evaluation, int, int] | None = None   # evaluation, step, examples
+
+    @property
+    def pending(self) -> bool:
+        return self._pending is not None
+
+    def start(self, net, split, normalization, step: int, examples: int) -> None:
+        """Begin one, unless one is running (then the new one is skipped)."""
+        if self._pending is not None:
+            return
+        from engine.net import Net
+        frozen = Net(net.spec, dtype=net.dtype)
+        for (_, dst, _), (_, src, _) in zip(frozen.named_params(), net.named_params()):
+            np.copyto(dst, src)
+        for (_, dst), (_, src) in zip(frozen.named_buffers(), net.named_buffers()):
+            np.copyto(dst, src)
+        evaluation = Evaluation(frozen, split, normalization, workspace=self.workspace)
+        self._pending = (evaluation, step, examples)
+
+    def advance(self, chunk: int) -> dict[str, Any] | None:
+        """Evaluate the next chunk; the result (with the step and examples it started at)
+        once the split is done."""
+        evaluation, step, examples = self._pending
+        if not evaluation.advance(chunk or None):
+            return None
+        self._pending = None
+        result = evaluation.result()
+        result.update(step=step, examples=examples)
+        return result
+
+    def cancel(self) -> None:
+        """Drop a running one (the net was replaced) and its buffers."""
+        self._pending = None
+        self.workspace.clear()
