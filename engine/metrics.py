@@ -6,10 +6,6 @@ import math
 from collections import deque
 from typing import Any
 
-import numpy as np
-
-from engine.layers.base import Context, Workspace
-
 
 class Window:
     """Mean of the last `size` values (ConvNetJS's cnnutil.Window)."""

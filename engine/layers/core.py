@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.layers.base import LAYER_TYPES, Context, Layer, register
+from engine.layers.base import LAYER_TYPES, Layer, register
 
 
 def build_layer(d: dict[str, Any]) -> Layer:

@@ -3,15 +3,7 @@
 import numpy as np
 import pytest
 
-from engine.data import Normalization
-from engine.data.dataset import Split
-from engine.layers.base import Context
-from engine.evaluation import evaluate
 from engine.metrics import History, Window
-from tests.builders import TINY_LAYERS, tiny_net
-
-CLASSES = ("cat", "dog", "frog")
-NORM = Normalization((127.5,) * 3, (64.0,) * 3)
 
 
 def test_window_is_the_mean_of_the_last_values():
