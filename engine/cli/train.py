@@ -35,7 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--momentum", type=float)
     p.add_argument("--l2-decay", type=float)
     p.add_argument("--schedule", choices=["constant", "step", "cosine"],
-                   help="learning-rate schedule; cosine spans the whole run")
+                   help="learning-rate schedule; cosine spans the whole run (with --minutes, "
+                        "sized from the measured speed so that it ends with the time)")
     p.add_argument("--warmup", type=int, help="linear warmup steps")
     p.add_argument("--no-augment", action="store_true", help="no flips or shifts")
     p.add_argument("--seed", type=int, default=0)
@@ -93,10 +94,13 @@ def run(args: argparse.Namespace) -> int:
         steps_per_epoch = max(1, len(dataset.train) // trainer.optimizer.hp.batch_size)
         total_steps = _total_steps(args, steps_per_epoch)
         hp = trainer.optimizer.hp
+        cosine_to_time = None
         if hp.schedule == "cosine" and (snapshot is None or "schedule" in overrides):
-            # The cosine spans this run (--minutes: ten epochs).
+            # The cosine spans this run (--minutes: ten epochs until the speed is known).
             end = trainer.optimizer.t + (total_steps or 10 * steps_per_epoch)
             trainer.apply({"total_steps": max(end, hp.warmup_steps + 1)})
+            if args.minutes is not None:
+                cosine_to_time = CosineToTime(trainer, args.minutes)
     except (TrainError, OptimError, SnapshotError, ValueError) as exc:
         raise CliError(str(exc)) from None
     progress = Progress(total_steps, args.minutes)
@@ -116,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
                 if "test" in result:
                     progress.newline()
                     _print_test(result["test"], trainer, args.json_log)
+                if cosine_to_time is not None:
+                    cosine_to_time.update(trainer, time.monotonic() - start)
                 progress.update(trainer)
         except KeyboardInterrupt:                # a second Ctrl-C: stop in the middle of a step
             ctrl_c.requested = True
@@ -206,6 +212,32 @@ class StopOnCtrlC:
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+class CosineToTime:
+    """--minutes with a cosine schedule: the learning rate should reach zero when the time is
+    up (the last, low-rate stretch is where most of the accuracy comes from), so the cosine's
+    length in steps is set from the speed measured so far, at a few moments of the run. The
+    elapsed time includes the test evaluations, so their cost is counted too."""
+
+    MOMENTS = (0.05, 0.25, 0.5, 0.75, 0.9)      # fractions of the time
+
+    def __init__(self, trainer, minutes: float) -> None:
+        self.seconds = minutes * 60
+        self.first_t = trainer.optimizer.t
+        self.next = 0
+
+    def update(self, trainer, elapsed: float) -> None:
+        if self.next >= len(self.MOMENTS) or elapsed < self.MOMENTS[self.next] * self.seconds:
+            return
+        self.next += 1
+        t = trainer.optimizer.t
+        rate = (t - self.first_t) / max(elapsed, 1e-9)
+        end = self.first_t + round(rate * self.seconds)
+        hp = trainer.optimizer.hp
+        end = max(end, t + 1, hp.warmup_steps + 1)
+        if end != hp.total_steps:
+            trainer.apply({"total_steps": end})
 
 
 def _total_steps(args, steps_per_epoch: int) -> int | None:

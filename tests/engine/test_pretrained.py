@@ -79,3 +79,26 @@ def test_parse_snapshot_bytes_keeps_our_class_names(rng):
     snap = parse_snapshot_bytes(dumps(snapshot_to_json(net, classes=["a", "b", "c"])))
     assert snap.classes == ["a", "b", "c"]
     assert np.array_equal(snap.params["1.w"], net.named_params()[0][1])
+
+
+# What README.md reports for the shipped files, on the bundled test set (10,000 images).
+SHIPPED_ACCURACY = {"cifar_resnet": 0.8592, "convnetjs": 0.6973}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(SHIPPED_ACCURACY))
+def test_the_shipped_nets_reach_their_readme_accuracy(name, tmp_path_factory):
+    from engine.data import open_source
+    from engine.evaluation import evaluate
+    from engine.data.normalize import Normalization
+
+    assert name in available_pretrained(), f"engine/pretrained_nets lacks {name}"
+    snapshot = load_pretrained(name)
+    dataset = open_source(cache_dir=tmp_path_factory.getbasetemp() / "bundled-cache",
+                          validation=0)
+    result = evaluate(snapshot.build_net(), dataset.test,
+                      Normalization.from_dict(snapshot.preprocess))
+    assert result["images"] == 10000
+    # The figure it was saved with; summation order (threads, batch) may move an image or two.
+    assert abs(result["accuracy"] - SHIPPED_ACCURACY[name]) <= 0.0005
+    assert snapshot.metrics["test"]["accuracy"] == pytest.approx(SHIPPED_ACCURACY[name])

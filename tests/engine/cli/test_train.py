@@ -157,3 +157,34 @@ def test_ctrl_c_saves_a_snapshot_and_exits_130_without_a_traceback(tmp_path, pho
     assert "Traceback" not in err and "interrupted at step" in err
     assert f"snapshot saved to {out_file}" in out
     assert load_snapshot(out_file).step >= 1
+
+
+def test_with_minutes_the_cosine_is_sized_to_end_with_the_time():
+    from types import SimpleNamespace
+
+    from engine.cli.train import CosineToTime
+
+    class FakeTrainer:
+        def __init__(self):
+            self.optimizer = SimpleNamespace(t=100, hp=SimpleNamespace(total_steps=5000,
+                                                                       warmup_steps=10))
+            self.applied = []
+
+        def apply(self, changes):
+            self.applied.append(changes)
+            self.optimizer.hp.total_steps = changes["total_steps"]
+
+    trainer = FakeTrainer()
+    sizing = CosineToTime(trainer, minutes=10)          # 600 s, from step 100
+    sizing.update(trainer, 10.0)                        # before 5% of the time: nothing yet
+    assert trainer.applied == []
+    trainer.optimizer.t = 100 + 60                      # 2 steps/s so far
+    sizing.update(trainer, 30.0)
+    assert trainer.applied == [{"total_steps": 100 + 1200}]
+    trainer.optimizer.t = 100 + 225                     # slower since (test evaluations)
+    sizing.update(trainer, 150.0)
+    assert trainer.applied[-1] == {"total_steps": 100 + 900}
+    for elapsed in (300.0, 450.0, 540.0, 590.0):
+        trainer.optimizer.t = 100 + round(1.5 * elapsed)
+        sizing.update(trainer, elapsed)
+    assert trainer.optimizer.hp.total_steps == 100 + 900 and len(trainer.applied) == 2
