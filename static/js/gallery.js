@@ -6,6 +6,8 @@ import { probBars } from "./bars.js";
 
 // onPick(index), for the presenter: a click on a card shows that image in the network view.
 export function renderGallery(root, gallery, classes, onPick = null) {
+  // The gallery is rebuilt as training goes: a keyboard user keeps focus on the same image.
+  const focused = root.contains(document.activeElement) ? document.activeElement.dataset.index : undefined;
   clear(root);
   if (!gallery || !gallery.items || !gallery.items.length) {
     root.append(el("p", { class: "muted" }, "No test-set predictions yet: they come once the data is loaded."));
@@ -25,6 +27,7 @@ export function renderGallery(root, gallery, classes, onPick = null) {
         el("div", { class: "card-title" }, truth, el("span", { class: "muted num" }, ` #${item.index}`)),
         probBars(item.top, truth, classes, 0)));
     if (onPick) {
+      card.dataset.index = String(item.index);
       card.tabIndex = 0;
       card.setAttribute("role", "button");
       card.title = "Show this image in everyone's network view";
@@ -36,6 +39,10 @@ export function renderGallery(root, gallery, classes, onPick = null) {
     grid.append(card);
   }
   root.append(grid);
+  if (focused !== undefined) {
+    const again = grid.querySelector(`[data-index="${focused}"]`);
+    if (again) again.focus();
+  }
   if (gallery.test) root.append(testSummary(gallery.test));
 }
 

@@ -111,7 +111,9 @@ def test_presenter_watches_uploads_and_steers(server, browser):
                            "'.upload-message.error')", timeout=30000)
     assert "photo.png: 1024×1024 JPEG" in page.inner_text(".upload-message")
 
-    # The presenter shows one test image in everyone's network view, then goes back.
+    # The presenter shows one test image in everyone's network view, then goes back. (Paused:
+    # on this tiny set the gallery is rebuilt several times a second, faster than a click.)
+    httpx.post(f"{server}/api/control", json={"action": "pause"}, headers=presenter())
     page.locator("#gallery .card.pickable").nth(1).click()
     page.wait_for_function("document.querySelector('#netview').textContent"
                            ".includes('chosen by the presenter')", timeout=30000)
@@ -119,6 +121,7 @@ def test_presenter_watches_uploads_and_steers(server, browser):
     page.click("#unpin")
     page.wait_for_function("document.querySelector('#unpin').hidden", timeout=30000)
     assert httpx.get(f"{server}/api/frame").json()["pinned"] is False
+    httpx.post(f"{server}/api/control", json={"action": "resume"}, headers=presenter())
 
     page.fill("#param-learning_rate", "0.02")
     page.dispatch_event("#param-learning_rate", "change")
