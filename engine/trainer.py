@@ -319,6 +319,7 @@ class Trainer:
             except (OptimError, ValueError) as exc:
                 raise TrainError(f"snapshot optimizer state: {exc}") from None
         self._install(net, optimizer_state)
+        self.last_test = _recorded_test(snapshot.metrics)
         self.normalization = normalization
         meta = snapshot.meta
         self.step_count = snapshot.step
@@ -329,6 +330,10 @@ class Trainer:
         self.history.clear()
         self.history.mark({"step": self.step_count, "examples": self.examples_seen,
                            "text": "snapshot loaded"})
+        if self.last_test is not None:     # where the accuracy chart starts
+            self.history.add_test({"step": self.step_count, "examples": self.examples_seen,
+                                   "test_acc": self.last_test["accuracy"],
+                                   "test_loss": self.last_test.get("loss")})
 
     def _install(self, net: Net, optimizer_state: dict | None) -> None:
         hp = self.optimizer.hp
@@ -363,6 +368,19 @@ def _count(value: Any) -> int | float:
     """A non-negative number from a snapshot's free-form meta, else 0."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     return value if ok and np.isfinite(value) and value >= 0 else 0
+
+
+def _recorded_test(metrics: Any) -> dict[str, Any] | None:
+    """The whole-test-set result a snapshot was saved with (it describes these very weights),
+    when it has the shape evaluate() gives; else None."""
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    if not isinstance(test, dict):
+        return None
+    number = (int, float)
+    ok = (isinstance(test.get("accuracy"), number) and 0 <= test["accuracy"] <= 1
+          and isinstance(test.get("step"), int) and isinstance(test.get("per_class"), dict)
+          and isinstance(test.get("confusion"), list) and isinstance(test.get("classes"), list))
+    return test if ok else None
 
 
 def _per_layer_ms(timings: list, n_layers: int, n: int) -> list[tuple[float, float]]:

@@ -95,6 +95,8 @@ class Handlers:
         self.w.trainer = trainer
         if self.s.start_paused:
             trainer.pause()
+        if snapshot is not None:
+            self.pause_if_schedule_ended()
         self.publish_all()
 
     def shut_down(self) -> None:
@@ -311,9 +313,19 @@ class Handlers:
             raise ApiError(422, "snapshot_mismatch", str(exc),
                            field=getattr(exc, "field", None)) from None
         self.publish_net(None)
-        self.publish_all()
         self.w.log("info", f"loaded {label} (step {self.trainer.step_count:,})")
+        self.pause_if_schedule_ended()
+        self.publish_all()
         return self.w.published.net
+
+    def pause_if_schedule_ended(self) -> None:
+        """A snapshot saved at the end of its learning-rate schedule (the shipped nets) would
+        go on at learning rate 0, changing nothing while it uses the CPU: pause and say so."""
+        t = self.trainer
+        if t.optimizer.lr == 0 and not t.paused:
+            t.pause()
+            self.w.log("info", "paused: this snapshot's learning-rate schedule has ended "
+                               "(learning rate 0); set a learning rate and resume to train on")
 
     def do_classify(self, payload: tuple) -> dict:
         image, top = payload

@@ -87,7 +87,6 @@ function applyState(state) {
   } else if (presenter && state.role && state.role !== "presenter") {
     showNotice("This page was opened as the presenter, but the server no longer accepts this browser's presenter cookie: use “Presenter login” again (reload the page).");
   }
-  if (Array.isArray(state.log) && !$("log").children.length) state.log.forEach((entry) => log.add(entry));
   arch.setPresets(state.presets || []);
   if (controls) {
     controls.setOptimizers(state.optimizers);

@@ -20,12 +20,22 @@ function latest(format) {
   };
 }
 
-// axis ticks: 2000 -> "2k", 1500000 -> "1.5M"
-function tick(v) {
+// axis ticks: 2000 -> "2k", 1500000 -> "1.5M", with the digits the spacing of the ticks
+// needs (1,352,500 and 1,355,000 -> "1.3525M", "1.355M", not "1.35M" twice)
+function tick(v, step) {
   for (const [scale, prefix] of [[1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
-    if (Math.abs(v) >= scale) return `${Number((v / scale).toFixed(2))}${prefix}`;
+    if (Math.abs(v) >= scale) {
+      let digits = 0;
+      while (digits < 6 && step > 0 && Math.abs(Math.round(step / scale * 10 ** digits) - step / scale * 10 ** digits) > 1e-6) digits += 1;
+      return `${Number((v / scale).toFixed(step > 0 ? digits : 2))}${prefix}`;
+    }
   }
   return String(Number(v.toFixed(6)));
+}
+
+function ticksText(ticks) {
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 0;
+  return ticks.map((v) => tick(v, step));
 }
 
 export class Charts {
@@ -131,7 +141,7 @@ export class Charts {
     const width = large ? 3.5 : 2;
     const font = large ? "18px system-ui, sans-serif" : "12px system-ui, sans-serif";
     const markers = () => this.markers;
-    const xAxis = { label: "examples seen", values: (u, ticks) => ticks.map(tick), font, labelFont: font, size: large ? 56 : 40 };
+    const xAxis = { label: "examples seen", values: (u, ticks) => ticksText(ticks), font, labelFont: font, size: large ? 56 : 40 };
     if (this.loss) this.loss.destroy();
     if (this.acc) this.acc.destroy();
     const d = this.data();

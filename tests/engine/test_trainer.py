@@ -308,3 +308,18 @@ def test_load_replaces_the_run_and_a_bad_snapshot_changes_nothing(dataset):
     with pytest.raises(TrainError, match="optimizer"):
         target.load(bad_state)
     assert target.net is net and same_arrays(weights(target), saved) and target.step_count == 5
+
+
+def test_a_loaded_snapshot_brings_its_recorded_test_result(dataset):
+    source = make_trainer(dataset)
+    source.step()
+    source.evaluate_test()
+    snapshot = loads(dumps(snapshot_to_json(source.net, **source.snapshot_kwargs())))
+    target = make_trainer(dataset, seed=9)
+    target.load(snapshot)
+    assert target.last_test["accuracy"] == source.last_test["accuracy"]
+    assert target.metrics()["test_acc"] == source.last_test["accuracy"]
+    assert [t["test_acc"] for t in target.history.tests] == [source.last_test["accuracy"]]
+    snapshot.metrics["test"] = {"accuracy": "high"}           # not evaluate()'s shape
+    target.load(snapshot)
+    assert target.last_test is None

@@ -122,3 +122,22 @@ def test_a_snapshot_upload_needs_a_file(client):
     assert_error(client.put("/api/snapshot", content=b"{}",
                             headers=presenter(**{"Content-Type": "text/plain"})), 415)
     assert fingerprint(client) == before
+
+
+def test_a_snapshot_whose_schedule_ended_loads_paused(fresh_client):
+    with fresh_client() as client:
+        wait_ready(client)
+        patched = client.patch("/api/params", json={"schedule": "cosine", "total_steps": 2},
+                               headers=presenter())
+        assert patched.status_code == 200, patched.text
+        for _ in range(2):
+            client.post("/api/control", json={"action": "step"}, headers=presenter())
+        assert client.get("/api/state").json()["metrics"]["lr"] == 0
+        ended = client.get("/api/snapshot", headers=presenter()).content
+        client.post("/api/control", json={"action": "resume"}, headers=presenter())
+        response = client.put("/api/snapshot", files={"file": ("s.json", ended)},
+                              headers=presenter())
+        assert response.status_code == 200, response.text
+        assert client.get("/api/state").json()["status"] == "paused"
+        recent = b"".join(client.app.state.runtime.hub.recent_logs)
+        assert b"schedule has ended" in recent
