@@ -13,42 +13,89 @@ without races, and a batch of one image still keeps both cores busy. Arrays arri
 from numba import njit, prange
 
 
+# Below this input size (bytes) max_pool_forward takes the row-pass loop when every window is
+# inside the input. Measured here (2x2 stride 2, 2 threads): 2.5x faster at 4x16x32x32
+# (256 KiB), 2x at 4x20x16x16; but 0.6x at 32x16x32x32 (2 MiB) and 64x64x16x16, where the
+# input comes from beyond L2 and the window-by-window loop streams it better.
+ROW_PASS_MAX_BYTES = 512 * 1024
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _max_pool_plane_clipped(op, ap, xp, sy, sx, stride_y, stride_x, pad_y, pad_x):
+    # Any window, one at a time, clipped to the input; an empty one gives 0 and argmax -1.
+    height, width = xp.shape
+    zero = xp.dtype.type(0)
+    for oy in range(op.shape[0]):
+        y0 = oy * stride_y - pad_y
+        y_lo = max(y0, 0)
+        y_hi = min(y0 + sy, height)
+        for ox in range(op.shape[1]):
+            x0 = ox * stride_x - pad_x
+            x_lo = max(x0, 0)
+            x_hi = min(x0 + sx, width)
+            if y_lo >= y_hi or x_lo >= x_hi:
+                op[oy, ox] = zero
+                ap[oy, ox] = -1
+                continue
+            best = xp[y_lo, x_lo]
+            best_at = y_lo * width + x_lo
+            for yy in range(y_lo, y_hi):
+                for xx in range(x_lo, x_hi):
+                    v = xp[yy, xx]
+                    # v != v: a NaN wins (as in torch), so a diverged net cannot hide it.
+                    if v > best or v != v:
+                        best = v
+                        best_at = yy * width + xx
+            op[oy, ox] = best
+            ap[oy, ox] = best_at
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _max_pool_plane_row_pass(op, ap, xp, sy, sx, stride_y, stride_x):
+    # Every window inside the input: one branch-free pass per tap over a whole output row,
+    # which LLVM vectorises. Taps in the same order and with the same test as the clipped
+    # loop: the same maxima, the same argmax, NaN wins.
+    width = xp.shape[1]
+    for oy in range(op.shape[0]):
+        orow = op[oy]
+        arow = ap[oy]
+        y0 = oy * stride_y
+        first = xp[y0]
+        for ox in range(op.shape[1]):
+            orow[ox] = first[ox * stride_x]
+            arow[ox] = y0 * width + ox * stride_x
+        for ky in range(sy):
+            for kx in range(sx):
+                if ky == 0 and kx == 0:
+                    continue
+                src = xp[y0 + ky, kx:]
+                at = (y0 + ky) * width + kx
+                for ox in range(op.shape[1]):
+                    v = src[ox * stride_x]
+                    b = orow[ox]
+                    take = (v > b) | (v != v)
+                    orow[ox] = v if take else b
+                    arow[ox] = at + ox * stride_x if take else arow[ox]
+
+
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def max_pool_forward(out, argmax, x, sy, sx, stride_y, stride_x, pad_y, pad_x):
     # x: (N, C, H, W) -> out: (N, C, Ho, Wo); argmax: (N, C, Ho, Wo) int32, the flat index
     # y * W + x of each window's maximum inside its (n, c) plane, -1 for an empty window.
     n_img, channels, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
-    zero = x.dtype.type(0)
+    row_pass = (pad_y == 0 and pad_x == 0 and (out_h - 1) * stride_y + sy <= height
+                and (out_w - 1) * stride_x + sx <= width
+                and x.size * x.itemsize <= ROW_PASS_MAX_BYTES)
     for plane in prange(n_img * channels):
         n = plane // channels
         c = plane - n * channels
-        xp = x[n, c]
-        op = out[n, c]
-        ap = argmax[n, c]
-        for oy in range(out_h):
-            y0 = oy * stride_y - pad_y
-            y_lo = max(y0, 0)
-            y_hi = min(y0 + sy, height)
-            for ox in range(out_w):
-                x0 = ox * stride_x - pad_x
-                x_lo = max(x0, 0)
-                x_hi = min(x0 + sx, width)
-                if y_lo >= y_hi or x_lo >= x_hi:
-                    op[oy, ox] = zero
-                    ap[oy, ox] = -1
-                    continue
-                best = xp[y_lo, x_lo]
-                best_at = y_lo * width + x_lo
-                for yy in range(y_lo, y_hi):
-                    for xx in range(x_lo, x_hi):
-                        v = xp[yy, xx]
-                        # v != v: a NaN wins (as in torch), so a diverged net cannot hide it.
-                        if v > best or v != v:
-                            best = v
-                            best_at = yy * width + xx
-                op[oy, ox] = best
-                ap[oy, ox] = best_at
+        if row_pass:
+            _max_pool_plane_row_pass(out[n, c], argmax[n, c], x[n, c], sy, sx, stride_y,
+                                     stride_x)
+        else:
+            _max_pool_plane_clipped(out[n, c], argmax[n, c], x[n, c], sy, sx, stride_y,
+                                    stride_x, pad_y, pad_x)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)

@@ -145,3 +145,16 @@ def test_global_avg_pool_backward(shape, rng):
 
     np.testing.assert_allclose(dx, numerical_grad(forward, x, dout, eps=1e-5),
                                rtol=1e-6, atol=1e-8)
+
+
+def test_max_pool_over_the_row_pass_size_takes_the_clipped_loop_with_the_same_results(rng):
+    # The kernel picks its loop by input size (kernels.ROW_PASS_MAX_BYTES): both must agree.
+    big = rng.standard_normal((2, 36, 64, 64)).astype(np.float32)
+    assert big.nbytes > kernels.ROW_PASS_MAX_BYTES
+    big[0, 1, 5, 7] = np.nan
+    out, argmax = run_max(big, (2, 2, 2, 2, 0, 0))
+    small_out, small_argmax = run_max(big[:1, :2].copy(), (2, 2, 2, 2, 0, 0))
+    np.testing.assert_array_equal(out[:1, :2], small_out)
+    np.testing.assert_array_equal(argmax[:1, :2], small_argmax)
+    np.testing.assert_array_equal(out[1:, 30:], naive.max_pool_forward(big[1:, 30:], 2, 2, 2, 2,
+                                                                       0, 0))
