@@ -50,6 +50,7 @@ class History:
         # Whole-test-set results, kept apart: thinning the points would drop them.
         self.tests: list[dict[str, Any]] = []
         self.tests_added = 0                      # ever, so a publisher can send the new ones
+        self.generation = 0                       # clear() counts up: a publisher sees resets
         self.stride = 1                           # one point kept per `stride` offered
         self._index: list[int] = []               # offer index of each kept point
         self._offered = 0
@@ -90,6 +91,7 @@ class History:
         del self.markers[:-200]
 
     def clear(self) -> None:
+        self.generation += 1
         self.points.clear()
         self.markers.clear()
         self.tests.clear()

@@ -42,6 +42,7 @@ class Handlers:
         self.published_step = {"metrics": -1, "history": -1, "frame": -1, "gallery": -1}
         self.steps_since_frame = 0
         self.tests_sent = 0                 # history.tests_added at the last history event
+        self.history_generation = 0         # history.generation at the last history event
         self.tuner: ThreadTuner | None = None
 
     @property
@@ -177,7 +178,9 @@ class Handlers:
         history = self.trainer.history
         points, markers, tests = list(history.points), list(history.markers), list(history.tests)
         sent = self.published_step["history"]
-        reset = bool(points) and points[-1]["step"] < sent or not points and sent > 0
+        # Cleared since the last event (a reset, a loaded snapshot whose steps run higher).
+        reset = history.generation != self.history_generation
+        self.history_generation = history.generation
         new = points if reset else [p for p in points if p["step"] > sent]
         new_tests = history.tests_added - self.tests_sent
         new_tests = tests if reset else tests[len(tests) - min(new_tests, len(tests)):]

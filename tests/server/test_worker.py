@@ -108,3 +108,29 @@ def test_a_failing_step_pauses_the_run_and_keeps_serving(tmp_path):
                            ).status_code == 200
         client.post("/api/control", json={"action": "step"}, headers=presenter())
         assert client.get("/api/state").json()["metrics"]["step"] == 1
+
+
+def test_a_loaded_snapshot_resets_the_pages_charts_even_when_its_steps_run_higher(tmp_path):
+    app = create_app(tiny_settings(tmp_path))
+    with TestClient(app) as client:
+        wait_ready(client)
+        hub = app.state.runtime.hub
+        events = []
+        publish = hub.publish
+
+        def recording(kind, payload):
+            if kind == "history":
+                events.append(payload)
+            publish(kind, payload)
+
+        hub.publish = recording
+        for _ in range(3):
+            client.post("/api/control", json={"action": "step"}, headers=presenter())
+        three = client.get("/api/snapshot", headers=presenter()).content
+        client.post("/api/control", json={"action": "reset"}, headers=presenter())
+        client.post("/api/control", json={"action": "step"}, headers=presenter())
+        events.clear()
+        loaded = client.put("/api/snapshot", files={"file": ("s.json", three)},
+                            headers=presenter())
+        assert loaded.status_code == 200, loaded.text
+        assert events and events[0]["reset"] is True and events[0]["from"] == 0
