@@ -100,11 +100,10 @@ class PeriodicTest:
         if self._pending is not None:
             return
         from engine.net import Net
+        from engine.snapshot import apply_weights
         frozen = Net(net.spec, dtype=net.dtype)
-        for (_, dst, _), (_, src, _) in zip(frozen.named_params(), net.named_params()):
-            np.copyto(dst, src)
-        for (_, dst), (_, src) in zip(frozen.named_buffers(), net.named_buffers()):
-            np.copyto(dst, src)
+        apply_weights(frozen, {name: a for name, a, _ in net.named_params()},
+                      dict(net.named_buffers()))
         evaluation = Evaluation(frozen, split, normalization, workspace=self.workspace)
         self._pending = (evaluation, step, examples)
 

@@ -63,6 +63,15 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     return value
 
 
+def refuse_unknown_keys(body: dict[str, Any], allowed: set[str], usage: str = "") -> None:
+    """ApiError(422) naming the first key of `body` not in `allowed`; `usage` (what to send
+    instead) follows it."""
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(422, "invalid_request", f"unknown key {unknown[0]!r}"
+                       + (f"; send {usage}" if usage else ""), field=unknown[0])
+
+
 @dataclass
 class Upload:
     data: bytes

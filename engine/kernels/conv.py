@@ -188,6 +188,17 @@ def _correlate4(out, o, obase, src, sbase, sstride, wt, n_r, taps_y, taps_x, wid
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
+def _image_block_task(t, n_blocks, g):
+    # Task t of forward or dx (`group` images x 4 channels) -> (first channel o, images
+    # n0..n1-1, their offset `base` in a grid row).
+    gi = t // n_blocks
+    o = (t - gi * n_blocks) * 4
+    n0 = gi * g.group
+    n1 = min(n0 + g.group, g.n)
+    return o, n0, n1, n0 * g.img
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
 def _vector_length(n):
     # Round a loop length up to whole 16-lane vectors: LLVM's scalar remainder loop costs as
     # much as ~10 vector iterations. The extra elements are garbage columns (never cropped;
@@ -245,11 +256,7 @@ def conv_forward(out, grid, xph, wf, bias, g, phases):
     # grid: (F4, grid_row) scratch. One task = `group` images x 4 filters.
     n_blocks = g.f4 // 4
     for t in prange((g.n + g.group - 1) // g.group * n_blocks):
-        gi = t // n_blocks
-        o = (t - gi * n_blocks) * 4
-        n0 = gi * g.group
-        n1 = min(n0 + g.group, g.n)
-        base = n0 * g.img
+        o, n0, n1, base = _image_block_task(t, n_blocks, g)
         length = _vector_length((n1 - n0 - 1) * g.img + (g.out_h - 1) * g.width + g.out_w)
         for k in range(4):
             _fill(grid[o + k, base:base + length], 0)
@@ -296,11 +303,7 @@ def conv_backward_data(dx, grid, dpad, wd, g, phases):
     # grid: (C4, grid_row) scratch. One task = `group` images x 4 input channels.
     n_blocks = g.c4 // 4
     for t in prange((g.n + g.group - 1) // g.group * n_blocks):
-        gi = t // n_blocks
-        o = (t - gi * n_blocks) * 4
-        n0 = gi * g.group
-        n1 = min(n0 + g.group, g.n)
-        base = n0 * g.img
+        o, n0, n1, base = _image_block_task(t, n_blocks, g)
         for p in range(g.phases):
             ry, rx, ty, tx = phases[p, 0], phases[p, 1], phases[p, 2], phases[p, 3]
             y0, ny, x0, nx = phases[p, 4], phases[p, 5], phases[p, 6], phases[p, 7]

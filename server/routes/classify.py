@@ -52,6 +52,12 @@ def decode_upload(data: bytes, size: tuple[int, int], max_pixels: int):
     return pixels, {"width": width, "height": height, "format": fmt}
 
 
+def _refuse_when_busy(count: int, limit: int, doing: str) -> None:
+    if count >= limit:
+        raise ApiError(503, "busy", f"{count} images are being {doing}; try again in a second",
+                       headers={"Retry-After": "1"})
+
+
 def _top(raw: str | None, classes: int) -> int:
     if raw is None:
         return min(3, classes)
@@ -75,18 +81,14 @@ async def post_classify(request: Request):
         rt.worker.check_ready()                       # 503 while loading or compiling
     # Two bounds: bodies arriving (slow phones on classroom Wi-Fi must not hold the classify
     # slots while the worker idles), then decoding and the net.
-    if rt.uploads_arriving >= settings.max_uploads_arriving:
-        raise ApiError(503, "busy", f"{rt.uploads_arriving} images are being uploaded; "
-                       "try again in a second", headers={"Retry-After": "1"})
+    _refuse_when_busy(rt.uploads_arriving, settings.max_uploads_arriving, "uploaded")
     rt.uploads_arriving += 1
     try:
         upload = await read_upload(request, settings.max_upload_bytes, "the image",
                                    raw_types=("image/", "application/octet-stream"))
     finally:
         rt.uploads_arriving -= 1
-    if rt.classify_in_flight >= settings.max_classify_in_flight:
-        raise ApiError(503, "busy", f"{rt.classify_in_flight} images are being classified; "
-                       "try again in a second", headers={"Retry-After": "1"})
+    _refuse_when_busy(rt.classify_in_flight, settings.max_classify_in_flight, "classified")
     rt.classify_in_flight += 1
     try:
         published = rt.published

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from server.auth import PRESENTER
-from server.bodies import read_json_object
+from server.bodies import read_json_object, refuse_unknown_keys
 from server.commands import ACTIONS
 from server.errors import ApiError
 from server.runtime import command, runtime
@@ -28,10 +28,7 @@ PARAMS_DOC = {"requestBody": {"required": True, "content": {"application/json": 
              summary="pause | resume | step | reset")
 async def post_control(request: Request):
     body = await read_json_object(request, runtime(request).settings.max_json_bytes)
-    unknown = sorted(set(body) - {"action"})
-    if unknown:
-        raise ApiError(422, "invalid_request", f"unknown key {unknown[0]!r}; send "
-                       "{\"action\": ...}", field=unknown[0])
+    refuse_unknown_keys(body, {"action"}, "{\"action\": ...}")
     action = body.get("action")
     if action not in ACTIONS:
         raise ApiError(422, "invalid_action", f"action must be one of {', '.join(ACTIONS)}, "
@@ -48,11 +45,10 @@ EXAMPLE_DOC = {"requestBody": {"required": True, "content": {"application/json":
             summary="show one test image in everyone's network view ({index: null}: cycle)")
 async def put_example(request: Request):
     body = await read_json_object(request, runtime(request).settings.max_json_bytes)
-    unknown = sorted(set(body) - {"index"})
-    if unknown or "index" not in body:
-        raise ApiError(422, "invalid_request", "send {\"index\": K} for test image K, or "
-                       "{\"index\": null} to cycle through the classes",
-                       field=unknown[0] if unknown else "index")
+    usage = "{\"index\": K} for test image K, or {\"index\": null} to cycle through the classes"
+    refuse_unknown_keys(body, {"index"}, usage)
+    if "index" not in body:
+        raise ApiError(422, "invalid_request", f"send {usage}", field="index")
     index = body["index"]
     if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
         raise ApiError(422, "invalid_example", f"index must be an integer or null, got "

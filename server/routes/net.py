@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from server.auth import PRESENTER
-from server.bodies import read_json_object
+from server.bodies import read_json_object, refuse_unknown_keys
 from server.errors import ApiError
 from server.runtime import command, runtime
 
@@ -35,10 +35,7 @@ def parse_net_body(body: dict[str, Any], budget="default"):
     from engine.presets import PRESETS, TRAINABLE, load_preset
     from engine.spec import DEFAULT_BUDGET, SpecError, decode_spec_text, parse_spec
     budget = DEFAULT_BUDGET if budget == "default" else budget
-    unknown = sorted(set(body) - {"spec", "preset"})
-    if unknown:
-        raise ApiError(422, "invalid_request", f"unknown key {unknown[0]!r}; send "
-                       "{\"spec\": ...} or {\"preset\": NAME}", field=unknown[0])
+    refuse_unknown_keys(body, {"spec", "preset"}, "{\"spec\": ...} or {\"preset\": NAME}")
     if ("spec" in body) == ("preset" in body):
         raise ApiError(422, "invalid_request", "send exactly one of \"spec\" or \"preset\"",
                        field="spec")

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from server.auth import PRESENTER
-from server.bodies import read_json_object, read_upload
+from server.bodies import read_json_object, read_upload, refuse_unknown_keys
 from server.commands import write_snapshot_file
 from server.errors import ApiError
 from server.runtime import command, runtime
@@ -78,9 +78,7 @@ async def load_pretrained(request: Request):
     body = {}
     if await _has_body(request):
         body = await read_json_object(request, rt.settings.max_json_bytes)
-    unknown = sorted(set(body) - {"name"})
-    if unknown:
-        raise ApiError(422, "invalid_request", f"unknown key {unknown[0]!r}", field=unknown[0])
+    refuse_unknown_keys(body, {"name"})
     name = body.get("name", DEFAULT_PRETRAINED)
     if not isinstance(name, str) or name not in PRETRAINED:
         raise ApiError(422, "unknown_pretrained", f"no pretrained net {name!r}; known: "

@@ -88,7 +88,7 @@ export class Charts {
       if (!last || t.step > last.step) this.tests.push(t);
       else if (t.step === last.step) this.tests[this.tests.length - 1] = t;
     }
-    if (this.tests.length > MAX_POINTS) this.tests = this.tests.filter((_, i) => i % 2 === 1);
+    this.tests = halved(this.tests);
     const incoming = (event && event.points) || [];
     for (const p of incoming) {
       const last = this.points[this.points.length - 1];
@@ -96,10 +96,7 @@ export class Charts {
       else if (p.step === last.step) this.points[this.points.length - 1] = p;
       else if (p.step < last.step) return false;
     }
-    if (this.points.length > MAX_POINTS) {  // halve the past, keep the latest (as the server)
-      const latest = this.points.pop();
-      this.points = this.points.filter((_, i) => i % 2 === 0).concat([latest]);
-    }
+    this.points = halved(this.points);
     this.addMarkers((event && event.markers) || []);
     this.redraw();
     return true;
@@ -195,6 +192,13 @@ export class Charts {
     this.loss.setData(d.loss);
     this.acc.setData(d.acc);
   }
+}
+
+// Over MAX_POINTS: every other older entry goes, the latest stays (as on the server).
+function halved(list) {
+  if (list.length <= MAX_POINTS) return list;
+  const latest = list[list.length - 1];
+  return list.slice(0, -1).filter((_, i) => i % 2 === 0).concat([latest]);
 }
 
 // EMA with debiasing (the first values are not pulled toward 0); nulls stay gaps.

@@ -77,6 +77,13 @@ def fingerprint(client) -> tuple:
     return state, weights
 
 
+def run_cosine(client, total_steps: int) -> None:
+    """Switch the run to a cosine schedule of total_steps (as the presenter would)."""
+    patched = client.patch("/api/params", headers=presenter(),
+                           json={"schedule": "cosine", "total_steps": total_steps})
+    assert patched.status_code == 200, patched.text
+
+
 def assert_error(response, status: int, code: str | None = None) -> dict:
     """A refused request: the expected 4xx/5xx and the one JSON error shape."""
     assert response.status_code == status, (response.status_code, response.text)

@@ -92,27 +92,19 @@ def test_an_oversized_upload_is_413(fresh_client):
         assert fingerprint(client) == before
 
 
-def test_too_many_uploads_arriving_at_once_get_503(client):
+@pytest.mark.parametrize("counter,limit,doing", [
+    ("uploads_arriving", "max_uploads_arriving", "uploaded"),       # bodies still streaming
+    ("classify_in_flight", "max_classify_in_flight", "classified"),  # decoding or queued
+])
+def test_too_many_at_once_get_503(client, counter, limit, doing):
     runtime = client.app.state.runtime
-    runtime.uploads_arriving = runtime.settings.max_uploads_arriving
+    setattr(runtime, counter, getattr(runtime.settings, limit))
     try:
         response = _upload(client, images.png())
         assert_error(response, 503, "busy")
-        assert "uploaded" in response.json()["detail"]
+        assert doing in response.json()["detail"]
         assert response.headers["retry-after"] == "1"
     finally:
-        runtime.uploads_arriving = 0
-    assert runtime.classify_in_flight == 0
-    assert _upload(client, images.png()).status_code == 200
-
-
-def test_too_many_classifications_at_once_get_503(client):
-    runtime = client.app.state.runtime
-    runtime.classify_in_flight = runtime.settings.max_classify_in_flight
-    try:
-        response = _upload(client, images.png())
-        assert_error(response, 503, "busy")
-        assert response.headers["retry-after"] == "1"
-    finally:
-        runtime.classify_in_flight = 0
+        setattr(runtime, counter, 0)
+    assert runtime.uploads_arriving == 0 and runtime.classify_in_flight == 0   # none held
     assert _upload(client, images.png()).status_code == 200

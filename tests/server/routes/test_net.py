@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.server.conftest import assert_error, fingerprint, presenter, wait_ready
+from tests.server.conftest import assert_error, fingerprint, presenter, run_cosine, wait_ready
 from tests.server.tiny import TINY_SPEC
 
 BAD_SPECS = [
@@ -102,9 +102,7 @@ def test_malformed_bodies_are_400(client, raw):
 def test_a_preset_whose_settings_do_not_fit_is_422_not_500(fresh_client):
     with fresh_client() as client:
         wait_ready(client)
-        patched = client.patch("/api/params", json={"schedule": "cosine", "total_steps": 100},
-                               headers=presenter())
-        assert patched.status_code == 200, patched.text
+        run_cosine(client, 100)
         before = fingerprint(client)
         # cifar_resnet brings warmup_steps 200, longer than the whole cosine run of 100 steps.
         error = assert_error(client.put("/api/net", json={"preset": "cifar_resnet"},

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.server.conftest import assert_error, fingerprint, presenter, wait_ready
+from tests.server.conftest import assert_error, fingerprint, presenter, run_cosine, wait_ready
 
 
 def test_save_writes_a_file_named_by_the_server(client, module_dir):
@@ -127,9 +127,7 @@ def test_a_snapshot_upload_needs_a_file(client):
 def test_a_snapshot_whose_schedule_ended_loads_paused(fresh_client):
     with fresh_client() as client:
         wait_ready(client)
-        patched = client.patch("/api/params", json={"schedule": "cosine", "total_steps": 2},
-                               headers=presenter())
-        assert patched.status_code == 200, patched.text
+        run_cosine(client, 2)
         for _ in range(2):
             client.post("/api/control", json={"action": "step"}, headers=presenter())
         assert client.get("/api/state").json()["metrics"]["lr"] == 0
