@@ -28,7 +28,7 @@ def _ours(c, x, y, ctx):
         fwd[i] = _clock() - t
         caches.append(cache)
     t = _clock()
-    _, dout = net.loss_layer.loss(h, caches[-1], net.check_targets(y, x.shape[0]), ctx)
+    _, dout = net.loss_layer.loss(h, caches[-1], y, ctx)
     bwd[-1] = _clock() - t
     for i in range(n - 2, -1, -1):
         t = _clock()

@@ -111,20 +111,41 @@ def conv_geometry(n, c, h, w, f, sy, sx, stride_y, stride_x, pad_y, pad_x, group
     return geo, phases
 
 
-def phase_weights(wf, wd, w, phases, stride_y, stride_x):
-    """w: (F, C, sy, sx) -> wf: (P, F4, C*taps) each phase's taps in (c, qy, qx) order, and
-    wd: (P, C4, F*taps) the same taps flipped and transposed, which make dx a correlation of
-    dpad. Padding rows are zeroed. Either output may be None. Small: plain NumPy."""
-    n_f, n_c = w.shape[:2]
-    for p, (ry, rx, ty, tx) in enumerate(phases[:, :4]):
-        taps = w[:, :, ry::stride_y, rx::stride_x]  # (F, C, ty, tx)
-        if wf is not None:
-            wf[p, :n_f, :n_c * ty * tx] = taps.reshape(n_f, -1)
-            wf[p, n_f:] = 0
-        if wd is not None:
-            flipped = taps[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C, F, ty, tx)
-            wd[p, :n_c, :n_f * ty * tx] = flipped.reshape(n_c, -1)
-            wd[p, n_c:] = 0
+@njit(cache=True, nogil=True, error_model="numpy")
+def forward_weights(wf, w, phases, stride_y, stride_x):
+    # w: (F, C, sy, sx) -> wf: (P, F4, C*taps), padding rows and unused columns zeroed.
+    # A loop, not NumPy slicing: the weights change every step and ~10 small NumPy calls per
+    # conv layer cost more than the copy.
+    zero = wf.dtype.type(0)
+    for p in range(phases.shape[0]):
+        ry, rx, ty, tx = phases[p, 0], phases[p, 1], phases[p, 2], phases[p, 3]
+        for f in range(wf.shape[1]):
+            row = wf[p, f]
+            _fill(row, zero)
+            if f < w.shape[0]:
+                for c in range(w.shape[1]):
+                    for qy in range(ty):
+                        for qx in range(tx):
+                            row[(c * ty + qy) * tx + qx] = w[f, c, ry + qy * stride_y,
+                                                             rx + qx * stride_x]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def flipped_weights(wd, w, phases, stride_y, stride_x):
+    # w: (F, C, sy, sx) -> wd: (P, C4, F*taps), each phase's taps flipped in y and x, with
+    # filters and channels swapped; padding rows and unused columns zeroed.
+    zero = wd.dtype.type(0)
+    for p in range(phases.shape[0]):
+        ry, rx, ty, tx = phases[p, 0], phases[p, 1], phases[p, 2], phases[p, 3]
+        for c in range(wd.shape[1]):
+            row = wd[p, c]
+            _fill(row, zero)
+            if c < w.shape[1]:
+                for f in range(w.shape[0]):
+                    for qy in range(ty):
+                        for qx in range(tx):
+                            row[(f * ty + qy) * tx + qx] = w[f, c, ry + (ty - 1 - qy) * stride_y,
+                                                             rx + (tx - 1 - qx) * stride_x]
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -252,7 +273,7 @@ def pad_phases(xph, x, g, phases):
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def conv_forward(out, grid, xph, wf, bias, g, phases):
-    # xph (from pad_phases), wf (from phase_weights), bias: (F,) -> out: (N, F, Ho, Wo).
+    # xph (from pad_phases), wf (from forward_weights), bias: (F,) -> out: (N, F, Ho, Wo).
     # grid: (F4, grid_row) scratch. One task = `group` images x 4 filters.
     n_blocks = g.f4 // 4
     for t in prange((g.n + g.group - 1) // g.group * n_blocks):
@@ -299,7 +320,7 @@ def pad_dout(dpad, dout, g):
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def conv_backward_data(dx, grid, dpad, wd, g, phases):
-    # dpad (from pad_dout), wd (from phase_weights) -> dx: (N, C, H, W), fully overwritten.
+    # dpad (from pad_dout), wd (from flipped_weights) -> dx: (N, C, H, W), fully overwritten.
     # grid: (C4, grid_row) scratch. One task = `group` images x 4 input channels.
     n_blocks = g.c4 // 4
     for t in prange((g.n + g.group - 1) // g.group * n_blocks):

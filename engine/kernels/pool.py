@@ -78,19 +78,55 @@ def _max_pool_plane_row_pass(op, ap, xp, sy, sx, stride_y, stride_x):
                     arow[ox] = at + ox * stride_x if take else arow[ox]
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def _max_pool_plane_2x2(op, ap, xp):
+    # 2x2 windows, stride 2, every window inside the input: the four taps of a window in
+    # registers, one pass over each output row. LLVM vectorises it over ox (the stride-2
+    # loads become shuffles), where the general loops wait on a chain of selects or make four
+    # short passes. Measured (2 threads, relu'd data): 4x16x32x32 11 us vs 41 (row pass),
+    # 32x16x32x32 57 us vs 694 (clipped). Same tap order and test as the clipped loop.
+    width = xp.shape[1]
+    for oy in range(op.shape[0]):
+        top = xp[2 * oy]
+        bottom = xp[2 * oy + 1]
+        orow = op[oy]
+        arow = ap[oy]
+        at = 2 * oy * width
+        for ox in range(op.shape[1]):
+            best = top[2 * ox]
+            best_at = at + 2 * ox
+            v = top[2 * ox + 1]
+            take = (v > best) | (v != v)
+            best = v if take else best
+            best_at = at + 2 * ox + 1 if take else best_at
+            v = bottom[2 * ox]
+            take = (v > best) | (v != v)
+            best = v if take else best
+            best_at = at + width + 2 * ox if take else best_at
+            v = bottom[2 * ox + 1]
+            take = (v > best) | (v != v)
+            best = v if take else best
+            best_at = at + width + 2 * ox + 1 if take else best_at
+            orow[ox] = best
+            arow[ox] = best_at
+
+
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def max_pool_forward(out, argmax, x, sy, sx, stride_y, stride_x, pad_y, pad_x):
     # x: (N, C, H, W) -> out: (N, C, Ho, Wo); argmax: (N, C, Ho, Wo) int32, the flat index
     # y * W + x of each window's maximum inside its (n, c) plane, -1 for an empty window.
     n_img, channels, height, width = x.shape
     out_h, out_w = out.shape[2], out.shape[3]
-    row_pass = (pad_y == 0 and pad_x == 0 and (out_h - 1) * stride_y + sy <= height
-                and (out_w - 1) * stride_x + sx <= width
-                and x.size * x.itemsize <= ROW_PASS_MAX_BYTES)
+    inside = (pad_y == 0 and pad_x == 0 and (out_h - 1) * stride_y + sy <= height
+              and (out_w - 1) * stride_x + sx <= width)
+    two_by_two = inside and sy == 2 and sx == 2 and stride_y == 2 and stride_x == 2
+    row_pass = inside and x.size * x.itemsize <= ROW_PASS_MAX_BYTES
     for plane in prange(n_img * channels):
         n = plane // channels
         c = plane - n * channels
-        if row_pass:
+        if two_by_two:
+            _max_pool_plane_2x2(out[n, c], argmax[n, c], x[n, c])
+        elif row_pass:
             _max_pool_plane_row_pass(out[n, c], argmax[n, c], x[n, c], sy, sx, stride_y,
                                      stride_x)
         else:

@@ -28,6 +28,8 @@ class Workspace:
     handed out is overwritten by the next call with the same key: copy what must outlive a step.
     """
 
+    ALIGN_BYTES = 64
+
     def __init__(self) -> None:
         self._buffers: dict[tuple[int, str], np.ndarray] = {}
 
@@ -38,6 +40,21 @@ class Workspace:
             buf = np.empty(shape, dtype=dtype)
             self._buffers[key] = buf
         return buf
+
+    def empty_aligned(self, owner: object, name: str, shape: tuple[int, ...],
+                      dtype) -> np.ndarray:
+        """Like `empty`, but the first element sits on a 64-byte boundary. The view is kept
+        too: finding the boundary again (ndarray.ctypes) would cost more than a small kernel."""
+        key = (id(owner), name)
+        view = self._buffers.get(key)
+        if view is None or view.shape != tuple(shape) or view.dtype != np.dtype(dtype):
+            dtype = np.dtype(dtype)
+            size = int(np.prod(shape))
+            buf = np.empty(size + self.ALIGN_BYTES // dtype.itemsize, dtype)
+            skip = (-buf.ctypes.data) % self.ALIGN_BYTES // dtype.itemsize
+            view = buf[skip:skip + size].reshape(shape)
+            self._buffers[key] = view
+        return view
 
     def zeros(self, owner: object, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         buf = self.empty(owner, name, shape, dtype)

@@ -7,7 +7,6 @@ the convolution kernels write are 64-byte aligned (see engine/kernels/conv.py).
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
@@ -16,16 +15,6 @@ from engine.kernels import fc as fc_kernels
 from engine.layers.base import Layer, register
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-_ALIGN_BYTES = 64
-
-
-def _aligned(ctx, owner, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-    """A Workspace buffer of `shape` whose first element sits on a 64-byte boundary."""
-    dtype = np.dtype(dtype)
-    size = math.prod(shape)
-    buf = ctx.workspace.empty(owner, name, (size + _ALIGN_BYTES // dtype.itemsize,), dtype)
-    skip = (-buf.ctypes.data) % _ALIGN_BYTES // dtype.itemsize
-    return buf[skip:skip + size].reshape(shape)
 
 
 def _checked(layer: Layer, a: np.ndarray, shape: tuple[int, ...], what: str,
@@ -131,17 +120,17 @@ class ConvLayer(_Weighted):
         w, b, dtype = self._weights()
         x = _batch(self, x, self.in_shape, "input", dtype)
         g, phases = self.geometry(x.shape[0])
-        xph = _aligned(ctx, self, "xph", (g.phases * g.c * g.row,), dtype)
+        xph = ctx.workspace.empty_aligned(self, "xph", (g.phases * g.c * g.row,), dtype)
         conv_kernels.pad_phases(xph, x, g, phases)
         if g.phases == 1 and g.f4 == g.f:
             wf = w.reshape(1, g.f, -1)  # already in the kernel's order
         else:
             wf = ctx.workspace.empty(self, "wf", (g.phases, g.f4, g.c * g.taps_y * g.taps_x),
                                      dtype)
-            conv_kernels.phase_weights(wf, None, w, phases, g.stride_y, g.stride_x)
+            conv_kernels.forward_weights(wf, w, phases, g.stride_y, g.stride_x)
         if b is None:
             b = ctx.workspace.zeros(self, "no_bias", (g.f,), dtype)
-        grid = _aligned(ctx, self, "grid", (g.f4, g.grid_row), dtype)
+        grid = ctx.workspace.empty_aligned(self, "grid", (g.f4, g.grid_row), dtype)
         out = ctx.workspace.empty(self, "out", (g.n, g.f, g.out_h, g.out_w), dtype)
         conv_kernels.conv_forward(out, grid, xph, wf, b, g, phases)
         return out, (g, phases, xph, w)
@@ -151,7 +140,7 @@ class ConvLayer(_Weighted):
         dtype = w.dtype
         dout = _checked(self, dout, (g.n, g.f, g.out_h, g.out_w), "dout", dtype)
         dw, db = self._grads(grads, dtype)
-        dpad = _aligned(ctx, self, "dpad", (g.f4 * g.row,), dtype)
+        dpad = ctx.workspace.empty_aligned(self, "dpad", (g.f4 * g.row,), dtype)
         conv_kernels.pad_dout(dpad, dout, g)
         conv_kernels.conv_backward_weights(dw, xph, dpad, g, phases)
         if db is not None:
@@ -159,8 +148,8 @@ class ConvLayer(_Weighted):
         if self.first_weighted and not ctx.input_grad:
             return None
         wd = ctx.workspace.empty(self, "wd", (g.phases, g.c4, g.f * g.taps_y * g.taps_x), dtype)
-        conv_kernels.phase_weights(None, wd, w, phases, g.stride_y, g.stride_x)
-        grid = _aligned(ctx, self, "dx_grid", (g.c4, g.grid_row), dtype)
+        conv_kernels.flipped_weights(wd, w, phases, g.stride_y, g.stride_x)
+        grid = ctx.workspace.empty_aligned(self, "dx_grid", (g.c4, g.grid_row), dtype)
         dx = ctx.workspace.empty(self, "dx", (g.n, g.c, g.h, g.w), dtype)
         conv_kernels.conv_backward_data(dx, grid, dpad, wd, g, phases)
         return dx

@@ -44,7 +44,7 @@ class Optimizer:
             self.state[name] = self.rule.init_state(arr)
         self.t = 0       # updates taken: the schedule's clock
         self.rule_t = 0  # updates taken with the current state: Adam's bias-correction clock
-        # Scratch for the decayed gradient and the rules' temporaries: two halves per dtype.
+        # Scratch for the decayed gradient, one per dtype.
         self._scratch: dict[np.dtype, np.ndarray] = {}
         self._scratch_size = max((int(np.prod(s)) for s in self.shapes.values()), default=0)
 
@@ -72,17 +72,14 @@ class Optimizer:
         self.t += 1
         self.rule_t += 1
         reg_loss = 0.0
-        # A diverging run overflows to inf/NaN: let it through quietly for the caller's
-        # divergence check, rather than warn every step (or, with warnings as errors, raise
-        # half way through an update).
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for name, param, grad, (l1_mul, l2_mul) in items:
-                l1, l2 = hp.l1_decay * l1_mul, hp.l2_decay * l2_mul
-                g, tmp = self._buffers(param)
-                l1_loss, l2_loss = decay_losses(param, l1, l2, tmp)
-                reg_loss += l1_loss + l2_loss
-                decayed_gradient(g, param, grad, l1, l2, tmp)
-                rule.step(param, g, self.state[name], hp, lr, self.rule_t, tmp)
+        # A diverging run overflows to inf/NaN quietly (the kernels are loops, which do not
+        # warn), for the caller's divergence check.
+        for name, param, grad, (l1_mul, l2_mul) in items:
+            g = self._buffer(param)
+            l1_loss, l2_loss = decayed_gradient(g, param, grad, hp.l1_decay * l1_mul,
+                                                hp.l2_decay * l2_mul)
+            reg_loss += l1_loss + l2_loss
+            rule.step(param, g, self.state[name], hp, lr, self.rule_t)
         return reg_loss
 
     def reg_loss(self, named_params: Iterable[tuple[str, np.ndarray, tuple[float, float]]]
@@ -105,13 +102,17 @@ class Optimizer:
                 if arr.shape != shape or arr.dtype != dtype:
                     raise ValueError(f"{what} {name}: expected {shape} {dtype}, "
                                      f"got {arr.shape} {arr.dtype}")
+                if not arr.flags.c_contiguous:
+                    raise ValueError(f"{what} {name} must be a C-contiguous array")
+            if not param.flags.writeable:
+                raise ValueError(f"parameter {name} is read-only")
 
-    def _buffers(self, param: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        n = self._scratch_size
+    def _buffer(self, param: np.ndarray) -> np.ndarray:
+        """Scratch for the decayed gradient, flat: the kernels see every array flat."""
         flat = self._scratch.get(param.dtype)
         if flat is None:
-            flat = self._scratch[param.dtype] = np.empty(2 * n, param.dtype)
-        return flat[:param.size].reshape(param.shape), flat[n:n + param.size].reshape(param.shape)
+            flat = self._scratch[param.dtype] = np.empty(self._scratch_size, param.dtype)
+        return flat[:param.size]
 
     # --- changes between steps -----------------------------------------------------------
     def set_hyperparams(self, **changes: Any) -> Hyperparams:

@@ -249,3 +249,17 @@ def test_one_or_two_threads_compute_the_same_bits(preset):
     assert one == two
     for (name, a, _), (_, b, _) in zip(net1.named_params(), net2.named_params()):
         assert np.array_equal(a, b), name
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([0, 1, 10], r"labels must lie in 0\.\.3, got values from 0 to 10"),
+    ([0, 1], r"expected 3 labels"),
+    ([0.0, 1.0, 2.0], "labels must be integers"),
+])
+def test_bad_labels_are_refused_before_any_gradient_is_touched(labels, message, rng):
+    net = Net(parse_spec(CONV_POOL_FC), rng=np.random.default_rng(0))
+    grads, ctx = net.new_grads(), Context(training=True)
+    x = rng.standard_normal((3, 2, 5, 6)).astype(np.float32)
+    with pytest.raises(ValueError, match=message):
+        net.loss_and_grads(x, np.array(labels), grads, ctx)
+    assert all(not g.any() for layer_grads in grads for g in layer_grads.values())

@@ -47,7 +47,8 @@ def run_conv(x, w, b, stride_y, stride_x, pad_y, pad_x, dout=None, group=None):
     grid = np.full((g.f4, g.grid_row), np.nan, dt)
     out = np.full((n, f, g.out_h, g.out_w), np.nan, dt)
     K.pad_phases(xph, x, g, phases)
-    K.phase_weights(wf, wdx, w, phases, stride_y, stride_x)
+    K.forward_weights(wf, w, phases, stride_y, stride_x)
+    K.flipped_weights(wdx, w, phases, stride_y, stride_x)
     K.conv_forward(out, grid, xph, wf, b, g, phases)
     if dout is None:
         return out

@@ -10,7 +10,9 @@ from tests.naive import pool as naive
 CASES = [
     (1, 1, 1, 1, 1, 1, 1, 1, 0, 0),  # 1-pixel input
     (1, 1, 1, 1, 3, 3, 1, 1, 1, 1),  # 1-pixel input, window = padded input
-    (3, 3, 4, 6, 2, 2, 2, 2, 0, 0),  # the usual 2x2 stride 2
+    (3, 3, 4, 6, 2, 2, 2, 2, 0, 0),  # the usual 2x2 stride 2 (its own loop)
+    (2, 2, 5, 7, 2, 2, 2, 2, 0, 0),  # 2x2 stride 2, odd sizes: the last row and column unused
+    (1, 2, 5, 5, 2, 2, 2, 2, 1, 1),  # 2x2 stride 2 padded: the clipped loop
     (2, 3, 7, 7, 3, 3, 2, 2, 1, 1),  # overlapping windows, padded
     (1, 3, 6, 5, 3, 2, 1, 1, 0, 0),  # non-square window, stride 1
     (3, 1, 5, 6, 2, 3, 1, 2, 1, 1),  # non-square window, mixed strides
@@ -147,14 +149,21 @@ def test_global_avg_pool_backward(shape, rng):
                                rtol=1e-6, atol=1e-8)
 
 
-def test_max_pool_over_the_row_pass_size_takes_the_clipped_loop_with_the_same_results(rng):
-    # The kernel picks its loop by input size (kernels.ROW_PASS_MAX_BYTES): both must agree.
-    big = rng.standard_normal((2, 36, 64, 64)).astype(np.float32)
+@pytest.mark.parametrize("window", [(2, 2, 2, 2, 0, 0), (3, 3, 2, 2, 0, 0)], ids=["2x2", "3x3"])
+def test_max_pool_over_the_row_pass_size_takes_the_clipped_loop_with_the_same_results(window,
+                                                                                    rng):
+    # The kernel picks its loop by window and input size (kernels.ROW_PASS_MAX_BYTES): 2x2
+    # stride 2 takes its own loop at any size, 3x3 the row pass when small, else the clipped
+    # loop. All must agree, on relu'd data (ties at 0) with a NaN.
+    big = np.maximum(rng.standard_normal((2, 36, 64, 64)), 0).astype(np.float32)
     assert big.nbytes > kernels.ROW_PASS_MAX_BYTES
     big[0, 1, 5, 7] = np.nan
-    out, argmax = run_max(big, (2, 2, 2, 2, 0, 0))
-    small_out, small_argmax = run_max(big[:1, :2].copy(), (2, 2, 2, 2, 0, 0))
+    out, argmax = run_max(big, window)
+    small_out, small_argmax = run_max(big[:1, :2].copy(), window)
     np.testing.assert_array_equal(out[:1, :2], small_out)
     np.testing.assert_array_equal(argmax[:1, :2], small_argmax)
-    np.testing.assert_array_equal(out[1:, 30:], naive.max_pool_forward(big[1:, 30:], 2, 2, 2, 2,
-                                                                       0, 0))
+    np.testing.assert_array_equal(out, naive.max_pool_forward(big, *window))
+    dx = np.empty_like(big)
+    kernels.max_pool_backward(dx, np.ones_like(out), argmax)
+    np.testing.assert_array_equal(dx[1:], naive.max_pool_backward(big[1:], np.ones_like(out[1:]),
+                                                                  *window))

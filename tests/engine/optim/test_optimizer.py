@@ -115,6 +115,14 @@ def test_step_refuses_mismatched_params(rng):
     with pytest.raises(ValueError, match=r"parameter w: expected \(4, 3, 2, 2\) float64, got "
                                          r"\(4, 3, 2, 2\) float32"):
         opt.step([("w", params["w"].astype(np.float32), grads["w"], DECAY["w"])] + items[1:])
+    # the update loops read every array flat
+    k_t = np.asfortranarray(params["k"])
+    with pytest.raises(ValueError, match="parameter k must be a C-contiguous array"):
+        opt.step(items[:2] + [("k", k_t, grads["k"], DECAY["k"])])
+    frozen = params["b"].copy()
+    frozen.setflags(write=False)
+    with pytest.raises(ValueError, match="parameter b is read-only"):
+        opt.step([items[0], ("b", frozen, grads["b"], DECAY["b"]), items[2]])
     assert opt.t == 0
     with pytest.raises(ValueError, match="'w' appears twice"):
         Optimizer([("w", np.ones(1), (0, 0)), ("w", np.ones(1), (0, 0))])

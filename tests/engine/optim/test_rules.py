@@ -62,16 +62,6 @@ def test_rule_stays_float32(method, rng):
     np.testing.assert_allclose(w, ref_w, rtol=1e-5, atol=1e-6)
 
 
-def test_step_without_tmp_and_with_tmp_agree(rng):
-    hp = Hyperparams(method="adam")
-    g = rng.standard_normal(7)
-    a, b = np.ones(7), np.ones(7)
-    sa, sb = OPTIMIZERS["adam"].init_state(a), OPTIMIZERS["adam"].init_state(b)
-    OPTIMIZERS["adam"].step(a, g.copy(), sa, hp, 0.1, 1)
-    OPTIMIZERS["adam"].step(b, g.copy(), sb, hp, 0.1, 1, tmp=np.empty(7))
-    np.testing.assert_array_equal(a, b)
-
-
 def test_adam_divides_by_bias_correction(rng):
     # First step: m_hat = g, v_hat = g^2, so every weight moves by lr * g/(|g| + eps) ~ lr.
     # (ConvNetJS multiplies by 1 - beta^t: 0.01 g / sqrt(1e-6 g^2), a first step of 10 lr.)
@@ -115,13 +105,23 @@ def test_decayed_gradient_matches_formula(rng):
     w = rng.standard_normal((4, 3))
     w[0, 0] = 0.0
     g = rng.standard_normal((4, 3))
-    out, tmp = np.empty_like(w), np.empty_like(w)
+    out = np.empty_like(w)
     for l1, l2 in ((0.0, 0.0), (0.01, 0.0), (0.0, 0.1), (0.01, 0.1)):
-        decayed_gradient(out, w, g, l1, l2, tmp)
+        losses = decayed_gradient(out, w, g, l1, l2)
         np.testing.assert_allclose(out, naive.decayed_grad(w, g, l1, l2), rtol=1e-14)
+        # it also returns the decay losses of the weights, as decay_losses does
+        assert losses == pytest.approx(decay_losses(w, l1, l2), rel=1e-13, abs=0)
     # the l1 subgradient at exactly 0 is 0 (ConvNetJS uses -1)
-    decayed_gradient(out, w, g, 1.0, 0.0, tmp)
+    decayed_gradient(out, w, g, 1.0, 0.0)
     assert out[0, 0] == g[0, 0]
+
+
+def test_decay_of_an_infinite_weight_is_not_a_nan_when_it_is_off():
+    # 0 * inf is NaN: a decay that is off must be skipped, not multiplied by 0.
+    w = np.array([np.inf, 1.0], np.float32)
+    out = np.empty_like(w)
+    decayed_gradient(out, w, np.ones(2, np.float32), 0.0, 0.0)
+    np.testing.assert_array_equal(out, [1.0, 1.0])
 
 
 def test_decay_losses(rng):
