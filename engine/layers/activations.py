@@ -7,25 +7,7 @@ from typing import ClassVar
 import numpy as np
 
 from engine.kernels import activations as kernels
-from engine.layers.base import Layer, register
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _checked_batch(layer: Layer, x: np.ndarray, shape: tuple[int, ...], what: str,
-                   dtype=None) -> np.ndarray:
-    """x as a C-contiguous (N, *shape) float array: kernels check nothing themselves."""
-    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape) or x.shape[0] < 1:
-        dims = ", ".join(map(str, shape))
-        raise ValueError(f"{layer.type} layer: {what} must have shape (N, {dims}) with N >= 1, "
-                         f"got {x.shape}")
-    if dtype is None:
-        if x.dtype not in _FLOATS:
-            raise ValueError(f"{layer.type} layer: {what} must be float32 or float64, "
-                             f"got {x.dtype}")
-        dtype = x.dtype
-    return np.ascontiguousarray(x, dtype=dtype)
-
+from engine.layers.base import Layer, checked_batch, register
 
 class _Elementwise(Layer):
     """out = f(x) element by element. The backward kernel reads either the input or the output
@@ -41,14 +23,14 @@ class _Elementwise(Layer):
 
     def forward(self, x, ctx):
         # x: (N, C, H, W) -> out: (N, C, H, W)
-        x = _checked_batch(self, x, self.in_shape, "input")
+        x = checked_batch(self, x, self.in_shape, "input")
         out = ctx.workspace.empty(self, "out", x.shape, x.dtype)
         self.forward_kernel(out.reshape(-1), x.reshape(-1), *self.scalars(x.dtype))
         return out, (x if self.saves == "x" else out)
 
     def backward(self, dout, cache, grads, ctx):
         saved = cache
-        dout = _checked_batch(self, dout, self.in_shape, "dout", saved.dtype)
+        dout = checked_batch(self, dout, self.in_shape, "dout", saved.dtype)
         if dout.shape != saved.shape:
             raise ValueError(f"{self.type} layer: dout {dout.shape} does not match the forward "
                              f"pass {saved.shape}")
@@ -108,7 +90,7 @@ class MaxoutLayer(Layer):
 
     def forward(self, x, ctx):
         # x: (N, C, H, W) -> out: (N, C // g, H, W)
-        x = _checked_batch(self, x, self.in_shape, "input")
+        x = checked_batch(self, x, self.in_shape, "input")
         n, c, h, w = x.shape
         out_shape = (n, c // self.group_size, h, w)
         if out_shape[1] < 1:
@@ -121,7 +103,7 @@ class MaxoutLayer(Layer):
 
     def backward(self, dout, cache, grads, ctx):
         dtype, argmax = cache
-        dout = _checked_batch(self, dout, argmax.shape[1:], "dout", dtype)
+        dout = checked_batch(self, dout, argmax.shape[1:], "dout", dtype)
         if dout.shape != argmax.shape:
             raise ValueError(f"maxout layer: dout {dout.shape} does not match the forward "
                              f"pass {argmax.shape}")
@@ -143,7 +125,7 @@ class DropoutLayer(Layer):
         self.drop_prob = float(d["drop_prob"])
 
     def forward(self, x, ctx):
-        x = _checked_batch(self, x, self.in_shape, "input")
+        x = checked_batch(self, x, self.in_shape, "input")
         if not ctx.training:
             return x, None
         p = self.drop_prob
@@ -159,8 +141,8 @@ class DropoutLayer(Layer):
     def backward(self, dout, cache, grads, ctx):
         mask = cache
         if mask is None:  # the forward pass was an evaluation pass: identity
-            return _checked_batch(self, dout, self.in_shape, "dout")
-        dout = _checked_batch(self, dout, self.in_shape, "dout", mask.dtype)
+            return checked_batch(self, dout, self.in_shape, "dout")
+        dout = checked_batch(self, dout, self.in_shape, "dout", mask.dtype)
         if dout.shape != mask.shape:
             raise ValueError(f"dropout layer: dout {dout.shape} does not match the forward "
                              f"pass {mask.shape}")

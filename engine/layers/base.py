@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 Shape = tuple[int, int, int]  # (C, H, W)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 class Workspace:
@@ -34,9 +35,11 @@ class Workspace:
         self._buffers: dict[tuple[int, str], np.ndarray] = {}
 
     def empty(self, owner: object, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        # Called ~30 times a training step: no conversions unless the shape comes as a list.
+        shape = shape if type(shape) is tuple else tuple(shape)
         key = (id(owner), name)
         buf = self._buffers.get(key)
-        if buf is None or buf.shape != tuple(shape) or buf.dtype != np.dtype(dtype):
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = np.empty(shape, dtype=dtype)
             self._buffers[key] = buf
         return buf
@@ -45,9 +48,10 @@ class Workspace:
                       dtype) -> np.ndarray:
         """Like `empty`, but the first element sits on a 64-byte boundary. The view is kept
         too: finding the boundary again (ndarray.ctypes) would cost more than a small kernel."""
+        shape = shape if type(shape) is tuple else tuple(shape)
         key = (id(owner), name)
         view = self._buffers.get(key)
-        if view is None or view.shape != tuple(shape) or view.dtype != np.dtype(dtype):
+        if view is None or view.shape != shape or view.dtype != dtype:
             dtype = np.dtype(dtype)
             size = int(np.prod(shape))
             buf = np.empty(size + self.ALIGN_BYTES // dtype.itemsize, dtype)
@@ -77,6 +81,24 @@ class Context:
     # False when nobody reads dL/d(net input) (training does not; saliency maps do): the
     # net's first weighted layer then skips computing it, its largest backward product.
     input_grad: bool = True
+
+
+def checked_batch(layer: Layer, x: np.ndarray, shape: tuple[int, ...], what: str,
+                  dtype=None) -> np.ndarray:
+    """x as a C-contiguous (N, *shape) float array (of `dtype` when given, else x's own),
+    or a ValueError that names the layer: kernels check nothing themselves."""
+    if x.ndim != 4 or x.shape[1:] != tuple(shape) or x.shape[0] < 1:
+        dims = ", ".join(map(str, shape))
+        raise ValueError(f"{layer.type} layer: {what} must have shape (N, {dims}) with N >= 1, "
+                         f"got {x.shape}")
+    if dtype is None:
+        if x.dtype not in _FLOATS:
+            raise ValueError(f"{layer.type} layer: {what} must be float32 or float64, "
+                             f"got {x.dtype}")
+        dtype = x.dtype
+    if x.dtype == dtype and x.flags.c_contiguous:
+        return x
+    return np.ascontiguousarray(x, dtype=dtype)
 
 
 class Layer:

@@ -120,8 +120,9 @@ class ConvLayer(_Weighted):
         w, b, dtype = self._weights()
         x = _batch(self, x, self.in_shape, "input", dtype)
         g, phases = self.geometry(x.shape[0])
+        geo = tuple(g)  # what the kernels take (see engine/kernels/conv.py)
         xph = ctx.workspace.empty_aligned(self, "xph", (g.phases * g.c * g.row,), dtype)
-        conv_kernels.pad_phases(xph, x, g, phases)
+        conv_kernels.pad_phases(xph, x, geo, phases)
         if g.phases == 1 and g.f4 == g.f:
             wf = w.reshape(1, g.f, -1)  # already in the kernel's order
         else:
@@ -132,26 +133,26 @@ class ConvLayer(_Weighted):
             b = ctx.workspace.zeros(self, "no_bias", (g.f,), dtype)
         grid = ctx.workspace.empty_aligned(self, "grid", (g.f4, g.grid_row), dtype)
         out = ctx.workspace.empty(self, "out", (g.n, g.f, g.out_h, g.out_w), dtype)
-        conv_kernels.conv_forward(out, grid, xph, wf, b, g, phases)
-        return out, (g, phases, xph, w)
+        conv_kernels.conv_forward(out, grid, xph, wf, b, geo, phases)
+        return out, (g, geo, phases, xph, w)
 
     def backward(self, dout, cache, grads, ctx):
-        g, phases, xph, w = cache
+        g, geo, phases, xph, w = cache
         dtype = w.dtype
         dout = _checked(self, dout, (g.n, g.f, g.out_h, g.out_w), "dout", dtype)
         dw, db = self._grads(grads, dtype)
         dpad = ctx.workspace.empty_aligned(self, "dpad", (g.f4 * g.row,), dtype)
-        conv_kernels.pad_dout(dpad, dout, g)
-        conv_kernels.conv_backward_weights(dw, xph, dpad, g, phases)
-        if db is not None:
-            conv_kernels.conv_backward_bias(db, dout)
+        if db is None:
+            db = ctx.workspace.empty(self, "no_bias_grad", (0,), dtype)
+        conv_kernels.pad_dout(dpad, db, dout, geo)
+        conv_kernels.conv_backward_weights(dw, xph, dpad, geo, phases)
         if self.first_weighted and not ctx.input_grad:
             return None
         wd = ctx.workspace.empty(self, "wd", (g.phases, g.c4, g.f * g.taps_y * g.taps_x), dtype)
         conv_kernels.flipped_weights(wd, w, phases, g.stride_y, g.stride_x)
         grid = ctx.workspace.empty_aligned(self, "dx_grid", (g.c4, g.grid_row), dtype)
         dx = ctx.workspace.empty(self, "dx", (g.n, g.c, g.h, g.w), dtype)
-        conv_kernels.conv_backward_data(dx, grid, dpad, wd, g, phases)
+        conv_kernels.conv_backward_data(dx, grid, dpad, wd, geo, phases)
         return dx
 
 

@@ -5,24 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.kernels import pool as kernels
-from engine.layers.base import Layer, register
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _checked_batch(layer: Layer, x: np.ndarray, shape: tuple[int, ...], what: str,
-                   dtype=None) -> np.ndarray:
-    """x as a C-contiguous (N, *shape) float array: kernels check nothing themselves."""
-    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape) or x.shape[0] < 1:
-        dims = ", ".join(map(str, shape))
-        raise ValueError(f"{layer.type} layer: {what} must have shape (N, {dims}) with N >= 1, "
-                         f"got {x.shape}")
-    if dtype is None:
-        if x.dtype not in _FLOATS:
-            raise ValueError(f"{layer.type} layer: {what} must be float32 or float64, "
-                             f"got {x.dtype}")
-        dtype = x.dtype
-    return np.ascontiguousarray(x, dtype=dtype)
+from engine.layers.base import Layer, checked_batch, register
 
 
 @register
@@ -45,7 +28,7 @@ class PoolLayer(Layer):
 
     def forward(self, x, ctx):
         # x: (N, C, H, W) -> out: (N, C, Ho, Wo)
-        x = _checked_batch(self, x, self.in_shape, "input")
+        x = checked_batch(self, x, self.in_shape, "input")
         out_shape = (x.shape[0],) + self.out_shape
         out = ctx.workspace.empty(self, "out", out_shape, x.dtype)
         if self.mode == "max":
@@ -58,7 +41,7 @@ class PoolLayer(Layer):
 
     def backward(self, dout, cache, grads, ctx):
         dtype, argmax = cache
-        dout = _checked_batch(self, dout, self.out_shape, "dout", dtype)
+        dout = checked_batch(self, dout, self.out_shape, "dout", dtype)
         dx = ctx.workspace.empty(self, "dx", (dout.shape[0],) + self.in_shape, dtype)
         if argmax is not None:
             if argmax.shape != dout.shape:
@@ -77,13 +60,13 @@ class GlobalAvgPoolLayer(Layer):
     type = "global_avg_pool"
 
     def forward(self, x, ctx):
-        x = _checked_batch(self, x, self.in_shape, "input")
+        x = checked_batch(self, x, self.in_shape, "input")
         out = ctx.workspace.empty(self, "out", (x.shape[0], self.in_shape[0], 1, 1), x.dtype)
         kernels.global_avg_pool_forward(out, x)
         return out, x.dtype
 
     def backward(self, dout, cache, grads, ctx):
-        dout = _checked_batch(self, dout, (self.in_shape[0], 1, 1), "dout", cache)
+        dout = checked_batch(self, dout, (self.in_shape[0], 1, 1), "dout", cache)
         dx = ctx.workspace.empty(self, "dx", (dout.shape[0],) + self.in_shape, cache)
         kernels.global_avg_pool_backward(dx, dout)
         return dx

@@ -46,19 +46,18 @@ def run_conv(x, w, b, stride_y, stride_x, pad_y, pad_x, dout=None, group=None):
     wdx = np.full((g.phases, g.c4, f * taps), np.nan, dt)
     grid = np.full((g.f4, g.grid_row), np.nan, dt)
     out = np.full((n, f, g.out_h, g.out_w), np.nan, dt)
-    K.pad_phases(xph, x, g, phases)
+    K.pad_phases(xph, x, tuple(g), phases)
     K.forward_weights(wf, w, phases, stride_y, stride_x)
     K.flipped_weights(wdx, w, phases, stride_y, stride_x)
-    K.conv_forward(out, grid, xph, wf, b, g, phases)
+    K.conv_forward(out, grid, xph, wf, b, tuple(g), phases)
     if dout is None:
         return out
     dpad = np.full(g.f4 * g.row, np.nan, dt)
     dw, db = np.zeros_like(w), np.zeros(f, dt)
     dx = np.full(x.shape, np.nan, dt)
-    K.pad_dout(dpad, dout, g)
-    K.conv_backward_weights(dw, xph, dpad, g, phases)
-    K.conv_backward_bias(db, dout)
-    K.conv_backward_data(dx, np.full((g.c4, g.grid_row), np.nan, dt), dpad, wdx, g, phases)
+    K.pad_dout(dpad, db, dout, tuple(g))
+    K.conv_backward_weights(dw, xph, dpad, tuple(g), phases)
+    K.conv_backward_data(dx, np.full((g.c4, g.grid_row), np.nan, dt), dpad, wdx, tuple(g), phases)
     return out, dx, dw, db
 
 
@@ -139,11 +138,10 @@ def test_weight_gradients_accumulate(rng):
     g, phases = K.conv_geometry(*x.shape, w.shape[0], *w.shape[2:], *conv)
     xph = np.empty(g.phases * g.c * g.row)
     dpad = np.empty(g.f4 * g.row)
-    K.pad_phases(xph, x, g, phases)
-    K.pad_dout(dpad, dout, g)
+    K.pad_phases(xph, x, tuple(g), phases)
     dw2, db2 = dw.copy(), db.copy()
-    K.conv_backward_weights(dw2, xph, dpad, g, phases)
-    K.conv_backward_bias(db2, dout)
+    K.pad_dout(dpad, db2, dout, tuple(g))
+    K.conv_backward_weights(dw2, xph, dpad, tuple(g), phases)
     np.testing.assert_allclose(dw2, 2 * dw, rtol=1e-12)
     np.testing.assert_allclose(db2, 2 * db, rtol=1e-12)
 
@@ -167,16 +165,16 @@ def test_float32_kernels_do_no_float64_arithmetic(rng):
     # A stray 0.0 literal or a float64 scalar would silently promote the loops to double.
     x, w, b, conv = random_case((2, 3, 6, 6, 4, 3, 3, 2, 1, 1, 1), rng, np.float32)
     g, phases = K.conv_geometry(*x.shape, 4, 3, 3, *conv)
-    f32 = np.float32
+    geo, f32 = tuple(g), np.float32
     xph, dpad = np.zeros(g.phases * 3 * g.row, f32), np.zeros(g.f4 * g.row, f32)
     wf = np.zeros((g.phases, g.f4, 3 * g.taps_y * g.taps_x), f32)
     grid = np.zeros((g.f4, g.grid_row), f32)
     # The kernels that do arithmetic (the others only copy); each recompile takes seconds.
     calls = [
         (K._correlate4, (grid, 0, 0, xph, 0, g.row, wf[0], 9, 3, 3, g.width, 32)),
-        (K.conv_forward, (np.zeros((2, 4, g.out_h, g.out_w), f32), grid, xph, wf, b, g, phases)),
-        (K.conv_backward_weights, (np.zeros_like(w), xph, dpad, g, phases)),
-        (K.conv_backward_bias, (np.zeros(4, f32), np.ones((2, 4, 3, 3), f32))),
+        (K.conv_forward, (np.zeros((2, 4, g.out_h, g.out_w), f32), grid, xph, wf, b, geo, phases)),
+        (K.conv_backward_weights, (np.zeros_like(w), xph, dpad, geo, phases)),
+        (K.pad_dout, (dpad, np.zeros(4, f32), np.ones((2, 4, g.out_h, g.out_w), f32), geo)),
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's notes about the uncached recompile
