@@ -30,7 +30,9 @@ def _ours(c, x, y, ctx):
     t = _clock()
     _, dout = net.loss_layer.loss(h, caches[-1], y, ctx)
     bwd[-1] = _clock() - t
-    for i in range(n - 2, -1, -1):
+    # As Net.backward: a training step stops at the first weighted layer (no dL/dx).
+    stop = net.first_weighted if not ctx.input_grad and net.first_weighted else 0
+    for i in range(n - 2, stop - 1, -1):
         t = _clock()
         dout = net.layers[i].backward(dout, caches[i], grads[i], ctx)
         bwd[i] = _clock() - t
@@ -109,7 +111,7 @@ def profile_layers(c, summary: dict, batch: int, seconds: float, rounds: int, rn
     from engine.layers.base import Context
     x = rng.standard_normal((batch,) + c.net.input_shape).astype(np.float32)
     y = rng.integers(0, c.net.spec.num_outputs, batch).astype(np.int64)
-    ctx = Context(training=True)
+    ctx = Context(training=True, input_grad=False)  # what the race and the trainer run
     runs = {"ours": lambda: _ours(c, x, y, ctx)}
     if "torch" in c.impls:
         xt, yt = c.torch.from_numpy(x), c.torch.from_numpy(y)
