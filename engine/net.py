@@ -46,6 +46,11 @@ class Net:
             self.layers[self.first_weighted].first_weighted = True
         else:
             self.first_weighted = None
+        # Conv layers whose next layer is a relu: the two run as one pass (ConvLayer.
+        # forward_relu), the relu's time then counting in the conv's.
+        self.fused_relu = frozenset(
+            i for i in range(len(self.layers) - 1)
+            if self.layers[i].type == "conv" and self.layers[i + 1].type == "relu")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -101,13 +106,23 @@ class Net:
         x = self.check_input(x)
         caches, outputs = [], []
         timings = ctx.timings
+        fused = self.fused_relu
         for i, layer in enumerate(self.layers):
+            if i - 1 in fused:
+                continue  # this relu ran with the conv before it
             t0 = time.perf_counter()
-            x, cache = layer.forward(x, ctx)
+            if i in fused:
+                out, cache, x, relu_cache = layer.forward_relu(x, ctx, self.layers[i + 1])
+                caches += [cache, relu_cache]
+                outputs += [out, x]
+            else:
+                x, cache = layer.forward(x, ctx)
+                caches.append(cache)
+                outputs.append(x)
             if timings is not None:
                 timings.append(("forward", i, time.perf_counter() - t0))
-            caches.append(cache)
-            outputs.append(x)
+                if i in fused:
+                    timings.append(("forward", i + 1, 0.0))
         return x, caches, outputs
 
     def predict(self, x: np.ndarray, ctx: Context | None = None) -> np.ndarray:
@@ -129,13 +144,26 @@ class Net:
             timings.append(("backward", len(self.layers) - 1, time.perf_counter() - t0))
         output_grads = [None] * len(self.layers) if keep_grads else None
         stop = self.first_weighted if not ctx.input_grad and self.first_weighted else 0
-        for i in range(len(self.layers) - 2, stop - 1, -1):
+        # Fused backward (relu then conv, one pass) unless every layer's gradient is wanted:
+        # the fused pass never makes the relu's dx.
+        fused = self.fused_relu if output_grads is None else frozenset()
+        i = len(self.layers) - 2
+        while i >= stop:
+            t0 = time.perf_counter()
+            if i - 1 in fused and i - 1 >= stop:
+                dout = self.layers[i - 1].backward_relu(dout, caches[i], caches[i - 1],
+                                                        grads[i - 1], ctx)
+                if timings is not None:
+                    timings += [("backward", i, 0.0),
+                                ("backward", i - 1, time.perf_counter() - t0)]
+                i -= 2
+                continue
             if output_grads is not None:
                 output_grads[i] = dout.copy()
-            t0 = time.perf_counter()
             dout = self.layers[i].backward(dout, caches[i], grads[i], ctx)
             if timings is not None:
                 timings.append(("backward", i, time.perf_counter() - t0))
+            i -= 1
         return float(loss), dout, output_grads
 
     def loss_and_grads(self, x, y, grads: Grads, ctx: Context) -> tuple[float, np.ndarray]:

@@ -59,7 +59,7 @@ class Trainer:
         # would lag the training curve by thousands of steps. Ten batches of 100 images
         # average out most of the noise.
         self._windows["val_acc"] = Window(VALIDATION_WINDOW)
-        self.layer_ms: list[tuple[float, float]] = []
+        self.layer_ms: list[tuple[float, float] | None] = []
         self.last_test: dict[str, Any] | None = None
         self.diverged: dict[str, Any] | None = None
         self.paused = False
@@ -144,7 +144,7 @@ class Trainer:
         w["seconds"].add(t4 - t0)
         w["forward_ms"].add(1000 * (t2 - t1) / n)
         w["backward_ms"].add(1000 * (t3 - t2) / n)
-        self.layer_ms = _per_layer_ms(timings, len(net.layers), n)
+        self.layer_ms = _per_layer_ms(timings, len(net.layers), n, net.fused_relu)
         result = {"step": self.step_count, "loss": loss, "reg_loss": reg_loss,
                   "train_acc": train_acc, "batch_size": n, "seconds": t4 - t0}
         if self.step_count % self.options.validate_every == 0:
@@ -383,9 +383,13 @@ def _recorded_test(metrics: Any) -> dict[str, Any] | None:
     return test if ok else None
 
 
-def _per_layer_ms(timings: list, n_layers: int, n: int) -> list[tuple[float, float]]:
-    """[(forward ms, backward ms) per image] per layer from Net's (phase, index, s) records."""
+def _per_layer_ms(timings: list, n_layers: int, n: int, fused_relu=frozenset()
+                  ) -> list[tuple[float, float] | None]:
+    """[(forward ms, backward ms) per image] per layer from Net's (phase, index, s) records;
+    None for a relu that ran inside the conv before it (Net.fused_relu): its time is the
+    conv's."""
     per = [[0.0, 0.0] for _ in range(n_layers)]
     for phase, index, seconds in timings:
         per[index][0 if phase == "forward" else 1] += 1000 * seconds / n
-    return [(round(f, 4), round(b, 4)) for f, b in per]
+    return [None if i - 1 in fused_relu else (round(f, 4), round(b, 4))
+            for i, (f, b) in enumerate(per)]

@@ -302,10 +302,14 @@ def pad_phases(xph, x, geo, phases):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def conv_forward(out, grid, xph, wf, bias, geo, phases):
+def conv_forward(out, relu_out, grid, xph, wf, bias, geo, phases):
     # xph (from pad_phases), wf (from forward_weights), bias: (F,) -> out: (N, F, Ho, Wo).
+    # relu_out: (N, F, Ho, Wo) max(out, 0) as well, when the net fuses the relu that follows
+    # (a NaN passes, as in relu_forward); an empty array when it does not.
     # grid: (F4, grid_row) scratch. One task = `group` images x 4 filters.
     g = ConvGeometry(*geo)
+    relu = relu_out.size > 0
+    zero = out.dtype.type(0)
     n_blocks = g.f4 // 4
     for t in prange((g.n + g.group - 1) // g.group * n_blocks):
         o, n0, n1, base = _image_block_task(t, n_blocks, g)
@@ -322,19 +326,29 @@ def conv_forward(out, grid, xph, wf, bias, geo, phases):
                 for oy in range(g.out_h):
                     src = grid[f, n * g.img + oy * g.width:]
                     dst = out[n, f, oy]
-                    for ox in range(g.out_w):
-                        dst[ox] = src[ox] + bf
+                    if relu:
+                        rdst = relu_out[n, f, oy]
+                        for ox in range(g.out_w):
+                            v = src[ox] + bf
+                            dst[ox] = v
+                            rdst[ox] = zero if v < zero else v
+                    else:
+                        for ox in range(g.out_w):
+                            dst[ox] = src[ox] + bf
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True, fastmath={"reassoc"})
-def pad_dout(dpad, db, dout, geo):
+def pad_dout(dpad, db, dout, relu_out, geo):
     # dout: (N, F, Ho, Wo) -> dpad: (F4, row) flattened: dout[n, f, oy, ox] at
     # f*row + lead + n*img + (oy + top)*width + ox + left; zero everywhere else (rows >= F too).
     # db: (F,) += the bias gradient, the sum of dout over the batch and positions (skipped when
     # db is empty: no bias), made while dout passes by. One task = one filter: it owns db[f].
+    # relu_out: when not empty, the output of a fused relu; dout is then the gradient at the
+    # relu's output and passes only where relu_out > 0 (relu_backward, on the way).
     # reassoc lets the sum vectorise (it only reorders the additions).
     g = ConvGeometry(*geo)
     zero = dpad.dtype.type(0)
+    relu = relu_out.size > 0
     for f in prange(g.f4):
         _fill(dpad[f * g.row:(f + 1) * g.row], zero)
         if f >= g.f:
@@ -345,10 +359,17 @@ def pad_dout(dpad, db, dout, geo):
             for oy in range(g.out_h):
                 dst = plane[(oy + g.top) * g.width + g.left:]
                 src = dout[n, f, oy]
-                for ox in range(g.out_w):
-                    v = src[ox]
-                    dst[ox] = v
-                    s += v
+                if relu:
+                    passes = relu_out[n, f, oy]
+                    for ox in range(g.out_w):
+                        v = src[ox] if passes[ox] > 0 else zero
+                        dst[ox] = v
+                        s += v
+                else:
+                    for ox in range(g.out_w):
+                        v = src[ox]
+                        dst[ox] = v
+                        s += v
         if db.shape[0] > 0:
             db[f] += s
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 Shape = tuple[int, int, int]  # (C, H, W)
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what layers compute in
 
 
 class Workspace:
@@ -92,7 +92,7 @@ def checked_batch(layer: Layer, x: np.ndarray, shape: tuple[int, ...], what: str
         raise ValueError(f"{layer.type} layer: {what} must have shape (N, {dims}) with N >= 1, "
                          f"got {x.shape}")
     if dtype is None:
-        if x.dtype not in _FLOATS:
+        if x.dtype not in FLOAT_DTYPES:
             raise ValueError(f"{layer.type} layer: {what} must be float32 or float64, "
                              f"got {x.dtype}")
         dtype = x.dtype

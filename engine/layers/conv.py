@@ -12,9 +12,7 @@ import numpy as np
 
 from engine.kernels import conv as conv_kernels
 from engine.kernels import fc as fc_kernels
-from engine.layers.base import Layer, register
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+from engine.layers.base import FLOAT_DTYPES, Layer, register
 
 
 def _checked(layer: Layer, a: np.ndarray, shape: tuple[int, ...], what: str,
@@ -23,8 +21,10 @@ def _checked(layer: Layer, a: np.ndarray, shape: tuple[int, ...], what: str,
     if not isinstance(a, np.ndarray) or a.shape != tuple(shape):
         got = getattr(a, "shape", type(a).__name__)
         raise ValueError(f"{layer.type} layer: {what} must have shape {tuple(shape)}, got {got}")
-    if a.dtype not in _FLOATS:
+    if a.dtype not in FLOAT_DTYPES:
         raise ValueError(f"{layer.type} layer: {what} must be float32 or float64, got {a.dtype}")
+    if a.dtype == dtype and a.flags.c_contiguous:
+        return a
     return np.ascontiguousarray(a, dtype=dtype)
 
 
@@ -80,17 +80,23 @@ class _Weighted(Layer):
 
     def _grads(self, grads, dtype):
         """The gradient arrays the kernels add into; they must be the caller's own arrays."""
-        names = ("w", "b") if self.has_bias else ("w",)
-        shapes = {"w": self.weight_shape(), "b": self.weight_shape()[:1]}
+        shape = self.weight_shape()
         out = []
-        for name in names:
+        for name, want in (("w", shape), ("b", shape[:1])):
+            if name == "b" and not self.has_bias:
+                out.append(None)
+                continue
             g = grads.get(name)
-            if (not isinstance(g, np.ndarray) or g.shape != shapes[name] or g.dtype != dtype
-                    or not g.flags.c_contiguous or not g.flags.writeable):
+            if not isinstance(g, np.ndarray) or g.shape != want or g.dtype != dtype:
+                ok = False
+            else:
+                flags = g.flags
+                ok = flags.c_contiguous and flags.writeable
+            if not ok:
                 raise ValueError(f"{self.type} layer: grads[{name!r}] must be a writable "
-                                 f"C-contiguous {dtype} array of shape {shapes[name]}")
+                                 f"C-contiguous {dtype} array of shape {want}")
             out.append(g)
-        return out if self.has_bias else out + [None]
+        return out
 
 
 @register
@@ -117,6 +123,26 @@ class ConvLayer(_Weighted):
 
     def forward(self, x, ctx):
         # x: (N, C, H, W) -> out: (N, F, Ho, Wo)
+        out, cache, _ = self._forward(x, ctx, None)
+        return out, cache
+
+    def forward_relu(self, x, ctx, relu):
+        """This conv and the relu layer after it in one pass (Net fuses them: one loop over
+        the output instead of two). Returns (out, cache, relu's out, relu's cache), exactly
+        what forward and relu.forward would."""
+        out, cache, relu_out = self._forward(x, ctx, relu)
+        return out, cache, relu_out, relu_out  # a relu's cache is its output
+
+    def backward_relu(self, dout, relu_cache, cache, grads, ctx):
+        """relu.backward and then this layer's backward in one pass: dout is the gradient at
+        the relu's output. The relu's dx is never made (Net asks for it when it keeps every
+        layer's gradient)."""
+        return self._backward(dout, relu_cache, cache, grads, ctx)
+
+    def backward(self, dout, cache, grads, ctx):
+        return self._backward(dout, None, cache, grads, ctx)
+
+    def _forward(self, x, ctx, relu):
         w, b, dtype = self._weights()
         x = _batch(self, x, self.in_shape, "input", dtype)
         g, phases = self.geometry(x.shape[0])
@@ -132,19 +158,30 @@ class ConvLayer(_Weighted):
         if b is None:
             b = ctx.workspace.zeros(self, "no_bias", (g.f,), dtype)
         grid = ctx.workspace.empty_aligned(self, "grid", (g.f4, g.grid_row), dtype)
-        out = ctx.workspace.empty(self, "out", (g.n, g.f, g.out_h, g.out_w), dtype)
-        conv_kernels.conv_forward(out, grid, xph, wf, b, geo, phases)
-        return out, (g, geo, phases, xph, w)
+        out_shape = (g.n, g.f, g.out_h, g.out_w)
+        out = ctx.workspace.empty(self, "out", out_shape, dtype)
+        # The relu's output is the relu layer's own buffer, as relu.forward would give it.
+        relu_out = (ctx.workspace.empty(relu, "out", out_shape, dtype) if relu is not None
+                    else ctx.workspace.empty(self, "no_relu", (0, 0, 0, 0), dtype))
+        conv_kernels.conv_forward(out, relu_out, grid, xph, wf, b, geo, phases)
+        return out, (g, geo, phases, xph, w), relu_out
 
-    def backward(self, dout, cache, grads, ctx):
+    def _backward(self, dout, relu_out, cache, grads, ctx):
         g, geo, phases, xph, w = cache
         dtype = w.dtype
-        dout = _checked(self, dout, (g.n, g.f, g.out_h, g.out_w), "dout", dtype)
+        out_shape = (g.n, g.f, g.out_h, g.out_w)
+        dout = _checked(self, dout, out_shape, "dout", dtype)
+        if relu_out is None:
+            relu_out = ctx.workspace.empty(self, "no_relu", (0, 0, 0, 0), dtype)
+        elif (not isinstance(relu_out, np.ndarray) or relu_out.shape != out_shape
+              or relu_out.dtype != dtype or not relu_out.flags.c_contiguous):
+            raise ValueError(f"conv layer: the fused relu's output must be a C-contiguous "
+                             f"{dtype} array of shape {out_shape}")
         dw, db = self._grads(grads, dtype)
         dpad = ctx.workspace.empty_aligned(self, "dpad", (g.f4 * g.row,), dtype)
         if db is None:
             db = ctx.workspace.empty(self, "no_bias_grad", (0,), dtype)
-        conv_kernels.pad_dout(dpad, db, dout, geo)
+        conv_kernels.pad_dout(dpad, db, dout, relu_out, geo)
         conv_kernels.conv_backward_weights(dw, xph, dpad, geo, phases)
         if self.first_weighted and not ctx.input_grad:
             return None

@@ -28,7 +28,8 @@ export class NetView {
   }
 
   // summaryLayers: NET.summary.layers; visuals: LAYER_VISUALS (may be empty); example: the
-  // input shown on top ({image, label}) or null; layerMs: [[fwd, bwd]...] or null.
+  // input shown on top ({image, label}) or null; layerMs: [[fwd, bwd]...] or null, an entry
+  // null for a relu the engine runs inside the conv above it.
   render({ summaryLayers = [], visuals = [], example = null, layerMs = null }) {
     const signature = summaryLayers.map((l) => `${l.type}:${(l.out_shape || []).join("x")}`).join("|");
     if (signature !== this.signature) this.build(summaryLayers, signature);
@@ -128,8 +129,14 @@ export class NetView {
     let i = 0;
     for (const { time } of this.rows.values()) {
       const t = layerMs && layerMs[i];
-      time.hidden = !t;
-      if (t) {
+      const fused = Array.isArray(layerMs) && i < layerMs.length && t === null;
+      time.hidden = !t && !fused;
+      if (fused) {
+        time.querySelector(".bar-fwd").style.width = "0%";
+        time.querySelector(".bar-bwd").style.width = "0%";
+        setText(time.querySelector(".nv-time-text"), "in the conv above");
+        time.title = "computed in the same pass as the conv above it: its time is in the conv's";
+      } else if (t) {
         const [fwd, bwd] = [t[0] || 0, t[1] || 0];
         time.querySelector(".bar-fwd").style.width = `${(100 * fwd) / max}%`;
         time.querySelector(".bar-bwd").style.width = `${(100 * bwd) / max}%`;

@@ -57,3 +57,15 @@ def test_bench_without_torch_and_numpy(capsys):
 def test_bench_refuses_a_bad_batch(capsys):
     assert main(["bench", "--batch", "0"]) == 2
     assert "batch sizes" in capsys.readouterr().err
+
+
+def test_the_3x3_bench_net_of_the_readme_is_a_valid_spec(capsys):
+    # README's speed section runs `bench --net engine/bench_nets/net3x3.json`.
+    from pathlib import Path
+
+    import engine
+    from engine.spec import parse_spec
+    path = Path(engine.__file__).parent / "bench_nets" / "net3x3.json"
+    spec = parse_spec(json.loads(path.read_text()))
+    assert [d["type"] for d in spec.layers].count("conv") == 5
+    assert spec.input_shape == (3, 32, 32)

@@ -263,3 +263,43 @@ def test_bad_labels_are_refused_before_any_gradient_is_touched(labels, message, 
     with pytest.raises(ValueError, match=message):
         net.loss_and_grads(x, np.array(labels), grads, ctx)
     assert all(not g.any() for layer_grads in grads for g in layer_grads.values())
+
+
+def test_conv_and_relu_run_fused_with_the_same_bits_as_layer_by_layer(rng):
+    # The convnetjs preset: three conv + relu pairs that Net runs as one pass each.
+    spec = load_preset("convnetjs")
+    fused, plain = (Net(spec, rng=np.random.default_rng(0)) for _ in range(2))
+    assert fused.fused_relu == {1, 4, 7}
+    plain.fused_relu = frozenset()
+    x = rng.standard_normal((3,) + spec.input_shape).astype(np.float32)
+    y = np.array([1, 5, 9])
+    results = []
+    for net in (fused, plain):
+        grads, ctx = net.new_grads(), Context(training=True, timings=[])
+        out, caches, outputs = net.forward(x, ctx)
+        loss, dx, _ = net.backward(out, caches, y, grads, ctx)
+        results.append(([o.copy() for o in outputs], loss, dx.copy(), grads, ctx.timings))
+    (outs_f, loss_f, dx_f, grads_f, times_f), (outs_p, loss_p, dx_p, grads_p, _) = results
+    for a, b in zip(outs_f, outs_p):
+        np.testing.assert_array_equal(a, b)
+    assert loss_f == loss_p
+    np.testing.assert_array_equal(dx_f, dx_p)
+    for gf, gp in zip(grads_f, grads_p):
+        for name in gf:
+            np.testing.assert_array_equal(gf[name], gp[name])
+    # every layer still has a time, forward and backward; a fused relu's counts in its conv
+    assert sorted({(p, i) for p, i, _ in times_f}) == sorted(
+        {(p, i) for p in ("forward", "backward") for i in range(len(fused.layers))})
+    assert all(s == 0.0 for p, i, s in times_f if i in (2, 5, 8))
+
+
+def test_keeping_every_layer_gradient_gives_the_relu_gradients_too(rng):
+    # keep_grads asks for dL/d(each layer's output): the backward then runs layer by layer.
+    spec = load_preset("convnetjs")
+    net = Net(spec, rng=np.random.default_rng(0))
+    x = rng.standard_normal((2,) + spec.input_shape).astype(np.float32)
+    grads, ctx = net.new_grads(), Context(training=True)
+    out, caches, outputs = net.forward(x, ctx)
+    _, _, kept = net.backward(out, caches, np.array([0, 1]), grads, ctx, keep_grads=True)
+    relu_grad, conv_grad = kept[2], kept[1]
+    np.testing.assert_array_equal(conv_grad, np.where(outputs[2] > 0, relu_grad, 0))

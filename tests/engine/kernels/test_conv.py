@@ -32,9 +32,10 @@ CASES = [
 ]
 
 
-def run_conv(x, w, b, stride_y, stride_x, pad_y, pad_x, dout=None, group=None):
+def run_conv(x, w, b, stride_y, stride_x, pad_y, pad_x, dout=None, group=None, relu=False):
     """The kernel sequence the layer runs, with NaN-filled scratch (nothing may read it
-    before writing it). Returns out, or (out, dx, dw, db) when dout is given."""
+    before writing it). Returns out, or (out, dx, dw, db) when dout is given. relu: fuse a
+    relu (out is then (conv out, relu out); dout is the gradient at the relu's output)."""
     n, c, h, wd = x.shape
     f, _, sy, sx = w.shape
     g, phases = K.conv_geometry(n, c, h, wd, f, sy, sx, stride_y, stride_x, pad_y, pad_x,
@@ -46,16 +47,19 @@ def run_conv(x, w, b, stride_y, stride_x, pad_y, pad_x, dout=None, group=None):
     wdx = np.full((g.phases, g.c4, f * taps), np.nan, dt)
     grid = np.full((g.f4, g.grid_row), np.nan, dt)
     out = np.full((n, f, g.out_h, g.out_w), np.nan, dt)
+    relu_out = np.full(out.shape, np.nan, dt) if relu else np.zeros((0, 0, 0, 0), dt)
     K.pad_phases(xph, x, tuple(g), phases)
     K.forward_weights(wf, w, phases, stride_y, stride_x)
     K.flipped_weights(wdx, w, phases, stride_y, stride_x)
-    K.conv_forward(out, grid, xph, wf, b, tuple(g), phases)
+    K.conv_forward(out, relu_out, grid, xph, wf, b, tuple(g), phases)
+    if relu:
+        out = (out, relu_out)
     if dout is None:
         return out
     dpad = np.full(g.f4 * g.row, np.nan, dt)
     dw, db = np.zeros_like(w), np.zeros(f, dt)
     dx = np.full(x.shape, np.nan, dt)
-    K.pad_dout(dpad, db, dout, tuple(g))
+    K.pad_dout(dpad, db, dout, relu_out, tuple(g))
     K.conv_backward_weights(dw, xph, dpad, tuple(g), phases)
     K.conv_backward_data(dx, np.full((g.c4, g.grid_row), np.nan, dt), dpad, wdx, tuple(g), phases)
     return out, dx, dw, db
@@ -131,6 +135,25 @@ def test_images_per_task_change_nothing(group, rng):
         np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-13)
 
 
+@pytest.mark.parametrize("case", [CASES[3], CASES[5]], ids=["stride1", "stride2"])
+def test_a_fused_relu_gives_exactly_what_the_relu_layer_would(case, rng):
+    # Net runs conv + relu as one pass: out and max(out, 0) forward; backward, the gradient
+    # at the relu's output masked where the relu passed nothing. NaN passes forward (as the
+    # relu kernel) and stops backward.
+    x, w, b, conv = random_case(case, rng, np.float32)
+    x[0, 0, 0, 0] = np.nan
+    plain = run_conv(x, w, b, *conv)
+    dout = rng.standard_normal(plain.shape).astype(np.float32)
+    (out, relu_out), dx, dw, db = run_conv(x, w, b, *conv, dout=dout, relu=True)
+    np.testing.assert_array_equal(out, plain)
+    expected = plain.copy()
+    expected[plain < 0] = 0
+    np.testing.assert_array_equal(relu_out, expected)
+    masked = np.where(plain > 0, dout, np.float32(0))
+    for got, want in zip((dx, dw, db), run_conv(x, w, b, *conv, dout=masked)[1:]):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_weight_gradients_accumulate(rng):
     x, w, b, conv = random_case(CASES[5], rng)
     dout = rng.standard_normal(run_conv(x, w, b, *conv).shape)
@@ -140,7 +163,7 @@ def test_weight_gradients_accumulate(rng):
     dpad = np.empty(g.f4 * g.row)
     K.pad_phases(xph, x, tuple(g), phases)
     dw2, db2 = dw.copy(), db.copy()
-    K.pad_dout(dpad, db2, dout, tuple(g))
+    K.pad_dout(dpad, db2, dout, np.zeros((0, 0, 0, 0)), tuple(g))
     K.conv_backward_weights(dw2, xph, dpad, tuple(g), phases)
     np.testing.assert_allclose(dw2, 2 * dw, rtol=1e-12)
     np.testing.assert_allclose(db2, 2 * db, rtol=1e-12)
@@ -169,12 +192,16 @@ def test_float32_kernels_do_no_float64_arithmetic(rng):
     xph, dpad = np.zeros(g.phases * 3 * g.row, f32), np.zeros(g.f4 * g.row, f32)
     wf = np.zeros((g.phases, g.f4, 3 * g.taps_y * g.taps_x), f32)
     grid = np.zeros((g.f4, g.grid_row), f32)
-    # The kernels that do arithmetic (the others only copy); each recompile takes seconds.
+    out_shape = (2, 4, g.out_h, g.out_w)
+    # The kernels that do arithmetic, with the fused relu on (the others only copy); each
+    # recompile takes seconds.
     calls = [
         (K._correlate4, (grid, 0, 0, xph, 0, g.row, wf[0], 9, 3, 3, g.width, 32)),
-        (K.conv_forward, (np.zeros((2, 4, g.out_h, g.out_w), f32), grid, xph, wf, b, geo, phases)),
+        (K.conv_forward, (np.zeros(out_shape, f32), np.zeros(out_shape, f32), grid, xph, wf, b,
+                          geo, phases)),
         (K.conv_backward_weights, (np.zeros_like(w), xph, dpad, geo, phases)),
-        (K.pad_dout, (dpad, np.zeros(4, f32), np.ones((2, 4, g.out_h, g.out_w), f32), geo)),
+        (K.pad_dout, (dpad, np.zeros(4, f32), np.ones(out_shape, f32), np.ones(out_shape, f32),
+                      geo)),
     ]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's notes about the uncached recompile
