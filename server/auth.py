@@ -2,7 +2,8 @@
 
 The token comes as `Authorization: Bearer <token>` or as the HttpOnly cookie that
 `GET /?token=...` sets (then redirects to a clean URL, since the projector shows the address
-bar). Tokens are compared with secrets.compare_digest. A cookie is an ambient credential, so
+bar). The cookie's name carries the port (`convnet_presenter_8000`): browsers share a host's
+cookies across its ports, so two demos on one machine would otherwise log each other out. Tokens are compared with secrets.compare_digest. A cookie is an ambient credential, so
 an unsafe request (POST/PUT/PATCH/DELETE) authenticated by the cookie alone is refused with 403
 when its Origin (or Sec-Fetch-Site) says it came from another site or port.
 
@@ -21,11 +22,17 @@ from starlette.routing import Mount
 
 from server.errors import ApiError
 
-COOKIE = "convnet_presenter"
+COOKIE_PREFIX = "convnet_presenter"
 Role = Literal["presenter", "viewer"]
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # Routes added by FastAPI/Starlette rather than our routers: public by declaration.
 PUBLIC_PATHS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/static"}
+
+
+def cookie_name(request: Request) -> str:
+    """The presenter cookie of the server at this request's address (see above)."""
+    port = request.url.port or (443 if request.url.scheme == "https" else 80)
+    return f"{COOKIE_PREFIX}_{port}"
 
 
 def token_matches(request: Request, candidate: str | None) -> bool:
@@ -58,7 +65,7 @@ def role_of(request: Request) -> Role:
     cookie is valid."""
     if token_matches(request, _bearer(request)):
         return "presenter"
-    if token_matches(request, request.cookies.get(COOKIE)):
+    if token_matches(request, request.cookies.get(cookie_name(request))):
         return "presenter"
     return "viewer"
 
@@ -77,7 +84,7 @@ def presenter(request: Request) -> Role:
             return "presenter"
         raise ApiError(401, "unauthorized", "the bearer token is not the presenter token",
                        headers={"WWW-Authenticate": "Bearer"})
-    if token_matches(request, request.cookies.get(COOKIE)):
+    if token_matches(request, request.cookies.get(cookie_name(request))):
         if request.method not in SAFE_METHODS and not _same_origin(request):
             raise ApiError(403, "forbidden", "this request came from another site; presenter "
                            "changes are only accepted from the demo's own page")

@@ -7,7 +7,6 @@ the convolution kernels write are 64-byte aligned (see engine/kernels/conv.py).
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from engine.kernels import conv as conv_kernels

@@ -5,14 +5,13 @@ adadelta) and Adam, each a pure function of the arrays it is handed.
     rule.step(param, grad, state, hp, lr, t)   updates param and state in place
 
 `grad` is the gradient the rule follows (batch mean + decay, see `decayed_gradient`); the rule
-uses it as scratch and leaves garbage in it. `lr` is this step's learning rate (the schedule's
-value), `t` the 1-based count of steps taken with this state, which only Adam's bias correction
-reads. Arrays are C-contiguous, of one dtype; the scalars are cast to it, so float32 stays
-float32.
+only reads it. `lr` is this step's learning rate (the schedule's value), `t` the 1-based count
+of steps taken with this state, which only Adam's bias correction reads. Arrays are
+C-contiguous, of one dtype; the scalars are cast to it, so float32 stays float32.
 
 Each rule is one Numba loop over the elements: a net has a few dozen small parameter arrays,
-and the NumPy form (4-8 ufunc calls per array, each ~1 us of call overhead) took 50 us per
-step of the ConvNetJS demo net, 4% of a batch-4 training step; the loops take ~10.
+and the NumPy form (4-8 ufunc calls per array, each ~1 us of call overhead) made the update of
+the ConvNetJS demo net 51 us per step, 4% of a batch-4 training step; with the loops it is 29.
 
 Where we differ from ConvNetJS (convnet_trainers.js), on purpose:
 - Adam divides by its bias correction, m_hat = m / (1 - beta1^t), v_hat = v / (1 - beta2^t),

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
-from server.auth import COOKIE, PUBLIC, role_of, token_matches
+from server.auth import PUBLIC, cookie_name, role_of, token_matches
 from server.runtime import runtime
 
 router = APIRouter(tags=["page"])
@@ -73,7 +73,7 @@ def _log_in(request: Request, token: str):
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(COOKIE, runtime(request).settings.token, httponly=True,
+    response.set_cookie(cookie_name(request), runtime(request).settings.token, httponly=True,
                         samesite="strict", path="/")
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"

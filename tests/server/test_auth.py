@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 
 from server.app import create_app
-from server.auth import COOKIE, route_policies
+from server.auth import COOKIE_PREFIX, route_policies
 from tests.server.conftest import TOKEN, presenter, tiny_settings
+
+COOKIE = f"{COOKIE_PREFIX}_80"  # TestClient talks to http://testserver, port 80
 
 PRESENTER_ROUTES = [("PUT", "/api/net"), ("POST", "/api/net/check"), ("POST", "/api/control"),
                     ("PATCH", "/api/params"), ("POST", "/api/snapshot"),
@@ -107,3 +109,16 @@ def test_the_login_form_posts_the_token_and_gets_the_cookie(client):
     for data in ({"token": "wrong-token-wrong-token"}, {}):
         refused = client.post("/login", data=data, follow_redirects=False)
         assert refused.status_code == 401 and "set-cookie" not in refused.headers
+
+
+def test_each_port_has_its_own_presenter_cookie(client):
+    # Two demos on one machine (ports 8000 and 8001): a browser keeps one cookie per port,
+    # so logging in to one does not log the other out, and one's cookie is not the other's.
+    response = client.get(f"http://testserver:8001/?token={TOKEN}", follow_redirects=False)
+    assert response.headers["set-cookie"].startswith(f"{COOKIE_PREFIX}_8001=")
+    client.cookies.clear()
+    as_8001 = {"Cookie": f"{COOKIE_PREFIX}_8001={TOKEN}"}
+    assert client.get("http://testserver:8001/api/state", headers=as_8001).json()["role"] == \
+        "presenter"
+    assert client.get("http://testserver:8000/api/state", headers=as_8001).json()["role"] == \
+        "viewer"
