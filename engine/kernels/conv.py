@@ -229,8 +229,8 @@ def _correlate4(out, o, obase, src, sbase, sstride, wt, n_r, taps_y, taps_x, wid
 
 @njit(cache=True, nogil=True, error_model="numpy")
 def _tap_after(qy, qx, taps_x):
-    # The tap after (qy, qx) in C order. dw walks its taps this way: a // and % per tap cost
-    # as much as the dot products of an 8x8 image (30% of dw at 8x8x20, measured).
+    # The tap after (qy, qx) in C order. dw walks its taps this way: with a // and % per tap,
+    # dw at 8x8x20, batch 4, took 85 us instead of 70 (the dot products there are short).
     qx += 1
     if qx == taps_x:
         return qy + 1, 0
