@@ -13,8 +13,10 @@ without races, and a batch of one image still keeps both cores busy. Arrays arri
 from numba import njit, prange
 
 
-# Below this input size (bytes) max_pool_forward takes the row-pass loop when every window is
-# inside the input. Measured here (2x2 stride 2, 2 threads): 2.5x faster at 4x16x32x32
+# Max pooling picks one of three loops: 2x2 stride 2 with every window inside the input (the
+# usual case) has its own; other windows inside the input take the row pass below this input
+# size (bytes), else the window-by-window clipped loop. Measured with 2x2 stride 2, before it
+# had its own loop (2 threads): the row pass was 2.5x the clipped loop at 4x16x32x32
 # (256 KiB), 2x at 4x20x16x16; but 0.6x at 32x16x32x32 (2 MiB) and 64x64x16x16, where the
 # input comes from beyond L2 and the window-by-window loop streams it better.
 ROW_PASS_MAX_BYTES = 512 * 1024
