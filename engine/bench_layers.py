@@ -30,9 +30,7 @@ def _ours(c, x, y, ctx):
     t = _clock()
     _, dout = net.loss_layer.loss(h, caches[-1], y, ctx)
     bwd[-1] = _clock() - t
-    # As Net.backward: a training step stops at the first weighted layer (no dL/dx).
-    stop = net.first_weighted if not ctx.input_grad and net.first_weighted else 0
-    for i in range(n - 2, stop - 1, -1):
+    for i in range(n - 2, net.backward_stop(ctx) - 1, -1):  # where Net.backward stops
         t = _clock()
         dout = net.layers[i].backward(dout, caches[i], grads[i], ctx)
         bwd[i] = _clock() - t

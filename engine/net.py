@@ -131,6 +131,11 @@ class Net:
         out, _, _ = self.forward(x, ctx)
         return out
 
+    def backward_stop(self, ctx: Context) -> int:
+        """The last layer index a backward pass visits: 0, or the first weighted layer when
+        nobody reads dL/d(net input) (it then skips its dx and nothing before it runs)."""
+        return self.first_weighted if not ctx.input_grad and self.first_weighted else 0
+
     def backward(self, out: np.ndarray, caches: list[Any], y: np.ndarray, grads: Grads,
                  ctx: Context, *, keep_grads: bool = False
                  ) -> tuple[float, np.ndarray, list[np.ndarray] | None]:
@@ -143,7 +148,7 @@ class Net:
         if timings is not None:
             timings.append(("backward", len(self.layers) - 1, time.perf_counter() - t0))
         output_grads = [None] * len(self.layers) if keep_grads else None
-        stop = self.first_weighted if not ctx.input_grad and self.first_weighted else 0
+        stop = self.backward_stop(ctx)
         # Fused backward (relu then conv, one pass) unless every layer's gradient is wanted:
         # the fused pass never makes the relu's dx.
         fused = self.fused_relu if output_grads is None else frozenset()

@@ -158,10 +158,7 @@ class Trainer:
             test = self._test_run.advance(self.options.test_chunk)
             if test is not None:
                 self.last_test = result["test"] = test
-        if "test" in result:
-            test = result["test"]
-            self.history.add_test({"step": test["step"], "examples": test["examples"],
-                                   "test_acc": test["accuracy"], "test_loss": test["loss"]})
+                self.history.add_test(_test_point(test["step"], test["examples"], test))
         self.history.add(self.point())
         return result
 
@@ -226,10 +223,10 @@ class Trainer:
 
     def metrics(self) -> dict[str, Any]:
         w = self._windows
+        seconds = w["seconds"].sum()
         return {
             **self.point(),
-            "images_per_s": (w["images"].sum() / w["seconds"].sum()
-                             if w["seconds"].sum() > 0 else None),
+            "images_per_s": w["images"].sum() / seconds if seconds > 0 else None,
             "forward_ms_per_image": w["forward_ms"].mean(),
             "backward_ms_per_image": w["backward_ms"].mean(),
             "layer_ms": self.layer_ms,
@@ -331,9 +328,8 @@ class Trainer:
         self.history.mark({"step": self.step_count, "examples": self.examples_seen,
                            "text": "snapshot loaded"})
         if self.last_test is not None:     # where the accuracy chart starts
-            self.history.add_test({"step": self.step_count, "examples": self.examples_seen,
-                                   "test_acc": self.last_test["accuracy"],
-                                   "test_loss": self.last_test.get("loss")})
+            self.history.add_test(_test_point(self.step_count, self.examples_seen,
+                                              self.last_test))
 
     def _install(self, net: Net, optimizer_state: dict | None) -> None:
         hp = self.optimizer.hp
@@ -368,6 +364,12 @@ def _count(value: Any) -> int | float:
     """A non-negative number from a snapshot's free-form meta, else 0."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     return value if ok and np.isfinite(value) and value >= 0 else 0
+
+
+def _test_point(step: int, examples: int, test: dict[str, Any]) -> dict[str, Any]:
+    """A whole-test-set result as the history keeps it, at the step its weights were taken."""
+    return {"step": step, "examples": examples, "test_acc": test["accuracy"],
+            "test_loss": test.get("loss")}
 
 
 def _recorded_test(metrics: Any) -> dict[str, Any] | None:

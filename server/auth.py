@@ -3,8 +3,9 @@
 The token comes as `Authorization: Bearer <token>` or as the HttpOnly cookie that
 `GET /?token=...` sets (then redirects to a clean URL, since the projector shows the address
 bar). The cookie's name carries the port (`convnet_presenter_8000`): browsers share a host's
-cookies across its ports, so two demos on one machine would otherwise log each other out. Tokens are compared with secrets.compare_digest. A cookie is an ambient credential, so
-an unsafe request (POST/PUT/PATCH/DELETE) authenticated by the cookie alone is refused with 403
+cookies across its ports, so two demos on one machine would otherwise log each other out.
+Tokens are compared with secrets.compare_digest. A cookie is an ambient credential, so an
+unsafe request (POST/PUT/PATCH/DELETE) authenticated by the cookie alone is refused with 403
 when its Origin (or Sec-Fetch-Site) says it came from another site or port.
 
 Every route declares its policy: API routes carry the dependency `PUBLIC` or `PRESENTER`,
