@@ -337,7 +337,7 @@ def conv_forward(out, relu_out, grid, xph, wf, bias, geo, phases):
                             dst[ox] = src[ox] + bf
 
 
-@njit(cache=True, nogil=True, error_model="numpy", parallel=True, fastmath={"reassoc"})
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def pad_dout(dpad, db, dout, relu_out, geo):
     # dout: (N, F, Ho, Wo) -> dpad: (F4, row) flattened: dout[n, f, oy, ox] at
     # f*row + lead + n*img + (oy + top)*width + ox + left; zero everywhere else (rows >= F too).
@@ -345,7 +345,12 @@ def pad_dout(dpad, db, dout, relu_out, geo):
     # db is empty: no bias), made while dout passes by. One task = one filter: it owns db[f].
     # relu_out: when not empty, the output of a fused relu; dout is then the gradient at the
     # relu's output and passes only where relu_out > 0 (relu_backward, on the way).
-    # reassoc lets the sum vectorise (it only reorders the additions).
+    # The bias sum runs over each copied image in ONE loop that both cases share: with
+    # reassoc LLVM picks the order of the additions per loop and per CPU (vector width,
+    # interleave), and a sum inside each copy loop gave the fused and the plain pass
+    # different bits on AVX-512 Xeons (1 ulp of db). One loop, one order: the same bits on
+    # every target. It runs from the image's first value to its last, over the zeros of the
+    # garbage columns too: one long unit-stride loop is faster than a short one per row.
     g = ConvGeometry(*geo)
     zero = dpad.dtype.type(0)
     relu = relu_out.size > 0
@@ -362,16 +367,22 @@ def pad_dout(dpad, db, dout, relu_out, geo):
                 if relu:
                     passes = relu_out[n, f, oy]
                     for ox in range(g.out_w):
-                        v = src[ox] if passes[ox] > 0 else zero
-                        dst[ox] = v
-                        s += v
+                        dst[ox] = src[ox] if passes[ox] > 0 else zero
                 else:
                     for ox in range(g.out_w):
-                        v = src[ox]
-                        dst[ox] = v
-                        s += v
+                        dst[ox] = src[ox]
+            s = _add_row(s, plane[g.top * g.width + g.left:],
+                         (g.out_h - 1) * g.width + g.out_w)
         if db.shape[0] > 0:
             db[f] += s
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _add_row(s, row, n):
+    # s + row[0] + ... + row[n-1]; reassoc lets the sum vectorise (it only reorders it).
+    for i in range(n):
+        s += row[i]
+    return s
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)

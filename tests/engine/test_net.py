@@ -303,3 +303,42 @@ def test_keeping_every_layer_gradient_gives_the_relu_gradients_too(rng):
     _, _, kept = net.backward(out, caches, np.array([0, 1]), grads, ctx, keep_grads=True)
     relu_grad, conv_grad = kept[2], kept[1]
     np.testing.assert_array_equal(conv_grad, np.where(outputs[2] > 0, relu_grad, 0))
+
+
+def _compiled_signatures() -> int:
+    import importlib
+    import pkgutil
+
+    from numba.core.registry import CPUDispatcher
+
+    import engine.kernels
+    import engine.optim.rules
+    modules = [importlib.import_module(f"engine.kernels.{m.name}")
+               for m in pkgutil.iter_modules(engine.kernels.__path__)] + [engine.optim.rules]
+    return sum(len(v.signatures) for m in modules for v in vars(m).values()
+               if isinstance(v, CPUDispatcher))
+
+
+def test_new_shapes_and_batch_sizes_compile_no_new_kernels(rng):
+    # Kernels take shapes as values (a plain tuple of ints), so a server that sees many nets
+    # and batch sizes keeps one compiled version per kernel and dtype, not one per shape.
+    def train(spec, batch):
+        net = Net(spec)
+        optimizer, grads = Optimizer(net.named_params(), method="momentum"), net.new_grads()
+        x = rng.standard_normal((batch,) + spec.input_shape).astype(np.float32)
+        y = np.arange(batch) % spec.num_outputs
+        net.loss_and_grads(x, y, grads, Context(training=True, input_grad=False))
+        optimizer.step(net.named_grads(grads))
+        net.predict(x[:1])
+
+    spec = load_preset("convnetjs")
+    train(spec, 4)
+    before = _compiled_signatures()
+    train(spec, 9)
+    layers = [dict(layer) for layer in spec.to_json()]
+    layers[0].update(out_sx=24, out_sy=24)
+    for layer in layers:
+        if layer["type"] == "conv":
+            layer["filters"] -= 8
+    train(parse_spec(layers), 5)
+    assert _compiled_signatures() == before
