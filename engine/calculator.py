@@ -56,6 +56,42 @@ def own_params(d: dict) -> tuple[int, str]:
     return 0, ""
 
 
+def own_param_shapes(d: dict) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    """The arrays a layer holds itself, by name, as the engine's layers make them:
+    ({param: shape}, {buffer: shape}). A block's children are named by `param_shapes`."""
+    t, c = d["type"], d["in_shape"][0]
+    if t == "conv":
+        params = {"w": (d["filters"], c, d["sy"], d["sx"])}
+        return ({**params, "b": (d["filters"],)} if d["bias"] else params), {}
+    if t == "fc":
+        c, h, w = d["in_shape"]
+        params = {"w": (d["num_neurons"], c * h * w)}
+        return ({**params, "b": (d["num_neurons"],)} if d["bias"] else params), {}
+    if t == "batchnorm":
+        return {"gamma": (c,), "beta": (c,)}, {"running_mean": (c,), "running_var": (c,)}
+    return {}, {}
+
+
+def param_shapes(spec) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    """({name: shape} of every parameter, {name: shape} of every buffer) of the net a spec
+    builds, named and ordered as Net.named_params() and named_buffers() name them; arithmetic
+    only, so a snapshot's arrays can be checked before any net is allocated."""
+    params: dict[str, tuple] = {}
+    buffers: dict[str, tuple] = {}
+
+    def visit(d: dict, prefix: str) -> None:
+        own_p, own_b = own_param_shapes(d)
+        for chain, layers in children(d):
+            for j, child in enumerate(layers):
+                visit(child, f"{prefix}{chain}.{j}.")
+        params.update((prefix + name, shape) for name, shape in own_p.items())
+        buffers.update((prefix + name, shape) for name, shape in own_b.items())
+
+    for i, d in enumerate(spec.layers):
+        visit(d, f"{i}.")
+    return params, buffers
+
+
 def own_buffers(d: dict) -> int:
     """Non-trainable values (batchnorm running mean and variance)."""
     return 2 * d["in_shape"][0] if d["type"] == "batchnorm" else 0

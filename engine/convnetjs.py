@@ -19,14 +19,17 @@ snapshot's preprocess) into its first layer, as ConvNetJS only ever feeds pixel/
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from engine import values
+from engine.calculator import param_shapes
 from engine.net import Net
 from engine.snapshot import Snapshot, SnapshotError
 from engine.spec import SpecError, parse_spec
+from engine.spec_layers import MAX_INT
+from engine.values import show
 
 CONVNETJS_PREPROCESS = {"mean": [127.5, 127.5, 127.5], "std": [255.0, 255.0, 255.0]}
 LOSS_TYPES = ("softmax", "svm", "regression")
@@ -36,24 +39,27 @@ SCALE_THROUGH = ("relu", "pool", "maxout", "dropout")
 
 
 class ConvNetJSError(SnapshotError):
-    pass
+    """A ConvNetJS document that cannot be imported (or a net that cannot be exported)."""
 
 
 def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConvNetJSError(f"{where}: expected a finite number, got {value!r}")
-    return float(value)
+    number = values.real(value)
+    if number is None:
+        raise ConvNetJSError(f"{where}: expected a finite number, got {show(value)}", where)
+    return number
 
 
 def _int(layer: dict, key: str, where: str, default: int | None = None) -> int:
     value = layer.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConvNetJSError(f"{where}: '{key}' must be an integer, got {value!r}")
+    if type(value) is not int or abs(value) > MAX_INT:
+        raise ConvNetJSError(f"{where}: '{key}' must be an integer, got {show(value)}",
+                             f"{where}.{key}")
     return value
 
 
-def read_vol(vol: Any, where: str) -> np.ndarray:
-    """A ConvNetJS Vol -> float64 array (depth, sy, sx)."""
+def read_vol(vol: Any, where: str, limit: int | None = None) -> np.ndarray:
+    """A ConvNetJS Vol -> float64 array (depth, sy, sx); `limit`: the most values it may hold
+    (what the layer needs), checked before any is read."""
     if not isinstance(vol, dict):
         raise ConvNetJSError(f"{where}: expected a Vol object with sx, sy, depth and w")
     sx, sy, depth = (_int(vol, k, where) for k in ("sx", "sy", "depth"))
@@ -61,6 +67,9 @@ def read_vol(vol: Any, where: str) -> np.ndarray:
         raise ConvNetJSError(f"{where}: sx, sy and depth must be positive")
     w = vol.get("w")
     count = sx * sy * depth
+    if limit is not None and count > limit:
+        raise ConvNetJSError(f"{where}: {sx}x{sy}x{depth} values where the layer takes "
+                             f"{limit:,}")
     if isinstance(w, dict):
         try:
             values = [w[str(i)] for i in range(count)]
@@ -118,13 +127,15 @@ def _user_layer(layer: dict, where: str) -> dict | None:
         return {"type": kind, "num_classes": _int(layer, "out_depth", where)}
     if kind == "regression":
         return {"type": kind, "num_neurons": _int(layer, "out_depth", where)}
-    raise ConvNetJSError(f"{where}: layer_type {kind!r} is not supported "
+    raise ConvNetJSError(f"{where}: layer_type {show(kind)} is not supported "
                          f"(known: input, conv, fc, pool, relu, sigmoid, tanh, maxout, dropout, "
                          f"lrn, softmax, svm, regression)")
 
 
 def import_convnetjs(doc: Any, classes: list[str] | None = None) -> Snapshot:
-    """A ConvNetJS `Net.toJSON()` document -> a Snapshot (validated like our own)."""
+    """A ConvNetJS `Net.toJSON()` document -> a Snapshot (validated like our own). Every
+    filter is read and checked against the shapes the spec implies (arithmetic) before
+    anything the size of the net is allocated."""
     if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list) or not doc["layers"]:
         raise ConvNetJSError("a ConvNetJS net is an object with a non-empty 'layers' list")
     layers = doc["layers"]
@@ -136,7 +147,7 @@ def import_convnetjs(doc: Any, classes: list[str] | None = None) -> Snapshot:
         nxt = layers[i + 1].get("layer_type") if i + 1 < len(layers) else None
         if layer.get("layer_type") == "fc" and nxt in LOSS_TYPES:
             continue  # our loss layers bring their own fc, at this same index
-        user.append(_user_layer(layer, f"layers[{i}] ({layer.get('layer_type')})"))
+        user.append(_user_layer(layer, f"layers[{i}] ({show(layer.get('layer_type'))})"))
     try:
         spec = parse_spec(user)
     except SpecError as exc:
@@ -144,66 +155,69 @@ def import_convnetjs(doc: Any, classes: list[str] | None = None) -> Snapshot:
     if len(spec.layers) != len(layers):
         raise ConvNetJSError("the ConvNetJS layer list does not line up with its spec "
                              f"({len(layers)} layers, {len(spec.layers)} after parsing)")
-    net = Net(spec, dtype=np.float64)
-    factors = dropout_factors(net)
-    for i, (layer, ours) in enumerate(zip(layers, net.layers)):
-        where = f"layers[{i}] ({ours.type})"
-        if ours.type not in ("conv", "fc"):
+    shapes = param_shapes(spec)[0]
+    factors = dropout_factors(spec.layers)
+    params = {}
+    for i, (layer, d) in enumerate(zip(layers, spec.layers)):
+        if d["type"] not in ("conv", "fc"):
             continue
-        w = _read_filters(layer.get("filters"), ours, where)
-        ours.params["w"][...] = w * factors.get(i, 1.0)
-        b = read_vol(layer.get("biases"), f"{where}.biases").ravel()
-        if b.shape != ours.params["b"].shape:
-            raise ConvNetJSError(f"{where}: {b.size} biases for {ours.params['b'].size} outputs")
-        ours.params["b"][...] = b
-    with np.errstate(over="ignore"):
-        params = {n: a.astype(np.float32) for n, a, _ in net.named_params()}
-    for name, arr in params.items():
-        if not np.isfinite(arr).all():
-            raise ConvNetJSError(f"parameter {name}: values too large for float32")
+        where = f"layers[{i}] ({d['type']})"
+        w = _read_filters(layer.get("filters"), d, shapes[f"{i}.w"], where) * factors.get(i, 1.0)
+        b = read_vol(layer.get("biases"), f"{where}.biases", limit=shapes[f"{i}.b"][0]).ravel()
+        if b.shape != shapes[f"{i}.b"]:
+            raise ConvNetJSError(f"{where}: {b.size} biases for {shapes[f'{i}.b'][0]} outputs")
+        for name, arr in ((f"{i}.w", w), (f"{i}.b", b)):
+            with np.errstate(over="ignore"):
+                params[name] = arr.astype(np.float32)
+            if not np.isfinite(params[name]).all():
+                raise ConvNetJSError(f"parameter {name}: values too large for float32")
     n_out = spec.num_outputs
     names = list(classes) if classes and len(classes) == n_out else [str(k) for k in range(n_out)]
     return Snapshot(spec=spec, params=params, buffers={}, preprocess=dict(CONVNETJS_PREPROCESS),
                     classes=names, meta={"imported_from": "convnetjs"})
 
 
-def _read_filters(filters: Any, ours, where: str) -> np.ndarray:
-    """A conv's or fc's ConvNetJS filters -> our weight array (checked filter by filter)."""
-    count = ours.params["w"].shape[0]
+def _read_filters(filters: Any, d: dict, shape: tuple, where: str) -> np.ndarray:
+    """A conv's or fc's ConvNetJS filters -> our weight array of `shape` (checked filter by
+    filter)."""
+    count = shape[0]
     if not isinstance(filters, list) or len(filters) != count:
         raise ConvNetJSError(f"{where}: expected {count} filters")
-    vols = [read_vol(f, f"{where}.filters[{j}]") for j, f in enumerate(filters)]
-    c, h, wd = ours.in_shape
+    c, h, wd = d["in_shape"]
     # conv: (C, sy, sx) per filter. fc: any Vol of C*H*W values over the input in ConvNetJS's
     # (H, W, C) order (it writes 1x1xN), which we hold in (C, H, W) order.
-    need = ours.params["w"].shape[1:] if ours.type == "conv" else (c * h * wd,)
-    for j, vol in enumerate(vols):
-        got = vol.shape if ours.type == "conv" else (vol.size,)
-        if got != need:
+    need = shape[1:] if d["type"] == "conv" else (c * h * wd,)
+    vols = []
+    for j, f in enumerate(filters):
+        vol = read_vol(f, f"{where}.filters[{j}]", limit=int(np.prod(need)))
+        got = vol.shape if d["type"] == "conv" else (vol.size,)
+        if got != tuple(need):
             raise ConvNetJSError(f"{where}.filters[{j}]: shape {got} (depth, sy, sx), the layer "
                                  f"needs {tuple(need)}")
-    if ours.type == "conv":
+        vols.append(vol)
+    if d["type"] == "conv":
         return np.stack(vols)
     hwc = np.stack([vol.transpose(1, 2, 0).ravel() for vol in vols]).reshape(count, h, wd, c)
     return hwc.transpose(0, 3, 1, 2).reshape(count, -1)
 
 
-def dropout_factors(net: Net) -> dict[int, float]:
-    """{index of a conv/fc layer: (1 - p) of the dropout layers before it}: see the module
-    docstring. Refuses a dropout whose scale cannot reach a conv or fc unchanged."""
+def dropout_factors(defs: list[dict]) -> dict[int, float]:
+    """{index of a conv/fc layer: (1 - p) of the dropout layers before it}, from a spec's
+    layer defs: see the module docstring. Refuses a dropout whose scale cannot reach a conv
+    or fc unchanged."""
     factors: dict[int, float] = {}
-    types = [layer.type for layer in net.layers]
-    for i, layer in enumerate(net.layers):
-        if layer.type != "dropout":
+    types = [d["type"] for d in defs]
+    for i, d in enumerate(defs):
+        if d["type"] != "dropout":
             continue
         j = i + 1
         while j < len(types) and types[j] in SCALE_THROUGH:
             j += 1
-        if j == len(types) or types[j] not in ("conv", "fc") or layer.d["drop_prob"] >= 1:
+        if j == len(types) or types[j] not in ("conv", "fc") or d["drop_prob"] >= 1:
             raise ConvNetJSError(f"layer {i} (dropout): ConvNetJS and this engine scale dropout "
                                  "differently, which can only be reconciled when a conv or fc "
                                  "layer follows it (through relu, pool or maxout only)")
-        factors[j] = factors.get(j, 1.0) * (1.0 - layer.d["drop_prob"])
+        factors[j] = factors.get(j, 1.0) * (1.0 - d["drop_prob"])
     return factors
 
 
@@ -212,7 +226,7 @@ def _export_weights(net: Net, preprocess: dict | None, approximate: bool
     """{layer index: (w, b)} in float64 for every conv and fc, as ConvNetJS must hold them:
     undo the dropout factors (see dropout_factors) and fold the input normalisation."""
     weights = {}
-    factors = dropout_factors(net)
+    factors = dropout_factors(net.spec.layers)
     for i, layer in enumerate(net.layers):
         if layer.type in ("conv", "fc") and "b" in layer.params:
             weights[i] = (layer.params["w"].astype(np.float64) / factors.get(i, 1.0),

@@ -85,26 +85,35 @@ def evaluate(net, split, normalization, *, batch_size: int = 250, limit: int | N
 class PeriodicTest:
     """The trainer's periodic whole-test-set evaluation, spread over the following steps
     (`chunk` images per step; 0: all at once). It evaluates a frozen copy of the weights
-    taken when it starts, so the steps that run meanwhile do not blur the result."""
+    taken when it starts, so the steps that run meanwhile do not blur the result.
+
+    One frozen net is kept and reused while the spec and dtype stay the same (the weights are
+    copied into it), so the workspace keeps one set of buffers however many tests run; a new
+    net replaces the frozen one, and the old one's buffers go with it (see Workspace)."""
 
     def __init__(self) -> None:
         self.workspace = Workspace()
+        self._frozen = None                                        # engine.net.Net
         self._pending: tuple[Evaluation, int, int] | None = None   # evaluation, step, examples
 
     @property
     def pending(self) -> bool:
         return self._pending is not None
 
-    def start(self, net, split, normalization, step: int, examples: int) -> None:
+    def start(self, net, split, normalization, step: int, examples: int, *,
+              batch_size: int = 250) -> None:
         """Begin one, unless one is running (then the new one is skipped)."""
         if self._pending is not None:
             return
-        from engine.net import Net
-        from engine.snapshot import apply_weights
-        frozen = Net(net.spec, dtype=net.dtype)
-        apply_weights(frozen, {name: a for name, a, _ in net.named_params()},
-                      dict(net.named_buffers()))
-        evaluation = Evaluation(frozen, split, normalization, workspace=self.workspace)
+        frozen = self._frozen
+        if frozen is None or frozen.dtype != net.dtype or frozen.spec != net.spec:
+            from engine.net import Net
+            self._frozen = None     # drop the old copy (and its buffers) before the new one
+            frozen = Net(net.spec, dtype=net.dtype)
+            self._frozen = frozen
+        frozen.copy_weights_from(net)
+        evaluation = Evaluation(frozen, split, normalization, batch_size=batch_size,
+                                workspace=self.workspace)
         self._pending = (evaluation, step, examples)
 
     def advance(self, chunk: int) -> dict[str, Any] | None:
@@ -119,6 +128,7 @@ class PeriodicTest:
         return result
 
     def cancel(self) -> None:
-        """Drop a running one (the net was replaced) and its buffers."""
+        """Drop a running one (the net was replaced), the frozen copy and its buffers."""
         self._pending = None
+        self._frozen = None
         self.workspace.clear()

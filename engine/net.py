@@ -70,6 +70,16 @@ class Net:
         return [(f"{i}.{name}", arr)
                 for i in range(len(self.layers)) for name, arr in self.layers[i].buffers.items()]
 
+    def copy_weights_from(self, other: Net) -> None:
+        """Copy another net's parameters and batch-norm statistics into this one's arrays
+        (in place: optimizers and blocks hold references to them). Same spec and dtype."""
+        if other.spec != self.spec or other.dtype != self.dtype:
+            raise ValueError("copy_weights_from needs a net with the same spec and dtype")
+        for (_, dst, _), (_, src, _) in zip(self.named_params(), other.named_params()):
+            np.copyto(dst, src)
+        for (_, dst), (_, src) in zip(self.named_buffers(), other.named_buffers()):
+            np.copyto(dst, src)
+
     def num_params(self) -> int:
         return sum(arr.size for _, arr, _ in self.named_params())
 

@@ -24,18 +24,39 @@ from typing import Any
 
 import numpy as np
 
+from engine import values
+from engine.calculator import param_shapes
 from engine.fsutil import atomic_write_bytes
 from engine.net import Net
 from engine.spec import SpecError, parse_spec
+from engine.values import show, show_repr
 
 FORMAT = "convnet-demo-snapshot"
 VERSION = 1
 ALLOWED_DTYPES = {"float32", "float64", "int64", "int32"}
 MAX_SNAPSHOT_BYTES = 512 * 1024 * 1024
+TOP_KEYS = ("format", "version", "spec", "params", "buffers", "optimizer", "step",
+            "preprocess", "classes", "metrics", "meta")
+MAX_STEP = 10**12          # steps, examples: far beyond any run, exact in a float64
+MAX_DIM = 2**48            # one array dimension (products stay printable)
+MAX_TREE_DEPTH = 32        # nesting of the optimizer state, metrics and meta
+# Pixel statistics in pixel units (x = (pixel - mean) / std): every real convention fits
+# (0..255 pixels: mean ~120, std ~60; ConvNetJS's pixel/255 - 0.5: mean 127.5, std 255; raw
+# pixels: mean 0, std 1). A std of 1e-300 or a mean of 1e308 only makes a net diverge at once.
+MEAN_RANGE = (-1e3, 1e3)
+STD_RANGE = (1e-3, 1e4)
+# meta numbers a load reads: (kind, upper bound); None (a diverged run's figure) reads as 0.
+META_NUMBERS = {"examples_seen": (int, MAX_STEP), "epoch": (float, 1e9),
+                "wall_seconds": (float, 1e10)}
 
 
 class SnapshotError(ValueError):
-    """A snapshot that cannot be used; the message says which part and why."""
+    """A snapshot that cannot be used; the message says which part and why, and `field` names
+    it (e.g. "meta.epoch", "params.1.w", "preprocess.std") where there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass
@@ -67,24 +88,27 @@ def encode_array(arr: np.ndarray) -> dict[str, Any]:
 
 def decode_array(obj: Any, where: str) -> np.ndarray:
     if not isinstance(obj, dict) or set(obj) != {"dtype", "shape", "data"}:
-        raise SnapshotError(f"{where}: expected an array object with dtype, shape and data")
+        raise SnapshotError(f"{where}: expected an array object with dtype, shape and data",
+                            where)
     dtype, shape, data = obj["dtype"], obj["shape"], obj["data"]
-    if dtype not in ALLOWED_DTYPES:
-        raise SnapshotError(f"{where}: dtype {dtype!r} is not one of {sorted(ALLOWED_DTYPES)}")
+    if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
+        raise SnapshotError(f"{where}: dtype {show_repr(dtype)} is not one of "
+                            f"{sorted(ALLOWED_DTYPES)}", where)
     if (not isinstance(shape, list) or len(shape) > 8
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape)):
-        raise SnapshotError(f"{where}: shape must be a list of non-negative integers")
+            or not all(type(s) is int and 0 <= s <= MAX_DIM for s in shape)):
+        raise SnapshotError(f"{where}: shape must be a list of at most 8 non-negative "
+                            f"integers (each at most {MAX_DIM:,})", where)
     if not isinstance(data, str):
-        raise SnapshotError(f"{where}: data must be a base64 string")
+        raise SnapshotError(f"{where}: data must be a base64 string", where)
     try:
         raw = base64.b64decode(data, validate=True)
     except ValueError as exc:
-        raise SnapshotError(f"{where}: data is not valid base64 ({exc})") from None
+        raise SnapshotError(f"{where}: data is not valid base64 ({exc})", where) from None
     # Python integers: np.prod would wrap around for a hostile shape and let it "match".
     expected = math.prod(shape) * np.dtype(dtype).itemsize
     if len(raw) != expected:
         raise SnapshotError(f"{where}: {len(raw)} bytes of data for shape {shape} {dtype} "
-                            f"(expected {expected})")
+                            f"(expected {expected})", where)
     return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
 
 
@@ -102,45 +126,67 @@ def _encode_tree(value: Any) -> Any:
     return value
 
 
-def _decode_tree(value: Any, where: str) -> Any:
+def _decode_tree(value: Any, where: str, depth: int = 0) -> Any:
+    if depth > MAX_TREE_DEPTH and isinstance(value, (dict, list)):
+        raise SnapshotError(f"{where}: nested more than {MAX_TREE_DEPTH} deep", where)
     if isinstance(value, dict):
         if set(value) == {"__array__"}:
             return decode_array(value["__array__"], where)
-        return {k: _decode_tree(v, f"{where}.{k}") for k, v in value.items()}
+        return {k: _decode_tree(v, f"{where}.{k}", depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode_tree(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_decode_tree(v, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     return value
 
 
 # --- weights --------------------------------------------------------------------------------
-def check_weights(net: Net, params: dict[str, np.ndarray], buffers: dict[str, np.ndarray]) -> None:
-    """Every array the net has, with its exact shape, finite; nothing more, nothing less."""
-    named_params = {n: a for n, a, _ in net.named_params()}
-    for kind, given, expected in (("params", params, named_params),
-                                  ("buffers", buffers, dict(net.named_buffers()))):
-        missing = sorted(set(expected) - set(given))
-        extra = sorted(set(given) - set(expected))
+def checked_weights(spec, params: dict[str, np.ndarray], buffers: dict[str, np.ndarray],
+                    dtype=np.float32) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Every array the spec's net has, with its exact shape (arithmetic: no net is built),
+    finite once converted to `dtype` (a float64 1e39 is finite and becomes inf in float32);
+    nothing more, nothing less. Returns the arrays in `dtype` (fresh when converted)."""
+    out: tuple[dict, dict] = ({}, {})
+    for kind, given, expected, converted in zip(("params", "buffers"), (params, buffers),
+                                                param_shapes(spec), out):
+        if not isinstance(given, dict):
+            raise SnapshotError(f"{kind}: expected an object of arrays", kind)
+        missing = [n for n in expected if n not in given]
+        extra = [n for n in given if n not in expected]
         if missing:
-            raise SnapshotError(f"{kind}: missing {', '.join(missing[:5])} for this spec")
+            raise SnapshotError(f"{kind}: missing {', '.join(missing[:5])} for this spec",
+                                f"{kind}.{missing[0]}")
         if extra:
-            raise SnapshotError(f"{kind}: {', '.join(extra[:5])} do not belong to this spec")
-        for name, arr in given.items():
-            if arr.shape != expected[name].shape:
-                raise SnapshotError(f"{kind}.{name}: shape {list(arr.shape)} does not match the "
-                                    f"spec's {list(expected[name].shape)}")
-            if arr.dtype.kind != "f":
-                raise SnapshotError(f"{kind}.{name}: dtype {arr.dtype} is not a float type")
-            if not np.all(np.isfinite(arr)):
-                raise SnapshotError(f"{kind}.{name}: contains NaN or infinite values")
+            raise SnapshotError(f"{kind}: {', '.join(map(show, extra[:5]))} do not belong to "
+                                "this spec", kind)
+        for name, shape in expected.items():
+            arr, where = given[name], f"{kind}.{name}"
+            if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+                raise SnapshotError(f"{where}: dtype {getattr(arr, 'dtype', type(arr).__name__)} "
+                                    "is not a float type", where)
+            if arr.shape != tuple(shape):
+                raise SnapshotError(f"{where}: shape {list(arr.shape)} does not match the "
+                                    f"spec's {list(shape)}", where)
+            with np.errstate(over="ignore", invalid="ignore"):
+                arr = arr.astype(dtype, copy=False)
+            if not np.isfinite(arr).all():
+                raise SnapshotError(f"{where}: contains NaN or infinite values (in "
+                                    f"{np.dtype(dtype)})", where)
+            converted[name] = arr
+    return out
+
+
+def check_weights(net: Net, params: dict[str, np.ndarray], buffers: dict[str, np.ndarray]) -> None:
+    """Every array the net has, with its exact shape, finite in the net's dtype."""
+    checked_weights(net.spec, params, buffers, net.dtype)
 
 
 def apply_weights(net: Net, params: dict[str, np.ndarray], buffers: dict[str, np.ndarray]) -> None:
-    """Copy into the net's arrays in place (blocks and optimizers hold references to them)."""
-    check_weights(net, params, buffers)
+    """Check, then copy into the net's arrays in place (blocks and optimizers hold references
+    to them): nothing is written unless everything fits."""
+    params, buffers = checked_weights(net.spec, params, buffers, net.dtype)
     for name, arr, _ in net.named_params():
-        np.copyto(arr, params[name], casting="same_kind")
+        np.copyto(arr, params[name])
     for name, arr in net.named_buffers():
-        np.copyto(arr, buffers[name], casting="same_kind")
+        np.copyto(arr, buffers[name])
 
 
 # --- files ----------------------------------------------------------------------------------
@@ -172,64 +218,129 @@ def save_snapshot(path: str | Path, net: Net, **kwargs) -> None:
 
 
 def snapshot_from_json(doc: Any) -> Snapshot:
+    """A validated Snapshot: every part is checked (weights by arithmetic against the spec,
+    before anything is allocated for a net) or this raises a SnapshotError naming the part."""
     if not isinstance(doc, dict):
         raise SnapshotError("a snapshot is a JSON object")
     if doc.get("format") != FORMAT:
         if "layers" in doc and isinstance(doc["layers"], list):
             raise SnapshotError("this looks like a ConvNetJS Net.toJSON() file: import it with "
                                 "the ConvNetJS importer (engine.convnetjs)")
-        raise SnapshotError(f"not a convnet-demo snapshot (format is not {FORMAT!r})")
+        raise SnapshotError(f"not a convnet-demo snapshot (format is not {FORMAT!r})", "format")
+    unknown = [k for k in doc if k not in TOP_KEYS]
+    if unknown:
+        raise SnapshotError(f"unknown key {show(unknown[0])} in a snapshot; known keys: "
+                            f"{', '.join(TOP_KEYS)}", show(unknown[0]))
     version = doc.get("version")
-    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+    if type(version) is int and version > VERSION:
         raise SnapshotError(f"snapshot version {version} was written by a newer convnet-demo; "
                             f"this one reads version {VERSION}: upgrade convnet-demo "
-                            f"(pip install -U convnet-demo) to load it")
-    if version != VERSION:
-        raise SnapshotError(f"snapshot version {version!r} is not supported (this convnet-demo "
-                            f"reads version {VERSION}); re-save the snapshot with the "
-                            f"convnet-demo that wrote it")
+                            f"(pip install -U convnet-demo) to load it", "version")
+    if type(version) is not int or version != VERSION:   # true == 1 in Python: not here
+        raise SnapshotError(f"snapshot version {show_repr(version)} is not supported (this "
+                            f"convnet-demo reads version {VERSION}); re-save the snapshot with "
+                            f"the convnet-demo that wrote it", "version")
     try:
         spec = parse_spec(doc.get("spec"))
     except SpecError as exc:
-        raise SnapshotError(f"spec: {exc}") from None
-    for key in ("params", "buffers"):
+        raise SnapshotError(f"spec: {exc}", "spec") from None
+    for key, expected in zip(("params", "buffers"), param_shapes(spec)):
         if not isinstance(doc.get(key), dict):
-            raise SnapshotError(f"{key}: expected an object of arrays")
+            raise SnapshotError(f"{key}: expected an object of arrays", key)
+        if not all(isinstance(name, str) for name in doc[key]):
+            raise SnapshotError(f"{key}: names must be strings", key)
+        # Names first: a small file that declares a large net is refused before any array
+        # is decoded, let alone a net allocated.
+        missing = [n for n in expected if n not in doc[key]]
+        if missing:
+            raise SnapshotError(f"{key}: missing {', '.join(missing[:5])} for this spec",
+                                f"{key}.{missing[0]}")
     params = {k: decode_array(v, f"params.{k}") for k, v in doc["params"].items()}
     buffers = {k: decode_array(v, f"buffers.{k}") for k, v in doc["buffers"].items()}
-    check_weights(Net(spec), params, buffers)
+    checked_weights(spec, params, buffers)
     step = doc.get("step", 0)
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise SnapshotError("step: expected a non-negative integer")
-    preprocess = doc.get("preprocess") or {"mean": [127.5] * 3, "std": [255.0] * 3}
-    _check_preprocess(preprocess, spec.input_shape[0])
+    if type(step) is not int or not 0 <= step <= MAX_STEP:
+        raise SnapshotError(f"step: expected a non-negative integer (at most {MAX_STEP:,}), "
+                            f"got {show(step)}", "step")
+    preprocess = checked_preprocess(doc.get("preprocess") or {"mean": [127.5] * 3,
+                                                               "std": [255.0] * 3},
+                                    spec.input_shape[0])
     classes = doc.get("classes") or []
     if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
-        raise SnapshotError("classes: expected a list of strings")
+        raise SnapshotError("classes: expected a list of strings", "classes")
     if classes and len(classes) != spec.num_outputs:
         raise SnapshotError(f"classes: {len(classes)} names for a net with "
-                            f"{spec.num_outputs} outputs")
+                            f"{spec.num_outputs} outputs", "classes")
     optimizer = doc.get("optimizer")
     if optimizer is not None and not isinstance(optimizer, dict):
-        raise SnapshotError("optimizer: expected an object or null")
-    return Snapshot(spec=spec, params=params, buffers=buffers,
-                    optimizer=_decode_tree(optimizer, "optimizer") if optimizer else None,
+        raise SnapshotError("optimizer: expected an object or null", "optimizer")
+    optimizer = _decode_tree(optimizer, "optimizer") if optimizer else None
+    if optimizer is not None:
+        checked_optimizer(optimizer, spec)
+    for key in ("metrics", "meta"):
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            raise SnapshotError(f"{key}: expected an object or null", key)
+    meta = checked_meta(_decode_tree(doc.get("meta") or {}, "meta"))
+    return Snapshot(spec=spec, params=params, buffers=buffers, optimizer=optimizer,
                     step=step, preprocess=preprocess, classes=classes,
-                    metrics=_decode_tree(doc.get("metrics") or {}, "metrics"),
-                    meta=doc.get("meta") if isinstance(doc.get("meta"), dict) else {})
+                    metrics=_decode_tree(doc.get("metrics") or {}, "metrics"), meta=meta)
 
 
-def _check_preprocess(pre: Any, channels: int) -> None:
-    if not isinstance(pre, dict):
-        raise SnapshotError("preprocess: expected an object with mean and std")
-    for key in ("mean", "std"):
-        values = pre.get(key)
-        if (not isinstance(values, list) or len(values) != channels
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                           and np.isfinite(v) for v in values)):
-            raise SnapshotError(f"preprocess.{key}: expected {channels} finite numbers")
-    if any(v <= 0 for v in pre["std"]):
-        raise SnapshotError("preprocess.std: every value must be positive")
+def checked_optimizer(state: Any, spec, dtype=np.float32):
+    """A snapshot's optimizer state checked against the spec's parameters (arithmetic: no net
+    needed): (hyperparams, t, rule_t, state arrays in `dtype`), or a SnapshotError."""
+    from engine.optim import OptimError
+    from engine.optim.optimizer import checked_state_dict
+    shapes = param_shapes(spec)[0]
+    try:
+        return checked_state_dict(state, shapes, dict.fromkeys(shapes, np.dtype(dtype)))
+    except OptimError as exc:
+        raise SnapshotError(f"optimizer: {exc}", f"optimizer.{exc.field}") from None
+
+
+def checked_preprocess(pre: Any, channels: int) -> dict[str, list[float]]:
+    """{"mean": [...], "std": [...]} as floats, one per channel, within MEAN_RANGE and
+    STD_RANGE (pixel units), or a SnapshotError naming preprocess.mean or preprocess.std."""
+    if not isinstance(pre, dict) or set(pre) != {"mean", "std"}:
+        raise SnapshotError("preprocess: expected an object with mean and std", "preprocess")
+    out = {}
+    for key, (low, high) in (("mean", MEAN_RANGE), ("std", STD_RANGE)):
+        given, where = pre[key], f"preprocess.{key}"
+        numbers = ([values.real(v) for v in given]
+                   if isinstance(given, list) and len(given) == channels else [None])
+        if any(v is None for v in numbers):
+            raise SnapshotError(f"{where}: expected {channels} finite numbers, got "
+                                f"{show(given)}", where)
+        if key == "std" and any(v <= 0 for v in numbers):
+            raise SnapshotError(f"{where}: every value must be positive", where)
+        if not all(low <= v <= high for v in numbers):
+            raise SnapshotError(f"{where}: every value must lie in [{low:g}, {high:g}] (pixel "
+                                f"units, 0..255), got {show(given)}", where)
+        out[key] = numbers
+    return out
+
+
+def checked_meta(meta: Any) -> dict[str, Any]:
+    """A snapshot's free-form meta, with the numbers a load reads (META_NUMBERS) checked:
+    each absent, null or a number of its kind in 0..its bound; else a SnapshotError."""
+    if not isinstance(meta, dict):
+        raise SnapshotError("meta: expected an object", "meta")
+    for key, (kind, high) in META_NUMBERS.items():
+        value, where = meta.get(key), f"meta.{key}"
+        if value is None:
+            continue
+        number = values.integer(value) if kind is int else values.real(value)
+        if number is None or not 0 <= number <= high:
+            what = "an integer" if kind is int else "a number"
+            raise SnapshotError(f"{where}: expected {what} in 0..{high:,g}, got {show(value)}",
+                                where)
+    return meta
+
+
+def meta_number(meta: dict[str, Any], key: str) -> int | float:
+    """A number checked_meta let through (null or absent: 0)."""
+    value = meta.get(key)
+    return 0 if value is None else value
 
 
 def decode_json(data: bytes | str) -> Any:
@@ -238,8 +349,10 @@ def decode_json(data: bytes | str) -> Any:
         raise SnapshotError(f"snapshot is larger than {MAX_SNAPSHOT_BYTES // 2**20} MiB")
     try:
         return json.loads(data, parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SnapshotError(f"not valid JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:   # the int digit limit is a ValueError
+        raise SnapshotError(f"not valid JSON: {str(exc).split(';')[0]}") from None
+    except RecursionError:
+        raise SnapshotError("not valid JSON: nested too deeply") from None
 
 
 def loads(data: bytes | str) -> Snapshot:

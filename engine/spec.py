@@ -20,15 +20,19 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import values
 from engine.calculator import own_flops, own_params, own_stored
 from engine.spec_blocks import make_projection
-from engine.spec_layers import (LAYER_KEYS, LOSS_TYPES, Reader, SpecError, normalise_layer,
-                                show)
+from engine.spec_layers import (LAYER_KEYS, LOSS_TYPES, MAX_DEPTH, Reader, SpecError,
+                                normalise_layer, show)
 
 __all__ = ["Budget", "DEFAULT_BUDGET", "NetSpec", "SpecError", "decode_spec_text",
            "load_spec_text", "parse_spec", "LAYER_KEYS"]
 
 MAX_SPEC_CHARS = 1_000_000
+# Layer objects as written (block contents counted), checked before any layer is read: with
+# budget=None (summaries) nothing else bounds the work and the size of the table.
+MAX_RAW_LAYERS = 2000
 DOCUMENT_KEYS = ("layers", "name", "description", "notes")
 BUDGET_FIELDS = {"input": "out_sx", "conv": "filters", "fc": "num_neurons",
                  "softmax": "num_classes", "svm": "num_classes", "regression": "num_neurons"}
@@ -162,7 +166,8 @@ def _metadata(obj: dict) -> dict[str, Any]:
     for key in obj:
         if key not in DOCUMENT_KEYS:
             raise SpecError(f"unknown key in a spec document; known keys: "
-                            f"{', '.join(DOCUMENT_KEYS)}", field=key)
+                            f"{', '.join(DOCUMENT_KEYS)}",
+                            field=key if isinstance(key, str) else show(key))
     meta: dict[str, Any] = {}
     for key in ("name", "description"):
         if key in obj:
@@ -190,6 +195,10 @@ def parse_spec(obj: Any, *, budget: Budget | None = DEFAULT_BUDGET) -> NetSpec:
                         f"got {show(obj)}")
     if len(obj) < 2:
         raise SpecError("a net needs at least an input layer first and a loss layer last")
+    count = count_raw_layers(obj, MAX_RAW_LAYERS)
+    if count > MAX_RAW_LAYERS:
+        raise SpecError(f"a spec may hold at most {MAX_RAW_LAYERS:,} layer objects (block "
+                        f"contents counted); this one holds more")
     tally = _Tally(budget)
     layers: list[dict] = []
     shape = None
@@ -213,6 +222,30 @@ def parse_spec(obj: Any, *, budget: Budget | None = DEFAULT_BUDGET) -> NetSpec:
                         'e.g. {"type": "softmax", "num_classes": 10}', str(last), None,
                         obj[last]["type"])
     return NetSpec(layers, **meta)
+
+
+def count_raw_layers(layers: list, limit: int) -> int:
+    """Layer objects in a user-level list, the layers, shortcut and branches of blocks
+    counted, depth first; stops as soon as the count passes `limit` (so it costs at most
+    `limit` steps however large the document) and below MAX_DEPTH + 1 levels of blocks."""
+    count = 0
+    stack = [(layers, 0)]
+    while stack:
+        chain, depth = stack.pop()
+        for item in chain:
+            count += 1
+            if count > limit:
+                return count
+            if not isinstance(item, dict) or depth > MAX_DEPTH:
+                continue
+            for key in ("layers", "shortcut"):
+                if isinstance(item.get(key), list):
+                    stack.append((item[key], depth + 1))
+            branches = item.get("branches")
+            if isinstance(branches, list):
+                count += len(branches)          # a branch list counts as one entry too
+                stack.extend((b, depth + 1) for b in branches[:limit] if isinstance(b, list))
+    return count
 
 
 def _reject_constant(name: str):
@@ -239,7 +272,10 @@ def decode_spec_text(text: str | bytes) -> Any:
         raise SpecError(f"a spec must be at most {MAX_SPEC_CHARS:,} characters, got "
                         f"{len(text):,}")
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+        # Integers too long for any field stay LongIntegers: the layer check then names the
+        # layer and field (int() would refuse 4,301 digits with an error that names neither).
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates,
+                          parse_int=values.parse_int)
     except json.JSONDecodeError as exc:
         raise SpecError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
                         ) from None

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 from typing import Any, Callable
 
+from engine import values
 from engine.spec_windows import AXIS_WORDS, check_axis, window_out
 
 Shape = tuple[int, int, int]  # (C, H, W)
 REQUIRED = object()
 MAX_INT = 10**12  # keeps every size exact and printable; budgets refuse far smaller nets
 MAX_DEPTH = 16    # residual/concat nesting
+MAX_FLOAT_FIELD = 1e6  # |value| of any float field (decay multipliers, bias_pref, lrn k...)
 # ConvNetJS's makeLayers writes these into every def after the first; they mean nothing here.
 IGNORED_KEYS = ("in_sx", "in_sy", "in_depth")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "maxout", "leaky_relu")
@@ -63,12 +64,8 @@ class SpecError(ValueError):
 
 
 def show(value: Any) -> str:
-    """A value as the user wrote it (JSON), shortened."""
-    try:
-        text = json.dumps(value)
-    except (TypeError, ValueError):
-        text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    """A value as the user wrote it (JSON), shortened; never raises (see engine.values)."""
+    return values.show(value)
 
 
 def closest(word: str, choices) -> str:
@@ -99,12 +96,14 @@ class Reader:
         value, given = self._get(key, default)
         if not given:
             return value
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            value = int(value)
+        if isinstance(value, values.LongInteger):     # from JSON text: see decode_spec_text
+            bound = f"at least {minimum}" if value.negative else f"at most {MAX_INT:,}"
+            raise self.error(key, f"must be {bound}, got {show(value)}")
+        # 3.0 is refused too: a size is written as an integer (JSON.stringify writes 3).
         if type(value) is not int:
             raise self.error(key, f"must be an integer, got {show(value)}")
         if value < minimum:
-            raise self.error(key, f"must be at least {minimum}, got {value}")
+            raise self.error(key, f"must be at least {minimum}, got {show(value)}")
         if value > MAX_INT:
             raise self.error(key, f"must be at most {MAX_INT:,}, got {show(value)}")
         return value
@@ -115,9 +114,12 @@ class Reader:
         value, given = self._get(key, default)
         if not given:
             return value
-        if type(value) not in (int, float) or not math.isfinite(value):
-            raise self.error(key, f"must be a number, got {show(value)}")
-        value = float(value)
+        number = values.real(value)
+        if number is None:
+            what = (" a float can hold" if type(value) is int
+                    or isinstance(value, values.LongInteger) else "")
+            raise self.error(key, f"must be a number{what}, got {show(value)}")
+        value = number
         low_bad = minimum is not None and (value <= minimum if open_min else value < minimum)
         high_bad = maximum is not None and (value >= maximum if open_max else value > maximum)
         if low_bad or high_bad:
@@ -129,6 +131,9 @@ class Reader:
             else:
                 where = f"less than {maximum:g}" if open_max else f"at most {maximum:g}"
             raise self.error(key, f"must be {where}, got {value:g}")
+        if abs(value) > MAX_FLOAT_FIELD:
+            # Every float field ends up in float32 arithmetic: keep it well inside its range.
+            raise self.error(key, f"must be at most {MAX_FLOAT_FIELD:g} in size, got {value:g}")
         return value
 
     def bool(self, key: str, default: Any = REQUIRED) -> bool:
@@ -241,7 +246,9 @@ def normalise_layer(obj: Any, path: str, in_shape: Shape | None, depth: int,
                         f"{', '.join(LAYER_KEYS)}", path, "type")
     r = Reader(obj, path, layer_type)
     known = LAYER_KEYS[layer_type] + (IGNORED_KEYS if layer_type != "input" else ())
-    for key in map(str, obj):
+    for key in obj:
+        if not isinstance(key, str):            # JSON keys are; a Python caller's may not be
+            raise r.error(None, f"keys must be strings, got {show(key)}")
         if key != "type" and key not in known:
             listed = ", ".join(LAYER_KEYS[layer_type]) or "none besides type"
             raise r.error(key, f"unknown key for a {layer_type} layer; {closest(key, known)}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.values import show
+
 
 class TrainError(ValueError):
     """A change the trainer refuses; `field` names the setting when there is one."""
@@ -29,14 +31,16 @@ class TrainOptions:
     def check(self) -> TrainOptions:
         for name in ("flip",):
             if not isinstance(getattr(self, name), bool):
-                raise TrainError(f"{name} must be true or false", name)
+                raise TrainError(f"{name} must be true or false, got {show(getattr(self, name))}",
+                                 name)
         for name, lo, hi in (("shift", 0, 8), ("validate_every", 1, 10**6),
                              ("validation_batch", 1, 10000), ("test_every", 0, 10**9),
                              ("test_chunk", 0, 10**6), ("window", 1, 10000),
                              ("history_points", 4, 100000), ("seed", 0, 2**32 - 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-                raise TrainError(f"{name} must be an integer in {lo}..{hi}, got {value!r}", name)
+                raise TrainError(f"{name} must be an integer in {lo}..{hi}, got {show(value)}",
+                                 name)
         return self
 
 
@@ -58,3 +62,97 @@ def check_net_fits(spec, dataset) -> None:
     if spec.num_classes != classes:
         raise TrainError(f"the net ends in {spec.num_classes} classes but the data set has "
                          f"{classes}: set num_classes to {classes}", "num_classes")
+
+
+# --- the training budget ------------------------------------------------------------------
+# Measured: RSS after two training steps (Adam) minus RSS before building the net, over the
+# calculator's training figure (every layer's output and its gradient, float32): convnetjs at
+# batch 256 1.60, cifar_small 256 1.57, cifar_resnet 64 / 256 1.78 / 1.84, a 3x3 64-64-128
+# net at 128 1.57. The rest is kernel scratch (padded inputs, output grids, padded gradients)
+# that the calculator leaves out; an evaluation pass (outputs only) needs about half.
+ACTIVATION_FACTOR = 1.9
+# Float32 copies of the parameters a run holds: weights, gradients, two optimizer slots, the
+# rollback and the divergence checkpoint (weights and slots each), the frozen copy the
+# periodic test evaluates, the optimizer's scratch.
+PARAM_COPIES = 12
+EVAL_BATCH = 250          # images per evaluation batch, unless the budget needs fewer
+EVAL_SHARE = 0.25         # of max_bytes, at most, for an evaluation batch's buffers
+
+
+@dataclass(frozen=True)
+class TrainBudget:
+    """What one training run may take. max_bytes: training memory (parameters x their copies
+    + batch x stored activations x ACTIVATION_FACTOR + an evaluation batch); max_step_flops:
+    arithmetic per training step (3 x forward FLOPs x batch: forward, backward-data and
+    backward-weights). The defaults admit every shipped trainable preset at batch sizes up to
+    about 300 (cifar_resnet: 308 by memory, 372 by FLOPs) and keep a step to a few seconds on
+    a laptop's two cores (~30 GFLOP/s); a server passes its own."""
+
+    max_bytes: int = 3_000_000_000
+    max_step_flops: int = 60_000_000_000
+
+
+DEFAULT_TRAIN_BUDGET = TrainBudget()
+
+
+@dataclass(frozen=True)
+class TrainingCost:
+    """A spec's training figures from the calculator (bytes and FLOPs)."""
+
+    fixed_bytes: int            # parameters x PARAM_COPIES, batch-norm statistics
+    bytes_per_image: float      # training activations, scratch included
+    eval_bytes_per_image: float
+    step_flops_per_image: int   # 3 x forward FLOPs
+    eval_batch: int             # what an evaluation batch may hold under the budget
+
+    def bytes_at(self, batch: int) -> float:
+        return (self.fixed_bytes + batch * self.bytes_per_image
+                + self.eval_batch * self.eval_bytes_per_image)
+
+    def largest_batch(self, budget: TrainBudget) -> int:
+        by_memory = (budget.max_bytes - self.bytes_at(0)) // self.bytes_per_image
+        by_flops = budget.max_step_flops // max(1, self.step_flops_per_image)
+        return int(max(0, min(by_memory, by_flops)))
+
+
+def training_cost(spec, budget: TrainBudget = DEFAULT_TRAIN_BUDGET) -> TrainingCost:
+    from engine.calculator import FLOAT_BYTES, summarize
+    summary = summarize(spec)
+    per_image = summary["memory"]["training_bytes_per_image"] * ACTIVATION_FACTOR
+    eval_per_image = per_image / 2
+    buffers = sum(row["buffers"] for row in summary["layers"])
+    eval_batch = int(max(1, min(EVAL_BATCH, budget.max_bytes * EVAL_SHARE // eval_per_image)))
+    return TrainingCost((PARAM_COPIES * summary["params"] + 2 * buffers) * FLOAT_BYTES,
+                        per_image, eval_per_image, 3 * summary["flops"], eval_batch)
+
+
+def check_budget(spec, batch_size: int, budget: TrainBudget, field: str) -> TrainingCost:
+    """The spec's TrainingCost, or a TrainError (naming `field`: "batch_size" when the batch
+    changes, "net" when the net does) with the figures and the largest batch that fits."""
+    cost = training_cost(spec, budget)
+    largest = cost.largest_batch(budget)
+    memory, flops = cost.bytes_at(batch_size), cost.step_flops_per_image * batch_size
+    if memory <= budget.max_bytes and flops <= budget.max_step_flops:
+        return cost
+    needs, allows = [], []
+    if memory > budget.max_bytes:
+        needs.append(f"about {_gb(memory)} for training ({_gb(batch_size * cost.bytes_per_image)}"
+                     " of it activations)")
+        allows.append(_gb(budget.max_bytes))
+    if flops > budget.max_step_flops:
+        needs.append(f"about {flops / 1e9:,.0f} GFLOP per training step (3 x "
+                     f"{cost.step_flops_per_image / 3e9:,.2f} GFLOP forward per image)")
+        allows.append(f"{budget.max_step_flops / 1e9:,.0f} GFLOP per step")
+    need = (f"batch {batch_size} needs {' and '.join(needs)}; this server allows "
+            f"{' and '.join(allows)}")
+    if largest >= 1:
+        fix = f"the largest batch that fits is {largest}"
+    else:
+        fix = ("this net cannot train here at any batch size: use fewer filters or neurons, "
+               "a smaller input or more stride")
+    subject = "" if field == "batch_size" else "this net: "
+    raise TrainError(f"{subject}{need}: {fix}", field)
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:,.1f} GB" if n >= 1e8 else f"{n / 1e6:,.0f} MB"

@@ -22,27 +22,39 @@ from engine.evaluation import PeriodicTest, evaluate
 from engine.metrics import History, Window
 from engine.net import Net
 from engine.optim import Hyperparams, OptimError, Optimizer
-from engine.rollback import Rollback, all_finite
-from engine.snapshot import Snapshot, apply_weights
+from engine.optim.optimizer import checked_state_dict
+from engine.rollback import LossWatch, Rollback, all_finite
+from engine.snapshot import (MAX_STEP, Snapshot, SnapshotError, checked_meta,
+                             checked_preprocess, checked_weights, meta_number)
 from engine.spec import NetSpec
-from engine.train_options import OPTION_FIELDS, TrainError, TrainOptions, check_net_fits
+from engine.train_options import (DEFAULT_TRAIN_BUDGET, OPTION_FIELDS, TrainBudget, TrainError,
+                                  TrainOptions, check_budget, check_net_fits)
+from engine import values
+from engine.values import show
 
-__all__ = ["Trainer", "TrainError", "TrainOptions"]
+__all__ = ["Trainer", "TrainBudget", "TrainError", "TrainOptions"]
 
 VALIDATION_WINDOW = 10
+CHECKPOINT_EVERY = 10     # steps between healthy checkpoints, at most (see engine.rollback)
+WEIGHT_GROWTH = 10.0      # a checkpoint's largest |weight| may grow this much over the last's
 
 
 class Trainer:
     def __init__(self, net: Net, dataset, hyperparams: Hyperparams | dict | None = None,
                  options: TrainOptions | None = None, *,
-                 normalization: Normalization | None = None) -> None:
+                 normalization: Normalization | None = None,
+                 budget: TrainBudget = DEFAULT_TRAIN_BUDGET) -> None:
+        """budget: training memory and FLOPs per step a net and batch size may need (a server
+        passes its own); checked here and whenever the net or the batch size changes."""
         self.dataset = dataset
         self.options = (options or TrainOptions()).check()
         self.normalization = normalization or dataset.normalization
+        self.budget = budget
         check_net_fits(net.spec, dataset)
-        self.net = net
         hp = hyperparams if isinstance(hyperparams, Hyperparams) else Hyperparams.from_dict(
             hyperparams or {})
+        self.cost = check_budget(net.spec, hp.batch_size, budget, "net")
+        self.net = net
         self.optimizer = Optimizer(net.named_params(), hp)
         self.grads = net.new_grads()
         self.ctx = Context(training=True, workspace=Workspace(), input_grad=False,
@@ -67,6 +79,8 @@ class Trainer:
         self._val_position = 0
         self._val_order: np.ndarray | None = None
         self._rollback = Rollback()
+        self._loss_watch = LossWatch()
+        self._checkpoint_due = 0          # step_count from which a checkpoint may be taken
         self._test_run = PeriodicTest()
 
     # --- run control (loops such as the server's worker consult `paused`) -------------------
@@ -98,8 +112,9 @@ class Trainer:
     # --- one step -------------------------------------------------------------------------
     def step(self) -> dict[str, Any]:
         """One batch: forward, backward, update. Returns this step's figures. On a non-finite
-        loss, gradient, weight or statistic, everything the step changed is put back,
-        `diverged` is set, the run pauses and the event is returned."""
+        or exploded loss, or a non-finite gradient, weight or statistic, everything the step
+        changed is put back (and, unless its loss was healthy, the last healthy checkpoint:
+        see _diverge), `diverged` is set, the run pauses and the event is returned."""
         t0 = time.perf_counter()
         epoch_before = self.epoch          # before the batch: taking it may end the epoch
         x, y = next(self.batches)
@@ -117,18 +132,17 @@ class Trainer:
             loss, _, _ = net.backward(out, caches, y, self.grads, ctx)
             t3 = time.perf_counter()
             timings, ctx.timings = ctx.timings, None
-            problem = ("the loss" if not np.isfinite(loss) else
-                       "a gradient" if not all_finite(a for g in self.grads for a in g.values())
-                       else "a batch-norm statistic" if not all_finite(
-                           a for _, a in net.named_buffers()) else None)
+            problem = self._forward_problem(loss)
             if problem is None:
                 reg_loss = self.optimizer.step(net.named_grads(self.grads))
-                problem = ("the regularisation loss" if not np.isfinite(reg_loss) else
-                           "a weight" if not all_finite(a for _, a, _ in net.named_params())
-                           else None)
+                problem = ("the regularisation loss became NaN or infinite"
+                           if not np.isfinite(reg_loss) else
+                           "a weight became NaN or infinite"
+                           if not all_finite(a for _, a, _ in net.named_params()) else None)
         if problem is not None:
             self.optimizer.t, self.optimizer.rule_t = self._rollback.restore(self._live_arrays())
-            return self._diverge(problem)
+            return self._diverge(problem, loss)
+        self._after_healthy_step(loss)
         t4 = time.perf_counter()
         n = len(y)
         predicted = np.argmax(out.reshape(n, -1), axis=1)
@@ -153,7 +167,7 @@ class Trainer:
         if (self.options.test_every and self.step_count % self.options.test_every == 0) or (
                 not self.options.test_every and new_epoch):
             self._test_run.start(net, self.dataset.test, self.normalization, self.step_count,
-                                 self.examples_seen)
+                                 self.examples_seen, batch_size=self.cost.eval_batch)
         if self._test_run.pending:
             test = self._test_run.advance(self.options.test_chunk)
             if test is not None:
@@ -169,14 +183,60 @@ class Trainer:
                 + [a for _, a in self.net.named_buffers()]
                 + [a for state in self.optimizer.state.values() for a in state.values()])
 
-    def _diverge(self, what: str) -> dict[str, Any]:
+    def _forward_problem(self, loss: float) -> str | None:
+        """Why this step's loss, gradients or statistics count as divergence, or None."""
+        if not np.isfinite(loss):
+            return "the loss became NaN or infinite"
+        exploded = self._exploded(loss)
+        if exploded:
+            return exploded
+        if not all_finite(a for g in self.grads for a in g.values()):
+            return "a gradient became NaN or infinite"
+        if not all_finite(a for _, a in self.net.named_buffers()):
+            return "a batch-norm statistic became NaN or infinite"
+        return None
+
+    def _exploded(self, loss: float) -> str | None:
+        """Why a finite loss already counts as divergence (see LossWatch), or None."""
+        if not self._loss_watch.exploded(loss, self.net.loss_layer.type == "softmax"):
+            return None
+        level = self._loss_watch.level
+        recent = f", {loss / level:,.0f} times its recent level" if level else ""
+        return f"the loss exploded to {loss:.3g}{recent}"
+
+    def _after_healthy_step(self, loss: float) -> None:
+        """Track the loss; every CHECKPOINT_EVERY steps or so, make the weights this step
+        started from (its loss was healthy) the checkpoint a divergence goes back to."""
+        watch = self._loss_watch
+        first = self._rollback.checkpoint is None
+        if self.step_count >= self._checkpoint_due and (first or watch.healthy(loss)):
+            n_weights = len(self.net.named_params())
+            if self._rollback.keep_as_checkpoint(self.step_count, n_weights,
+                                                 None if first else WEIGHT_GROWTH):
+                self._checkpoint_due = self.step_count + CHECKPOINT_EVERY
+        watch.add(loss)
+
+    def _diverge(self, what: str, loss: float) -> dict[str, Any]:
+        """Pause with the weights the undone step started from when its loss was healthy (a
+        gradient or an update overflowed), else with the healthy checkpoint's: the undone
+        step may have started from weights that were already exploding."""
         self.paused = True
         at = self.step_count + 1
+        kept = None
+        if not (np.isfinite(loss) and self._loss_watch.healthy(loss)):
+            kept = self._rollback.restore_checkpoint(self._live_arrays())
+        if kept is not None:
+            (self.optimizer.t, self.optimizer.rule_t), kept_step = kept
+            weights = f"the weights of step {kept_step:,} (the last healthy checkpoint)"
+        else:
+            kept_step = self.step_count
+            weights = f"the weights of step {kept_step:,}"
         self.diverged = {
             "step": at,
-            "message": f"training diverged at step {at}: {what} became NaN or infinite "
-                       f"(learning rate {self.optimizer.lr:g}); paused with the last finite "
-                       f"weights; lower the learning rate and resume",
+            "kept_step": kept_step,
+            "message": f"training diverged at step {at}: {what} (learning rate "
+                       f"{self.optimizer.lr:g}); paused with {weights}; lower the learning "
+                       f"rate and resume",
         }
         self.history.mark({"step": self.step_count, "examples": self.examples_seen,
                            "text": f"diverged at step {at}"})
@@ -193,22 +253,28 @@ class Trainer:
         positions = self._val_order[(self._val_position + np.arange(size)) % len(split)]
         self._val_position = int((self._val_position + size) % len(split))
         from engine.data.normalize import preprocess
-        x = preprocess(split.take(positions), self.normalization).astype(self.net.dtype)
-        out = self.net.predict(x, Context(training=False, workspace=self.eval_workspace))
-        acc = float(np.mean(np.argmax(out.reshape(size, -1), axis=1) == split.labels[positions]))
+        ctx = Context(training=False, workspace=self.eval_workspace)
+        correct = 0
+        # In evaluation batches the budget allows (validation_batch may be up to 10,000).
+        for start in range(0, size, self.cost.eval_batch):
+            part = positions[start:start + self.cost.eval_batch]
+            x = preprocess(split.take(part), self.normalization).astype(self.net.dtype)
+            out = self.net.predict(x, ctx).reshape(len(part), -1)
+            correct += int(np.sum(np.argmax(out, axis=1) == split.labels[part]))
+        acc = correct / size
         self._windows["val_acc"].add(acc)
         return acc
 
     def evaluate_test(self, limit: int | None = None) -> dict[str, Any]:
         result = evaluate(self.net, self.dataset.test, self.normalization, limit=limit,
-                          workspace=self.eval_workspace)
+                          workspace=self.eval_workspace, batch_size=self.cost.eval_batch)
         result.update(step=self.step_count, examples=self.examples_seen)
         self.last_test = result
         return result
 
     def evaluate(self, split: str = "test", limit: int | None = None) -> dict[str, Any]:
         return evaluate(self.net, self.dataset.split(split), self.normalization, limit=limit,
-                        workspace=self.eval_workspace)
+                        workspace=self.eval_workspace, batch_size=self.cost.eval_batch)
 
     # --- what observers read ----------------------------------------------------------------
     def point(self, **extra) -> dict[str, Any]:
@@ -242,22 +308,41 @@ class Trainer:
     # --- changes between steps --------------------------------------------------------------
     def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Change hyperparameters and options; all or nothing. Returns the new settings."""
+        plan = self._plan(changes, self.net.spec, "batch_size")
+        self._commit(changes, *plan)
+        return self.settings()
+
+    def _plan(self, changes: Any, spec: NetSpec, budget_field: str) -> tuple:
+        """Validate changes for a run of this spec, changing nothing: (hyperparameter changes,
+        the new options, the TrainingCost at the new batch size)."""
         if not isinstance(changes, dict) or not changes:
             raise TrainError("expected an object with at least one setting to change")
         known = set(Hyperparams.__dataclass_fields__) | OPTION_FIELDS
-        unknown = sorted(set(changes) - known)
+        unknown = [k for k in changes if not isinstance(k, str) or k not in known]
         if unknown:
-            raise TrainError(f"unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}",
-                             unknown[0])
+            name = unknown[0] if isinstance(unknown[0], str) else show(unknown[0])
+            raise TrainError(f"unknown setting {show(unknown[0])}; known: "
+                             f"{', '.join(sorted(known))}", name)
         hp_changes = {k: v for k, v in changes.items() if k in Hyperparams.__dataclass_fields__}
         opt_changes = {k: v for k, v in changes.items() if k in OPTION_FIELDS}
         new_options = replace(self.options, **opt_changes).check()
+        try:
+            hp = Hyperparams.from_dict({**self.optimizer.hp.to_dict(), **hp_changes})
+        except OptimError as exc:
+            raise TrainError(str(exc), exc.field) from None
+        cost = self.cost
+        if spec != self.net.spec or hp.batch_size != self.optimizer.hp.batch_size:
+            cost = check_budget(spec, hp.batch_size, self.budget, budget_field)
+        return hp_changes, new_options, cost
+
+    def _commit(self, changes: dict, hp_changes: dict, new_options: TrainOptions,
+                cost) -> None:
+        """Apply what _plan validated (nothing here can refuse)."""
+        if hp_changes.get("method", self.optimizer.hp.method) != self.optimizer.hp.method:
+            self._rollback.drop_checkpoint()     # its state arrays belong to another rule
         if hp_changes:
-            try:
-                Hyperparams.from_dict({**self.optimizer.hp.to_dict(), **hp_changes})
-            except OptimError as exc:
-                raise TrainError(str(exc), exc.field) from None
             self.optimizer.set_hyperparams(**hp_changes)
+        self.cost = cost
         batch_changed = "batch_size" in hp_changes
         aug_changed = (new_options.flip, new_options.shift) != (self.options.flip,
                                                                 self.options.shift)
@@ -275,22 +360,31 @@ class Trainer:
         self.diverged = None if "learning_rate" in hp_changes else self.diverged
         text = ", ".join(f"{k} {v}" for k, v in changes.items())
         self.history.mark({"step": self.step_count, "examples": self.examples_seen, "text": text})
-        return self.settings()
 
-    def set_net(self, spec: NetSpec, *, seed: int | None = None) -> None:
-        """Swap in a new net (fresh weights) built from a validated spec; keeps settings."""
+    def set_net(self, spec: NetSpec, *, seed: int | None = None,
+                settings: dict[str, Any] | None = None) -> None:
+        """Swap in a new net (fresh weights) built from a validated spec; keeps settings, or
+        applies `settings` (a preset's training defaults) with it: the net, its budget and
+        the settings are checked together, so a refusal changes nothing."""
         check_net_fits(spec, self.dataset)
+        if settings:
+            plan = self._plan(settings, spec, "net")
+        else:
+            plan = None
+            cost = check_budget(spec, self.optimizer.hp.batch_size, self.budget, "net")
         net = Net(spec, rng=np.random.default_rng(self.options.seed if seed is None else seed))
-        self._install(net, None)
+        self._install(net, None, plan[2] if plan else cost)
         self.history.mark({"step": self.step_count, "examples": self.examples_seen,
                            "text": f"new net ({spec.name or 'custom'})"})
+        if plan:
+            self._commit(settings, *plan)
 
     def reset(self) -> None:
         """Fresh weights for the same net, a fresh optimizer, cleared metrics and history: the
         run starts over exactly as a new Trainer with the same seed would (same weights, same
         batches, same dropout masks)."""
         net = Net(self.net.spec, rng=np.random.default_rng(self.options.seed))
-        self._install(net, None)
+        self._install(net, None, self.cost)
         self.ctx.rng = np.random.default_rng(self.options.seed + 1)
         self.step_count = self.examples_seen = self._val_position = 0
         self.wall_seconds = 0.0
@@ -300,29 +394,47 @@ class Trainer:
 
     def load(self, snapshot: Snapshot) -> None:
         """Replace the net (and optimizer state, step, preprocessing) with a snapshot's.
-        Everything is checked first: a snapshot that does not fit changes nothing."""
-        check_net_fits(snapshot.spec, self.dataset)
-        net = Net(snapshot.spec)
+        Everything a load reads is checked first, by arithmetic (shapes from the spec, sizes
+        against the budget) before any net is allocated; then it is installed in one go. A
+        snapshot that does not fit raises TrainError and changes nothing."""
+        spec = snapshot.spec
+        check_net_fits(spec, self.dataset)
         try:
-            apply_weights(net, snapshot.params, snapshot.buffers)
-            normalization = Normalization.from_dict(snapshot.preprocess)
-        except ValueError as exc:   # SnapshotError is one
-            raise TrainError(f"snapshot: {exc}") from None
-        optimizer_state = snapshot.optimizer
-        if optimizer_state is not None:
-            probe = Optimizer(net.named_params(), self.optimizer.hp)
+            params, buffers = checked_weights(spec, snapshot.params, snapshot.buffers)
+            preprocess = checked_preprocess(snapshot.preprocess, spec.input_shape[0])
+            meta = checked_meta(snapshot.meta)
+            step = snapshot.step
+            if type(step) is not int or not 0 <= step <= MAX_STEP:
+                raise SnapshotError(f"step: expected an integer in 0..{MAX_STEP:,}, "
+                                    f"got {show(step)}", "step")
+        except SnapshotError as exc:
+            raise TrainError(f"snapshot: {exc}", exc.field) from None
+        state = None
+        if snapshot.optimizer is not None:
+            shapes = {name: arr.shape for name, arr in params.items()}
             try:
-                probe.load_state_dict(optimizer_state)
-            except (OptimError, ValueError) as exc:
-                raise TrainError(f"snapshot optimizer state: {exc}") from None
-        self._install(net, optimizer_state)
-        self.last_test = _recorded_test(snapshot.metrics)
+                state = checked_state_dict(snapshot.optimizer, shapes,
+                                           {name: arr.dtype for name, arr in params.items()})
+            except OptimError as exc:
+                raise TrainError(f"snapshot optimizer state: {exc}",
+                                 f"optimizer.{exc.field}") from None
+        hp = state[0] if state is not None else self.optimizer.hp
+        cost = check_budget(spec, hp.batch_size, self.budget, "net")
+        normalization = Normalization(tuple(preprocess["mean"]), tuple(preprocess["std"]))
+        last_test = _recorded_test(snapshot.metrics, self.dataset.class_names)
+        # Everything is checked: from here on nothing refuses.
+        net = Net(spec)
+        for name, arr, _ in net.named_params():
+            np.copyto(arr, params[name])
+        for name, arr in net.named_buffers():
+            np.copyto(arr, buffers[name])
+        self._install(net, state, cost)
+        self.last_test = last_test
         self.normalization = normalization
-        meta = snapshot.meta
-        self.step_count = snapshot.step
-        self.examples_seen = _count(meta.get("examples_seen"))
-        self.wall_seconds = float(_count(meta.get("wall_seconds")))
-        self._make_batches(int(_count(meta.get("epoch"))))
+        self.step_count = step
+        self.examples_seen = meta_number(meta, "examples_seen")
+        self.wall_seconds = float(meta_number(meta, "wall_seconds"))
+        self._make_batches(int(meta_number(meta, "epoch")))
         # Step numbers now continue from the snapshot's: the old curve would not line up.
         self.history.clear()
         self.history.mark({"step": self.step_count, "examples": self.examples_seen,
@@ -331,16 +443,20 @@ class Trainer:
             self.history.add_test(_test_point(self.step_count, self.examples_seen,
                                               self.last_test))
 
-    def _install(self, net: Net, optimizer_state: dict | None) -> None:
-        hp = self.optimizer.hp
+    def _install(self, net: Net, state: tuple | None, cost) -> None:
+        """A new net (and a checked optimizer state, from checked_state_dict): the optimizer,
+        gradients, buffers, checkpoints and windows start over."""
         self.net = net
-        self.optimizer = Optimizer(net.named_params(), hp)
-        if optimizer_state is not None:
-            self.optimizer.load_state_dict(optimizer_state)
+        self.optimizer = Optimizer(net.named_params(), self.optimizer.hp)
+        if state is not None:
+            self.optimizer.install_state(*state)
+        self.cost = cost
         self.grads = net.new_grads()
         self.ctx.workspace.clear()
         self.eval_workspace.clear()
         self._rollback.clear()
+        self._loss_watch.clear()
+        self._checkpoint_due = 0
         self._test_run.cancel()
         self.diverged = None
         self.last_test = None
@@ -360,28 +476,36 @@ class Trainer:
         }
 
 
-def _count(value: Any) -> int | float:
-    """A non-negative number from a snapshot's free-form meta, else 0."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    return value if ok and np.isfinite(value) and value >= 0 else 0
-
-
 def _test_point(step: int, examples: int, test: dict[str, Any]) -> dict[str, Any]:
     """A whole-test-set result as the history keeps it, at the step its weights were taken."""
     return {"step": step, "examples": examples, "test_acc": test["accuracy"],
             "test_loss": test.get("loss")}
 
 
-def _recorded_test(metrics: Any) -> dict[str, Any] | None:
+def _recorded_test(metrics: Any, classes) -> dict[str, Any] | None:
     """The whole-test-set result a snapshot was saved with (it describes these very weights),
-    when it has the shape evaluate() gives; else None."""
+    when it has the shape evaluate() gives for these classes; else None (it is only shown)."""
     test = metrics.get("test") if isinstance(metrics, dict) else None
-    if not isinstance(test, dict):
+    if (not isinstance(test, dict) or not isinstance(test.get("classes"), list)
+            or test["classes"] != list(classes)):
         return None
-    number = (int, float)
-    ok = (isinstance(test.get("accuracy"), number) and 0 <= test["accuracy"] <= 1
-          and isinstance(test.get("step"), int) and isinstance(test.get("per_class"), dict)
-          and isinstance(test.get("confusion"), list) and isinstance(test.get("classes"), list))
+    k = len(classes)
+    per_class, confusion = test.get("per_class"), test.get("confusion")
+
+    def fraction(v):
+        return v is None or values.in_range(v, 0.0, 1.0)
+
+    ok = (values.in_range(test.get("accuracy"), 0.0, 1.0)
+          and values.integer(test.get("step")) is not None and 0 <= test["step"] <= MAX_STEP
+          and values.integer(test.get("images")) is not None
+          and 0 <= test["images"] <= MAX_STEP
+          and (test.get("loss") is None or values.in_range(test["loss"], 0.0, 1e6))
+          and isinstance(per_class, dict) and list(per_class) == list(classes)
+          and all(fraction(v) for v in per_class.values())
+          and isinstance(confusion, list) and len(confusion) == k
+          and all(isinstance(row, list) and len(row) == k
+                  and all(values.integer(c) is not None and 0 <= c <= MAX_STEP for c in row)
+                  for row in confusion))
     return test if ok else None
 
 

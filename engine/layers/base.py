@@ -12,6 +12,7 @@ classify request never share (or overwrite) each other's activations.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -27,12 +28,43 @@ class Workspace:
     Training reallocates nothing from step to step while the batch size stays the same; a
     classify request uses its own Workspace and so never touches training's buffers. An array
     handed out is overwritten by the next call with the same key: copy what must outlive a step.
+
+    Buffers live exactly as long as their owner (a layer): the workspace holds each owner
+    through a weak reference whose callback drops that owner's buffers when it dies. Keys use
+    id(owner), which a new object may reuse once the old one is gone, but by then its buffers
+    have been dropped (the callback runs before the memory is freed). So a workspace that
+    outlives many nets (a periodic test, an inspector) holds the buffers of live layers only.
     """
 
     ALIGN_BYTES = 64
 
     def __init__(self) -> None:
         self._buffers: dict[tuple[int, str], np.ndarray] = {}
+        # id(owner) -> (weak reference to the owner, the names it holds buffers under)
+        self._owners: dict[int, tuple[weakref.ref, set[str]]] = {}
+
+    def _store(self, owner: object, key: tuple[int, str], buf: np.ndarray) -> None:
+        entry = self._owners.get(key[0])
+        if entry is None:
+            # The callback holds the workspace weakly: an owner must not keep it alive.
+            this = weakref.ref(self)
+
+            def drop(_ref, token=key[0]):
+                workspace = this()
+                if workspace is not None:
+                    workspace._drop(token)
+
+            entry = self._owners[key[0]] = (weakref.ref(owner, drop), set())
+        entry[1].add(key[1])
+        self._buffers[key] = buf
+
+    def _drop(self, token: int) -> None:
+        # May run in any thread (whichever drops the owner's last reference): single dict
+        # operations only, each atomic under the GIL.
+        entry = self._owners.pop(token, None)
+        if entry is not None:
+            for name in list(entry[1]):
+                self._buffers.pop((token, name), None)
 
     def empty(self, owner: object, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         # Called ~30 times a training step: no conversions unless the shape comes as a list.
@@ -41,7 +73,7 @@ class Workspace:
         buf = self._buffers.get(key)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = np.empty(shape, dtype=dtype)
-            self._buffers[key] = buf
+            self._store(owner, key, buf)
         return buf
 
     def empty_aligned(self, owner: object, name: str, shape: tuple[int, ...],
@@ -57,7 +89,7 @@ class Workspace:
             buf = np.empty(size + self.ALIGN_BYTES // dtype.itemsize, dtype)
             skip = (-buf.ctypes.data) % self.ALIGN_BYTES // dtype.itemsize
             view = buf[skip:skip + size].reshape(shape)
-            self._buffers[key] = view
+            self._store(owner, key, view)
         return view
 
     def zeros(self, owner: object, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -65,8 +97,17 @@ class Workspace:
         buf.fill(0)
         return buf
 
+    def owners(self) -> int:
+        """How many live owners hold buffers here."""
+        return len(self._owners)
+
+    def nbytes(self) -> int:
+        """Bytes of the buffers held (views count their own extent)."""
+        return sum(buf.nbytes for buf in list(self._buffers.values()))
+
     def clear(self) -> None:
         self._buffers.clear()
+        self._owners.clear()
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from engine.optim.errors import OptimError
+from engine.values import show_repr as show
 from engine.optim.rules import OPTIMIZERS
 from engine.optim.schedules import SCHEDULES
 
@@ -77,7 +78,8 @@ FIELDS = tuple(f.name for f in dataclasses.fields(Hyperparams))
 def _check_names(values: Mapping[str, Any]) -> None:
     for name in values:
         if name not in FIELDS:
-            raise OptimError(str(name), f"unknown hyperparameter {name!r}; known: "
+            shown = name if isinstance(name, str) else show(name)
+            raise OptimError(shown, f"unknown hyperparameter {show(name)}; known: "
                              f"{', '.join(FIELDS)}")
 
 
@@ -92,11 +94,15 @@ def _real(lo: float, hi: float = math.inf, *, lo_open: bool = False, hi_open: bo
     def check(name: str, value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise OptimError(name, f"{name} must be a number {allowed}, "
-                             f"got {value!r} ({type(value).__name__})")
-        v = float(value)
+                             f"got {show(value)} ({type(value).__name__})")
+        try:
+            v = float(value)
+        except OverflowError:        # an integer beyond a float's range
+            v = math.inf
         if (not math.isfinite(v) or v < lo or (lo_open and v == lo) or v > hi
                 or (hi_open and v == hi)):
-            raise OptimError(name, f"{name} must be a finite number {allowed}, got {value!r}")
+            raise OptimError(name, f"{name} must be a finite number {allowed}, "
+                             f"got {show(value)}")
         return v
     return check
 
@@ -106,7 +112,7 @@ def _integer(lo: int, hi: int) -> Callable[[str, Any], int]:
         if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
                 or not lo <= value <= hi):
             raise OptimError(name, f"{name} must be an integer in {lo}..{hi}, "
-                             f"got {value!r} ({type(value).__name__})")
+                             f"got {show(value)} ({type(value).__name__})")
         return int(value)
     return check
 
@@ -116,9 +122,9 @@ def _choice(registry: Mapping[str, Any]) -> Callable[[str, Any], str]:
         known = ", ".join(registry)
         if not isinstance(value, str):
             raise OptimError(name, f"{name} must be a string, one of: {known}; "
-                             f"got {value!r} ({type(value).__name__})")
+                             f"got {show(value)} ({type(value).__name__})")
         if value not in registry:
-            raise OptimError(name, f"{name} {value!r} is unknown; known: {known}")
+            raise OptimError(name, f"{name} {show(value)} is unknown; known: {known}")
         return value
     return check
 
@@ -168,7 +174,8 @@ def from_convnetjs(options: Mapping[str, Any]) -> Hyperparams:
         raise OptimError("options", "ConvNetJS trainer options must be an object")
     for name in options:
         if name not in CONVNETJS_OPTIONS:
-            raise OptimError(str(name), f"unknown ConvNetJS trainer option {name!r}; known: "
+            shown = name if isinstance(name, str) else show(name)
+            raise OptimError(shown, f"unknown ConvNetJS trainer option {show(name)}; known: "
                              f"{', '.join(CONVNETJS_OPTIONS)}")
     values = {"learning_rate": 0.01, "batch_size": 1, "momentum": 0.9, **options}
     method = values.get("method", "sgd")

@@ -21,6 +21,7 @@ from engine.optim.errors import OptimError
 from engine.optim.hyperparams import Hyperparams
 from engine.optim.rules import OPTIMIZERS, Rule, decay_losses, decayed_gradient
 from engine.optim.schedules import lr_at
+from engine.values import show_repr as show
 
 STATE_FORMAT = "convnet-demo-optimizer"
 STATE_VERSION = 1
@@ -157,47 +158,80 @@ class Optimizer:
     def load_state_dict(self, d: Mapping[str, Any]) -> None:
         """Validate everything, then replace hyperparameters, counters and state (all or none).
         Raises OptimError (a ValueError) naming the first thing that does not fit."""
-        if not isinstance(d, Mapping):
-            raise OptimError("optimizer", "optimizer state must be an object")
-        expected = {"format", "version", "hyperparams", "t", "rule_t", "state"}
-        if set(d) != expected:
-            raise OptimError("optimizer", f"optimizer state must have exactly the keys "
-                             f"{sorted(expected)}, got {sorted(d)}")
-        if d["format"] != STATE_FORMAT or d["version"] != STATE_VERSION:
-            raise OptimError("version", f"optimizer state is {d['format']!r} version "
-                             f"{d['version']!r}; this reads {STATE_FORMAT!r} version "
-                             f"{STATE_VERSION}")
-        hp = Hyperparams.from_dict(d["hyperparams"])
-        t, rule_t = d["t"], d["rule_t"]
-        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
-            raise OptimError("t", f"t must be an integer >= 0, got {t!r}")
-        if isinstance(rule_t, bool) or not isinstance(rule_t, int) or not 0 <= rule_t <= t:
-            raise OptimError("rule_t", f"rule_t must be an integer in 0..t ({t}), got {rule_t!r}")
-        state = self._checked_state(d["state"], OPTIMIZERS[hp.method])
+        self.install_state(*checked_state_dict(d, self.shapes, self.dtypes))
+
+    def install_state(self, hp: Hyperparams, t: int, rule_t: int,
+                      state: dict[str, dict[str, np.ndarray]]) -> None:
+        """What checked_state_dict returned for these very parameters (it checked it)."""
         self.hp, self.t, self.rule_t, self.state = hp, t, rule_t, state
 
-    def _checked_state(self, given: Any, rule: Rule) -> dict[str, dict[str, np.ndarray]]:
-        if not isinstance(given, Mapping) or set(given) != set(self.shapes):
-            names = sorted(given) if isinstance(given, Mapping) else type(given).__name__
-            raise OptimError("state", f"optimizer state is for parameters {names}; this net "
-                             f"has {sorted(self.shapes)}")
-        out = {}
-        for name, shape in self.shapes.items():
-            arrays = given[name]
-            if not isinstance(arrays, Mapping) or set(arrays) != set(rule.state_names):
-                keys = sorted(arrays) if isinstance(arrays, Mapping) else type(arrays).__name__
-                raise OptimError(f"state.{name}", f"state of {name}: {rule.name} keeps "
-                                 f"{list(rule.state_names)}, got {keys}")
-            out[name] = {}
-            for s in rule.state_names:
-                arr, where = arrays[s], f"state.{name}.{s}"
-                if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
-                    raise OptimError(where, f"{where} must be a float array, got "
-                                     f"{getattr(arr, 'dtype', type(arr).__name__)}")
-                if arr.shape != shape:
-                    raise OptimError(where, f"{where} has shape {arr.shape}; the parameter "
-                                     f"has shape {shape}")
-                if not np.all(np.isfinite(arr)):
-                    raise OptimError(where, f"{where} contains NaN or infinite values")
-                out[name][s] = np.array(arr, dtype=self.dtypes[name], copy=True)
-        return out
+
+MAX_T = 10**12   # updates: far beyond any run, and small enough for every schedule's arithmetic
+
+
+def checked_state_dict(d: Any, shapes: Mapping[str, tuple[int, ...]],
+                       dtypes: Mapping[str, Any]) -> tuple[Hyperparams, int, int, dict]:
+    """A state_dict() checked against parameters of these shapes and dtypes, without an
+    Optimizer (a snapshot's state is checked before any net exists): (hyperparams, t, rule_t,
+    {name: {slot: array}}) with fresh arrays in the parameters' dtypes. The arrays are
+    checked AFTER conversion: a float64 1e39 is finite but becomes inf in float32."""
+    if not isinstance(d, Mapping):
+        raise OptimError("optimizer", "optimizer state must be an object")
+    expected = {"format", "version", "hyperparams", "t", "rule_t", "state"}
+    if set(d) != expected:
+        raise OptimError("optimizer", f"optimizer state must have exactly the keys "
+                         f"{sorted(expected)}, got {_names(d)}")
+    if (not isinstance(d["format"], str) or d["format"] != STATE_FORMAT
+            or type(d["version"]) is not int or d["version"] != STATE_VERSION):
+        raise OptimError("version", f"optimizer state is {show(d['format'])} version "
+                         f"{show(d['version'])}; this reads {STATE_FORMAT!r} version "
+                         f"{STATE_VERSION}")
+    hp = Hyperparams.from_dict(d["hyperparams"])
+    t, rule_t = d["t"], d["rule_t"]
+    if type(t) is not int or t < 0:
+        raise OptimError("t", f"t must be an integer >= 0, got {show(t)}")
+    if t > MAX_T:
+        raise OptimError("t", f"t must be at most {MAX_T:,}, got {show(t)}")
+    if type(rule_t) is not int or not 0 <= rule_t <= t:
+        raise OptimError("rule_t", f"rule_t must be an integer in 0..t ({t}), "
+                         f"got {show(rule_t)}")
+    return hp, t, rule_t, _checked_state(d["state"], OPTIMIZERS[hp.method], shapes, dtypes)
+
+
+def _checked_state(given: Any, rule: Rule, shapes: Mapping[str, tuple[int, ...]],
+                   dtypes: Mapping[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+    if not isinstance(given, Mapping) or set(given) != set(shapes):
+        names = _names(given) if isinstance(given, Mapping) else type(given).__name__
+        raise OptimError("state", f"optimizer state is for parameters {names}; this net "
+                         f"has {_names(shapes)}")
+    out = {}
+    for name, shape in shapes.items():
+        arrays = given[name]
+        if not isinstance(arrays, Mapping) or set(arrays) != set(rule.state_names):
+            keys = _names(arrays) if isinstance(arrays, Mapping) else type(arrays).__name__
+            raise OptimError(f"state.{name}", f"state of {name}: {rule.name} keeps "
+                             f"{list(rule.state_names)}, got {keys}")
+        out[name] = {}
+        for s in rule.state_names:
+            arr, where = arrays[s], f"state.{name}.{s}"
+            if not isinstance(arr, np.ndarray) or arr.dtype.kind != "f":
+                raise OptimError(where, f"{where} must be a float array, got "
+                                 f"{getattr(arr, 'dtype', type(arr).__name__)}")
+            if arr.shape != tuple(shape):
+                raise OptimError(where, f"{where} has shape {arr.shape}; the parameter "
+                                 f"has shape {tuple(shape)}")
+            with np.errstate(over="ignore", invalid="ignore"):
+                converted = np.array(arr, dtype=dtypes[name], copy=True)
+            if not np.isfinite(converted).all():
+                raise OptimError(where, f"{where} contains NaN or infinite values (in "
+                                 f"{np.dtype(dtypes[name])})")
+            out[name][s] = converted
+    return out
+
+
+def _names(keys: Mapping) -> str:
+    """The keys of a mapping, sorted when they are names, for a message."""
+    names = list(keys)
+    if all(isinstance(k, str) for k in names):
+        names.sort()
+    return show(names, 200)

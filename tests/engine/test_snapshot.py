@@ -229,3 +229,88 @@ def test_kill_9_during_saves_leaves_the_old_or_the_new_file(tmp_path):
         assert snap.step in (1, 2)
     leftovers = [p.name for p in tmp_path.iterdir() if p.name not in (path.name, script.name)]
     assert all(name.startswith(f".{path.name}.") for name in leftovers)  # only temp files
+
+
+def test_version_true_unknown_keys_and_huge_numbers_are_refused_naming_the_field(rng):
+    _, doc = full_doc(rng)
+    for path, value, field in ((("version",), True, "version"),
+                               (("extra",), 1, "\"extra\""),
+                               (("step",), 10**400, "step"),
+                               (("step",), 3.0, "step"),
+                               (("meta", "epoch"), 10**400, "meta.epoch"),
+                               (("meta", "examples_seen"), 1.5, "meta.examples_seen"),
+                               (("meta", "wall_seconds"), -1, "meta.wall_seconds"),
+                               (("preprocess", "mean"), [10**400, 0, 0], "preprocess.mean"),
+                               (("optimizer", "t"), 10**400, "optimizer.t"),
+                               (("optimizer", "hyperparams", "learning_rate"), 10**400,
+                                "optimizer.learning_rate"),
+                               (("params", "1.w", "shape"), [10**400], "params.1.w"),
+                               (("spec",), [{"type": "input", "out_sx": 3.0}], "spec")):
+        with pytest.raises(SnapshotError) as info:
+            loads(dumps(_corrupt(doc, path, value)))
+        assert info.value.field == field, (path, str(info.value))
+    with pytest.raises(SnapshotError, match="not valid JSON: Exceeds the limit"):
+        loads(dumps(doc).replace(b'"step":3', b'"step":1' + b"0" * 4300))
+    nested = _corrupt(doc, ("metrics", "deep"), json.loads("[" * 500 + "]" * 500))
+    with pytest.raises(SnapshotError, match="nested more than"):
+        loads(dumps(nested))
+    assert loads(dumps(_corrupt(doc, ("meta", "epoch"), None))).meta["epoch"] is None
+
+
+def test_weights_that_overflow_float32_are_refused(rng):
+    # Finite in float64, inf in the float32 a net computes in.
+    _, doc = full_doc(rng)
+    big = np.full((4, 3, 4, 4), 1e39)
+    w64 = {"dtype": "float64", "shape": list(big.shape), "data": _encoded(big)}
+    with pytest.raises(SnapshotError, match="NaN or infinite values") as info:
+        loads(dumps(_corrupt(doc, ("params", "1.w"), w64)))
+    assert info.value.field == "params.1.w"
+    slot = {"__array__": w64}
+    with pytest.raises(SnapshotError, match="NaN or infinite") as info:
+        loads(dumps(_corrupt(doc, ("optimizer", "state", "1.w", "first_moment"), slot)))
+    assert info.value.field == "optimizer.state.1.w.first_moment"
+    fine = {"dtype": "float64", "shape": list(big.shape), "data": _encoded(big * 1e-39)}
+    assert loads(dumps(_corrupt(doc, ("params", "1.w"), fine))).params["1.w"].dtype == np.float64
+
+
+@pytest.mark.parametrize("pre, ok", [
+    ({"mean": [127.5] * 3, "std": [255.0] * 3}, True),     # ConvNetJS: pixel/255 - 0.5
+    ({"mean": [120.7, 122.1, 113.9], "std": [63.0, 62.1, 66.7]}, True),
+    ({"mean": [0, 0, 0], "std": [1, 1, 1]}, True),           # raw pixels
+    ({"mean": [0.0] * 3, "std": [1e-300] * 3}, False),
+    ({"mean": [1e308] * 3, "std": [60.0] * 3}, False),
+    ({"mean": [0.0] * 3, "std": [1e5] * 3}, False),
+    ({"mean": [0.0] * 3, "std": [60.0] * 3, "extra": 1}, False),
+])
+def test_pixel_statistics_must_lie_in_a_sane_range(rng, pre, ok):
+    _, doc = full_doc(rng)
+    if ok:
+        assert loads(dumps(_corrupt(doc, ("preprocess",), pre))).preprocess["mean"] == [
+            float(v) for v in pre["mean"]]
+    else:
+        with pytest.raises(SnapshotError, match="preprocess") as info:
+            loads(dumps(_corrupt(doc, ("preprocess",), pre)))
+        assert info.value.field.startswith("preprocess")
+
+
+def test_a_tiny_snapshot_that_declares_a_huge_net_is_refused_before_allocating_it():
+    import tracemalloc
+    # 29M parameters declared in a few hundred bytes (the weights are not there).
+    doc = {"format": FORMAT, "version": VERSION,
+           "spec": [{"type": "input", "out_sx": 32, "out_sy": 32, "out_depth": 3},
+                    {"type": "fc", "num_neurons": 9400}, {"type": "softmax",
+                                                          "num_classes": 10}],
+           "params": {}, "buffers": {}}
+    data = dumps(doc)
+    assert len(data) < 300
+    tracemalloc.start()
+    try:
+        start = time.perf_counter()
+        with pytest.raises(SnapshotError, match="params: missing") as info:
+            loads(data)
+        seconds = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 5e6 and seconds < 1.0, (peak, seconds)
+    assert info.value.field == "params.1.w"

@@ -110,9 +110,38 @@ def test_other_layers_defaults():
     assert gap["out_shape"] == (3, 1, 1)
 
 
-def test_convnetjs_in_keys_are_ignored_and_integral_floats_accepted():
-    spec = parse_spec(net(conv(in_sx=8, in_sy=8, in_depth=3, filters=4.0)))
+def test_convnetjs_in_keys_are_ignored():
+    spec = parse_spec(net(conv(in_sx=8, in_sy=8, in_depth=3, filters=4)))
     assert spec.layers[1]["filters"] == 4 and type(spec.layers[1]["filters"]) is int
+
+
+@pytest.mark.parametrize("layer, key", [
+    (conv(), "filters"), (conv(), "sx"), (conv(), "sy"), (conv(), "stride"), (conv(), "pad"),
+    (conv(), "stride_x"), (conv(), "pad_y"), ({"type": "fc", "num_neurons": 3}, "num_neurons"),
+    ({"type": "maxout"}, "group_size"), ({"type": "lrn"}, "n"),
+    (conv(activation="maxout"), "group_size"),
+])
+def test_integer_fields_refuse_integral_floats(layer, key):
+    # JSON.stringify writes 3 for 3, so 3.0 is no ConvNetJS spec: it came from somewhere else.
+    e = error(net(dict(layer, **{key: 4.0})))
+    assert e.field == key and "must be an integer, got 4.0" in str(e)
+    e = error(net(loss={"type": "softmax", "num_classes": 2.0}))
+    assert e.field == "num_classes"
+    e = error([{"type": "input", "out_sx": 8.0, "out_sy": 8, "out_depth": 3},
+               {"type": "softmax", "num_classes": 2}])
+    assert e.field == "out_sx"
+
+
+@pytest.mark.parametrize("key", ["drop_prob", "l2_decay_mul", "l1_decay_mul", "bias_pref"])
+def test_float_fields_refuse_integers_beyond_a_float_and_huge_floats(key):
+    for value, words in ((10**400, "a number a float can hold, got an integer of about 401"),
+                         (10**5000, "got an integer of about 5,001 digits"),
+                         (True, "must be a number, got true")):
+        e = error(net(conv(**{key: value})))
+        assert e.field == key and words in str(e), str(e)
+    if key != "drop_prob":
+        e = error(net(conv(**{key: 1e30})))
+        assert e.field == key and "at most 1e+06 in size" in str(e)
 
 
 def test_document_form_with_metadata():
@@ -364,3 +393,18 @@ def test_load_spec_text_and_json_errors():
     with pytest.raises(SpecError, match="must be a number"):
         load_spec_text(json.dumps(net(conv(l2_decay_mul=1))).replace('"l2_decay_mul": 1',
                                                                       '"l2_decay_mul": 1e999'))
+    # Python reads at most 4300 digits into an int: a spec with more is refused naming the
+    # layer and field, as any integer out of range.
+    text = json.dumps(net(conv(drop_prob=0.5)))
+    for digits in (4000, 4301, 100_000):
+        big = "1" + "0" * (digits - 1)
+        e = error(decode_spec_text(text.replace('"filters": 4', f'"filters": {big}')))
+        assert (e.layer, e.field) == ("1", "filters")
+        assert f"must be at most 1,000,000,000,000, got an integer of {digits:,} digits" in str(e)
+        e = error(decode_spec_text(text.replace('"filters": 4', f'"filters": -{big}')))
+        assert "must be at least 1, got an integer of" in str(e)
+        e = error(decode_spec_text(text.replace('"drop_prob": 0.5', f'"drop_prob": {big}')))
+        assert e.field == "drop_prob" and "a number a float can hold" in str(e)
+        e = error(decode_spec_text(text.replace('"type": "conv"', f'"type": {big}')))
+        assert e.field == "type"
+    assert decode_spec_text("[" + "9" * 309 + "]") == [int("9" * 309)]

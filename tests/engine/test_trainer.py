@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from engine.snapshot import dumps, loads, snapshot_to_json
-from engine.trainer import Trainer, TrainError, TrainOptions
+from engine.trainer import Trainer, TrainBudget, TrainError, TrainOptions
 from tests.builders import (BN_LAYERS, INPUT, TINY_LAYERS, learnable_folder, open_folder,
                             tiny_net, tiny_spec)
 
@@ -213,24 +213,31 @@ def test_reset_replays_the_same_run(dataset):
     assert [trainer.step()["loss"] for _ in range(6)] == first
 
 
-def test_lr_10_diverges_pauses_and_keeps_the_last_finite_weights(dataset):
+def test_lr_10_diverges_pauses_and_keeps_the_last_healthy_weights(dataset):
     trainer = make_trainer(dataset, LINEAR_LAYERS, hp={"method": "sgd", "learning_rate": 0.01,
                                                         "batch_size": 8})
-    for _ in range(3):
+    history = {0: weights(trainer)}               # the weights after each step
+    for _ in range(25):
         trainer.step()
+        history[trainer.step_count] = weights(trainer)
     trainer.apply({"learning_rate": 10.0})
     for _ in range(60):
-        before, step = weights(trainer), trainer.step_count
+        step = trainer.step_count
         result = trainer.step()
         if "diverged" in result:
             break
+        history[trainer.step_count] = weights(trainer)
     else:
         pytest.fail("lr 10 did not diverge in 60 steps")
     event = trainer.diverged
     assert event["step"] == step + 1 and f"step {step + 1}" in event["message"]
     assert result["diverged"] == event and trainer.paused and trainer.step_count == step
-    assert same_arrays(weights(trainer), before)
-    assert all(np.isfinite(a).all() for a in before.values())
+    # The weights of a step whose loss was healthy (a checkpoint from the lr 0.01 run here),
+    # not the last finite ones, which lr 10 had already blown up.
+    kept = event["kept_step"]
+    assert 10 <= kept <= 25 and f"weights of step {kept}" in event["message"]
+    assert same_arrays(weights(trainer), history[kept])
+    assert all(np.isfinite(a).all() for a in history[kept].values())
     assert trainer.history.markers[-1]["text"] == f"diverged at step {step + 1}"
     assert trainer.metrics()["diverged"] == event
     # A snapshot of the paused run is valid JSON (no NaN) and loads.
@@ -238,15 +245,35 @@ def test_lr_10_diverges_pauses_and_keeps_the_last_finite_weights(dataset):
     trainer.apply({"learning_rate": 0.001})          # lowering the rate clears the event
     assert trainer.diverged is None
     trainer.resume()
-    # These last finite weights are already huge: the next batch may overflow again, and
-    # then the run simply pauses again with the same weights.
+    assert "diverged" not in trainer.step()
+
+
+def test_a_loss_that_explodes_is_divergence_before_it_reaches_nan(dataset, monkeypatch):
+    trainer = make_trainer(dataset, hp={**ADAM, "learning_rate": 0.001})
+    for _ in range(12):
+        trainer.step()
+    before = weights(trainer)
+    real_loss = trainer.net.loss_layer.loss
+
+    def exploded(*args):
+        loss, dx = real_loss(*args)
+        return loss * 1e4, dx                       # finite, but 10,000 times the level
+
+    monkeypatch.setattr(trainer.net.loss_layer, "loss", exploded)
     result = trainer.step()
-    assert "diverged" not in result or same_arrays(weights(trainer), before)
+    assert "the loss exploded" in result["diverged"]["message"] and trainer.paused
+    assert trainer.step_count == 12 and result["diverged"]["kept_step"] in (0, 10)
+    assert all(np.isfinite(a).all() for a in weights(trainer).values())
+    monkeypatch.undo()
+    trainer.resume()
+    assert "diverged" not in trainer.step()
+    assert before.keys() == weights(trainer).keys()
 
 
 def test_an_inf_gradient_diverges_on_that_step_and_changes_nothing(dataset, monkeypatch):
+    # Its loss was healthy: the weights it started from are kept (only the step is undone).
     trainer = make_trainer(dataset, hp={**ADAM, "l2_decay": 1e-3})
-    for _ in range(3):
+    for _ in range(12):
         trainer.step()
     real_backward = trainer.net.backward
 
@@ -258,19 +285,20 @@ def test_an_inf_gradient_diverges_on_that_step_and_changes_nothing(dataset, monk
     monkeypatch.setattr(trainer.net, "backward", poisoned)
     before, state = weights(trainer), trainer.optimizer.state_dict()
     result = trainer.step()
-    assert result["diverged"]["step"] == 4 and "a gradient" in result["diverged"]["message"]
-    assert trainer.paused and trainer.step_count == 3
+    assert result["diverged"]["step"] == 13 and "a gradient" in result["diverged"]["message"]
+    assert trainer.paused and trainer.step_count == 12 and result["diverged"]["kept_step"] == 12
     assert same_arrays(weights(trainer), before)
     after = trainer.optimizer.state_dict()
     assert after["t"] == state["t"] and all(
         same_arrays(after["state"][k], state["state"][k]) for k in state["state"])
     monkeypatch.undo()
     trainer.resume()
-    assert "diverged" not in trainer.step() and trainer.step_count == 4
+    assert "diverged" not in trainer.step() and trainer.step_count == 13
 
 
 def test_a_non_finite_batch_norm_statistic_is_rolled_back_too(dataset, monkeypatch):
     trainer = make_trainer(dataset, BN_LAYERS)
+    kept = {0: (weights(trainer), buffers(trainer))}
     trainer.step()
     real_forward = trainer.net.forward
 
@@ -280,9 +308,11 @@ def test_a_non_finite_batch_norm_statistic_is_rolled_back_too(dataset, monkeypat
         return real_forward(x, ctx)
 
     monkeypatch.setattr(trainer.net, "forward", poisoned)
-    before, stats = weights(trainer), buffers(trainer)
-    assert "diverged" in trainer.step()
-    assert same_arrays(weights(trainer), before) and same_arrays(buffers(trainer), stats)
+    result = trainer.step()
+    # No healthy loss came from the weights after step 1: the checkpoint (step 0) is kept,
+    # batch-norm statistics and all.
+    assert result["diverged"]["kept_step"] == 0
+    assert same_arrays(weights(trainer), kept[0][0]) and same_arrays(buffers(trainer), kept[0][1])
     assert all(np.isfinite(a).all() for a in buffers(trainer).values())
 
 
@@ -325,3 +355,195 @@ def test_a_loaded_snapshot_brings_its_recorded_test_result(dataset):
     snapshot.metrics["test"] = {"accuracy": "high"}           # not evaluate()'s shape
     target.load(snapshot)
     assert target.last_test is None
+
+
+def _largest_weight(trainer) -> float:
+    return max(float(np.abs(a).max()) for _, a, _ in trainer.net.named_params())
+
+
+def test_lr_10_on_the_convnetjs_net_keeps_weights_of_healthy_size(dataset):
+    # The "last finite weights" used to be those the exploding step started from: |w| up to
+    # 3e14, and classify then gave NaN probabilities.
+    from engine.net import Net
+    from engine.presets import preset_document
+    from engine.spec import parse_spec
+    doc = preset_document("convnetjs")
+    doc["layers"][-1]["num_classes"] = 3
+    trainer = Trainer(Net(parse_spec(doc)), dataset,
+                      {"method": "momentum", "learning_rate": 0.01, "batch_size": 16},
+                      TrainOptions(seed=5))
+    largest = {0: _largest_weight(trainer)}
+    for _ in range(30):
+        trainer.step()
+        largest[trainer.step_count] = _largest_weight(trainer)
+    healthy = max(largest.values())
+    trainer.apply({"learning_rate": 10.0})
+    for _ in range(100):
+        if "diverged" in trainer.step():
+            break
+    else:
+        pytest.fail("lr 10 did not diverge in 100 steps")
+    assert all(np.isfinite(a).all() for _, a, _ in trainer.net.named_params())
+    assert _largest_weight(trainer) <= 10 * healthy
+    if "kept_step" in trainer.diverged:
+        assert _largest_weight(trainer) == largest[trainer.diverged["kept_step"]]
+    x = dataset.test.preprocess(dataset.test.images)
+    probs = trainer.net.predict(x)
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs.reshape(len(x), -1).sum(axis=1), 1, rtol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["convnetjs", "cifar_small", "cifar_resnet"])
+def test_divergence_never_fires_on_a_normal_run(preset, tmp_path_factory):
+    # The shipped presets' first 200 steps at their default settings on CIFAR-10: the
+    # explosion check (LossWatch) must stay silent, with room to spare.
+    from engine.data import open_source
+    from engine.net import Net
+    from engine.presets import load_preset, training_defaults
+    from engine.rollback import LossWatch
+    dataset = open_source(cache_dir=tmp_path_factory.getbasetemp() / "bundled-cache")
+    trainer = Trainer(Net(load_preset(preset)), dataset, training_defaults(preset),
+                      TrainOptions(seed=0))
+    worst = 0.0
+    for _ in range(200):
+        level = trainer._loss_watch.level
+        result = trainer.step()
+        assert "diverged" not in result, result
+        if level:
+            worst = max(worst, result["loss"] / level)
+    assert worst < LossWatch.EXPLODED / 100
+    assert trainer._rollback.checkpoint[2] >= 150      # checkpoints kept coming
+    print(f"{preset}: largest loss / recent level over 200 steps: {worst:.2f}")
+
+
+def _run_state(trainer):
+    return (weights(trainer), buffers(trainer), trainer.step_count, trainer.examples_seen,
+            trainer.normalization, trainer.optimizer.t, trainer.settings(), trainer.net.spec)
+
+
+def _same_run(a, b):
+    return same_arrays(a[0], b[0]) and same_arrays(a[1], b[1]) and a[2:] == b[2:]
+
+
+@pytest.mark.parametrize("part, change, field", [
+    ("meta", {"epoch": 10**400}, "meta.epoch"),
+    ("meta", {"examples_seen": 2**80}, "meta.examples_seen"),
+    ("preprocess", {"mean": [0.0] * 3, "std": [1e-300] * 3}, "preprocess.std"),
+    ("preprocess", {"mean": [1e308] * 3, "std": [60.0] * 3}, "preprocess.mean"),
+    ("step", 10**400, "step"),
+    ("params", "1e39", "params.1.w"),
+    ("optimizer", "1e39", "optimizer.state.1.w.first_moment"),
+    ("optimizer", "t", "optimizer.t"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_load_checks_everything_before_it_changes_anything(dataset, part, change, field):
+    # A Snapshot object (made by code, not read from a file) is checked by load itself: a
+    # meta epoch of 10**400 used to raise after the weights and the step were replaced.
+    source = make_trainer(dataset)
+    for _ in range(3):
+        source.step()
+    snapshot = loads(dumps(snapshot_to_json(source.net, **source.snapshot_kwargs())))
+    if part in ("meta", "preprocess"):
+        setattr(snapshot, part, {**getattr(snapshot, part), **change})
+    elif part == "step":
+        snapshot.step = change
+    elif part == "params":
+        snapshot.params["1.w"] = np.full(snapshot.params["1.w"].shape, 1e39)
+    elif change == "1e39":
+        slot = snapshot.optimizer["state"]["1.w"]
+        slot["first_moment"] = np.full(slot["first_moment"].shape, 1e39)
+    else:
+        snapshot.optimizer["t"] = 10**400
+    target = make_trainer(dataset, seed=9)
+    target.step()
+    before = _run_state(target)
+    with pytest.raises(TrainError) as info:
+        target.load(snapshot)
+    assert info.value.field == field, str(info.value)
+    assert _same_run(_run_state(target), before)
+    assert "diverged" not in target.step()
+
+
+def _big_conv_spec(classes=3):
+    # Two 512-filter 3x3 convs at 32x32: 4.9 GFLOP per image, within the spec budget.
+    return tiny_spec([INPUT, {"type": "conv", "sx": 3, "filters": 512, "pad": 1,
+                              "activation": "relu"},
+                      {"type": "conv", "sx": 3, "filters": 512, "pad": 1, "activation": "relu"},
+                      {"type": "softmax", "num_classes": classes}])
+
+
+def test_the_training_budget_refuses_batches_and_nets_that_do_not_fit(dataset):
+    from engine.net import Net
+    trainer = make_trainer(dataset, hp={**ADAM, "batch_size": 8})
+    trainer.step()
+    before = _run_state(trainer)
+    with pytest.raises(TrainError) as info:
+        trainer.set_net(_big_conv_spec())
+    message = str(info.value)
+    assert info.value.field == "net" and "GFLOP per training step" in message
+    assert "the largest batch that fits is 4" in message
+    assert _same_run(_run_state(trainer), before)
+    with pytest.raises(TrainError) as info:
+        trainer.set_net(_big_conv_spec(), settings={"batch_size": 64, "learning_rate": 0.5})
+    assert info.value.field == "net" and "batch 64 needs about 934 GFLOP" in str(info.value)
+    assert _same_run(_run_state(trainer), before)
+    with pytest.raises(TrainError) as info:         # the constructor checks it too
+        Trainer(Net(_big_conv_spec()), dataset, {**ADAM, "batch_size": 64})
+    assert info.value.field == "net"
+    # The batch size of a big enough net: refused with what would fit.
+    trainer.set_net(_big_conv_spec(), settings={"batch_size": 2})
+    with pytest.raises(TrainError) as info:
+        trainer.apply({"batch_size": 1024})
+    assert info.value.field == "batch_size"
+    message = str(info.value)
+    assert "batch 1024 needs about 33.6 GB for training" in message and "fits is 4" in message
+    assert trainer.settings()["batch_size"] == 2
+    # A snapshot whose optimizer state asks for a batch too large for this net is refused.
+    saved = loads(dumps(snapshot_to_json(trainer.net, **trainer.snapshot_kwargs())))
+    saved.optimizer["hyperparams"]["batch_size"] = 512
+    with pytest.raises(TrainError) as info:
+        trainer.load(saved)
+    assert info.value.field == "net"
+    # Its own budget: a server that allows more.
+    roomy = Trainer(Net(_big_conv_spec()), dataset, {**ADAM, "batch_size": 64},
+                    budget=TrainBudget(max_bytes=10**10, max_step_flops=10**12))
+    assert roomy.optimizer.hp.batch_size == 64
+
+
+@pytest.mark.parametrize("preset, batch", [("convnetjs", 256), ("cifar_small", 256),
+                                           ("cifar_resnet", 300)])
+def test_the_training_budget_admits_the_shipped_presets(preset, batch):
+    from engine.presets import load_preset
+    from engine.train_options import DEFAULT_TRAIN_BUDGET, check_budget
+    cost = check_budget(load_preset(preset), batch, DEFAULT_TRAIN_BUDGET, "batch_size")
+    assert cost.largest_batch(DEFAULT_TRAIN_BUDGET) >= batch
+
+
+def test_net_changes_method_switches_and_loads_do_not_grow_the_process(dataset):
+    # Everything a lecture does to a run, many times: new nets, optimizer switches (their
+    # state), snapshot loads, resets, periodic tests. What the run holds is replaced each
+    # time, never added to (buffers, optimizer state, rollback copies, checkpoints, history).
+    from tests.engine.test_evaluation import _rss_bytes
+    trainer = make_trainer(dataset, hp={**ADAM, "batch_size": 16}, test_every=2, test_chunk=8)
+    specs = [tiny_spec(TINY_LAYERS), tiny_spec(BN_LAYERS)]
+
+    def lecture_minute(k):
+        trainer.set_net(specs[k % 2], settings={"method": ("adam", "momentum", "adadelta")[k % 3]})
+        for _ in range(3):
+            trainer.step()
+        trainer.apply({"method": "nesterov", "batch_size": 8 + k % 3})
+        trainer.step()
+        saved = loads(dumps(snapshot_to_json(trainer.net, **trainer.snapshot_kwargs())))
+        trainer.load(saved)
+        trainer.step()
+        if k % 5 == 0:
+            trainer.reset()
+
+    for k in range(6):
+        lecture_minute(k)                   # every kernel compiled, every buffer made once
+    before = _rss_bytes()
+    for k in range(6, 26):
+        lecture_minute(k)
+    grown = _rss_bytes() - before
+    assert grown < 20e6, f"RSS grew {grown / 1e6:.1f} MB over 20 rounds"
+    assert len(trainer.history.markers) <= 200
