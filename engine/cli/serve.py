@@ -3,7 +3,9 @@
 The page answers immediately (status "loading", then "compiling") while the worker thread
 decodes the data set and compiles kernels. Two addresses are printed: the viewers' (the LAN
 address with --host 0.0.0.0) and the presenter's, which carries the token (a fresh random
-one unless --token is given) and trades it for a cookie on first use.
+one unless --token is given) and trades it for a cookie on first use. The open-file limit
+is raised to the hard limit first, and the console says how many connections the guard
+(server/guard.py) allows.
 """
 
 from __future__ import annotations
@@ -39,8 +41,19 @@ def register(subparsers) -> None:
                    help="where snapshots are saved (default: ./snapshots)")
     p.add_argument("--paused", action="store_true", help="start paused")
     p.add_argument("--no-save", action="store_true", help="do not save a snapshot on exit")
+    p.add_argument("--keep-snapshots", type=int, default=20, metavar="N",
+                   help="snapshot files the server keeps in --snapshot-dir: after each save "
+                        "older ones it wrote are deleted (default 20)")
+    p.add_argument("--allowed-host", action="append", default=[], metavar="NAME",
+                   help="a host name (or address) the page may be opened by, beyond this "
+                        "machine's own (repeatable; '*' turns the check off, e.g. behind a "
+                        "proxy that checks names)")
     p.add_argument("--open", action="store_true",
                    help="open the presenter page in this machine's browser")
+    p.add_argument("--max-connections-per-client", type=int, default=32, metavar="N",
+                   help="connections one address may hold (default 32; a browser uses up to "
+                        "6). Raise it when the room reaches the server through one NAT "
+                        "address")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for the engine's parallel kernels (default: measured while "
                         "training, every minute, all cores against 1: when other programs keep "
@@ -56,6 +69,14 @@ def _check_args(args) -> None:
     if args.token is not None and len(args.token) < 16:
         raise CliError("--token must be at least 16 characters (better: leave it out and "
                        "use the random one printed at start)")
+    if args.max_connections_per_client < 1:
+        raise CliError("--max-connections-per-client must be at least 1")
+    if args.keep_snapshots < 1:
+        raise CliError("--keep-snapshots must be at least 1")
+    from server.hosts import pattern_problem
+    for name in args.allowed_host:
+        if pattern_problem(name):
+            raise CliError(f"--allowed-host: {pattern_problem(name)}")
     if args.threads is not None:
         import numba
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
@@ -71,11 +92,11 @@ def _check_args(args) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from server.addresses import join_url, local_only, presenter_url
     from server.app import create_app
+    from server.guard import raise_fd_limit
     from server.settings import Settings, new_token
+    from server.uvicorn_protocol import make_config, make_server
 
     _check_args(args)
     settings = Settings(host=args.host, port=args.port, data=args.data,
@@ -83,11 +104,16 @@ def run(args: argparse.Namespace) -> int:
                         token=args.token or new_token(),
                         snapshot_dir=Path(args.snapshot_dir).expanduser(),
                         start_paused=args.paused, save_on_exit=not args.no_save,
-                        threads=args.threads)
+                        threads=args.threads,
+                        max_connections_per_client=args.max_connections_per_client,
+                        keep_snapshots=args.keep_snapshots,
+                        allowed_hosts=tuple(args.allowed_host))
     _log_to_stderr()
+    was = _open_files()
+    open_files, _ = raise_fd_limit()      # a laptop's 1,024 runs out with a few hundred clients
     app = create_app(settings)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            timeout_graceful_shutdown=5, lifespan="on")
+    config = make_config(app, settings)
+    connections = config.http.guard.limits.max_connections
 
     def announce(port: int) -> None:
         viewer = join_url(settings.host, port)
@@ -97,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
               f"  viewers open:    {viewer}\n"
               f"  presenter opens: {presenter}\n"
               f"  snapshots go to: {settings.snapshot_dir.resolve()}\n"
+              f"  connections:     up to {connections:,}, "
+              f"{settings.max_connections_per_client} per client address (open files: "
+              f"{open_files:,}" + (f", raised from {was:,}" if open_files > was else "")
+              + ")\n"
               + ("  only this computer can open it: start with --host 0.0.0.0 to let the "
                  "room join\n" if local_only(settings.host) else "")
               + "Ctrl-C stops (and saves a snapshot).", flush=True)
@@ -119,24 +149,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_server(config, app, announce):
-    """A uvicorn.Server that announces the bound port once listening, and ends the event
-    streams as soon as Ctrl-C arrives (so the shutdown need not wait for open streams)."""
-    import uvicorn
-
-    class DemoServer(uvicorn.Server):
-        async def startup(self, sockets=None):
-            await super().startup(sockets)
-            if self.started and not self.should_exit:
-                ports = [sock.getsockname()[1] for server in getattr(self, "servers", [])
-                         for sock in (server.sockets or [])]
-                announce(ports[0] if ports else config.port)
-
-        def handle_exit(self, sig, frame):
-            app.state.runtime.hub.close()
-            super().handle_exit(sig, frame)
-
-    return DemoServer(config)
+def _open_files() -> int:
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def _log_to_stderr() -> None:

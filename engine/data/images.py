@@ -14,7 +14,8 @@ Safety, because uploads and user folders are untrusted:
 Colour: grey, palette, CMYK and 16-bit grey become RGB; transparent pixels are composited
 on WHITE (a transparent logo looks the way a browser shows it), then the alpha is dropped.
 EXIF orientation is applied. Size: the image is centre-cropped to the net's aspect ratio and
-resized with Pillow's antialiased bicubic filter (ImageOps.fit).
+resized with Pillow's antialiased bicubic filter (ImageOps.fit); a tiny image (even 1x1) is
+scaled up like any other, as ConvNetJS draws any picture onto its 32x32 canvas.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from PIL import ExifTags, Image, ImageOps
 
 NET_IMAGE_SIZE = (32, 32)                   # (height, width) of the nets this demo trains
 MAX_IMAGE_PIXELS = 4096 * 4096
-MIN_IMAGE_SIDE = 8                          # smaller images carry too little to classify
 MAX_IMAGE_FILE_BYTES = 128 * 1024 * 1024
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "BMP", "WEBP", "TIFF")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".gif", ".bmp",
@@ -119,9 +119,6 @@ def _decode_opened(image: Image.Image, size: tuple[int, int], name: str) -> np.n
     if width * height > MAX_IMAGE_PIXELS:
         raise DataError(f"{name}: image too large ({width}x{height} pixels; the limit is "
                         f"{MAX_IMAGE_PIXELS:,} pixels, e.g. 4096x4096)")
-    if min(width, height) < MIN_IMAGE_SIDE:
-        raise DataError(f"{name}: image too small ({width}x{height} pixels; need at least "
-                        f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE})")
     side = 2 * max(size)
     if image.format == "JPEG" and min(width, height) >= 2 * side:
         # Let libjpeg decode at 1/2..1/8 scale (never below 2x the net's size) when the photo

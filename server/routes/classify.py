@@ -4,13 +4,17 @@ The body is capped while it streams (413), the image's header is checked before 
 decoded (415 for a format outside the allowlist, 422 for too many pixels), then
 engine.data.load_image_file decodes frame 0 safely (in a thread: Pillow, no Numba), and the
 worker thread runs the net (never this thread: Numba's parallel kernels are the worker's).
-At most max_uploads_arriving bodies stream in at once and max_classify_in_flight images are
-decoded or in the worker's queue; more get 503 + Retry-After.
+At most max_uploads_arriving bodies stream in at once, max_uploads_per_client of them from one
+address (429), each at the pace server/bodies.py demands (UploadPlaces: a stalled body gives
+its place to a newcomer); only then does an image take one of max_classify_in_flight places
+(decoding or in the worker's queue); more get 503 + Retry-After. A net whose output is not
+finite (a diverged run) gets 409, never NaN.
 """
 
 from __future__ import annotations
 
 import io
+import math
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -18,6 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from server.auth import PUBLIC
 from server.bodies import read_upload
 from server.errors import ApiError
+from server.guard import client_key
 from server.runtime import command, runtime
 
 router = APIRouter(prefix="/api", tags=["classify"])
@@ -58,6 +63,13 @@ def _refuse_when_busy(count: int, limit: int, doing: str) -> None:
                        headers={"Retry-After": "1"})
 
 
+def refuse_non_finite(result: dict) -> None:
+    """409 unless every probability is a finite number (a diverged net gives NaN or inf)."""
+    if not all(isinstance(p, float) and math.isfinite(p) for p in result["probs"].values()):
+        raise ApiError(409, "not_finite", "the net gives no finite probabilities (training "
+                       "diverged); reset or load a snapshot")
+
+
 def _top(raw: str | None, classes: int) -> int:
     if raw is None:
         return min(3, classes)
@@ -80,14 +92,18 @@ async def post_classify(request: Request):
     if rt.worker is not None:
         rt.worker.check_ready()                       # 503 while loading or compiling
     # Two bounds: bodies arriving (slow phones on classroom Wi-Fi must not hold the classify
-    # slots while the worker idles), then decoding and the net.
-    _refuse_when_busy(rt.uploads_arriving, settings.max_uploads_arriving, "uploaded")
-    rt.uploads_arriving += 1
+    # slots while the worker idles; one address must not hold every arriving place), then
+    # decoding and the net.
+    client = client_key(request.client.host if request.client else None)
+    progress = await rt.uploads.take(client, client not in settings.unlimited_clients,
+                                     settings.max_uploads_arriving,
+                                     settings.max_uploads_per_client, settings.body_min_rate)
     try:
         upload = await read_upload(request, settings.max_upload_bytes, "the image",
-                                   raw_types=("image/", "application/octet-stream"))
+                                   raw_types=("image/", "application/octet-stream"),
+                                   progress=progress)
     finally:
-        rt.uploads_arriving -= 1
+        rt.uploads.leave(progress)
     _refuse_when_busy(rt.classify_in_flight, settings.max_classify_in_flight, "classified")
     rt.classify_in_flight += 1
     try:
@@ -97,6 +113,7 @@ async def post_classify(request: Request):
         pixels, info = await run_in_threadpool(decode_upload, upload.data,
                                                tuple(published.image_size), settings.max_pixels)
         result = await command(request, "classify", (pixels, top))
+        refuse_non_finite(result)
         return {**result, "image": info}
     finally:
         rt.classify_in_flight -= 1

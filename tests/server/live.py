@@ -1,4 +1,7 @@
-"""A real uvicorn server on a free loopback port, in a thread, and an SSE reader for it."""
+"""A real uvicorn server on a free loopback port, in a thread, and an SSE reader for it.
+
+The server is built as `convnet-demo serve` builds it (server.uvicorn_protocol: the same
+Config, connection guard and Server class), so network tests see what a room would."""
 
 from __future__ import annotations
 
@@ -10,22 +13,23 @@ import time
 from contextlib import contextmanager
 
 import httpx
-import uvicorn
 
 from server.app import create_app
+from server.uvicorn_protocol import make_config, make_server
 
 
 @contextmanager
 def live_server(settings):
     """Yields (base URL, app); the server runs in a thread and stops on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP (as
+    # uvicorn's own do); with proto 0, Nagle held each body behind a 40 ms delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(settings.with_changes(host="127.0.0.1", port=port))
-    config = uvicorn.Config(app, log_level="warning", lifespan="on",
-                            timeout_graceful_shutdown=3)
-    server = uvicorn.Server(config)
+    settings = settings.with_changes(host="127.0.0.1", port=port)
+    app = create_app(settings)
+    server = make_server(make_config(app, settings, timeout_graceful_shutdown=3), app)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -48,18 +52,19 @@ def _no_constants(name):
 class EventReader:
     """Reads one /api/stream in a thread; events land in `events` as (time, kind, data)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, query: str = "") -> None:
         self.events: queue.Queue = queue.Queue()
         self.raw_lines: list[str] = []
         self._stop = threading.Event()
         self._socket = None
         self._client = httpx.Client(timeout=httpx.Timeout(30, read=60))
-        self._thread = threading.Thread(target=self._run, args=(base,), daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(base + "/api/stream" + query,),
+                                        daemon=True)
         self._thread.start()
 
-    def _run(self, base: str) -> None:
+    def _run(self, url: str) -> None:
         try:
-            with self._client.stream("GET", f"{base}/api/stream") as response:
+            with self._client.stream("GET", url) as response:
                 self._socket = response.extensions["network_stream"].get_extra_info("socket")
                 assert response.status_code == 200
                 assert response.headers["content-type"].startswith("text/event-stream")

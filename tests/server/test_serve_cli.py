@@ -14,33 +14,18 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
-from PIL import Image
 
-from tests.server.tiny import tiny_images
+from tests.server.tiny import FOLDER_SPEC, tiny_image_folder
 
 TOKEN = "cli-test-token-0123456789abcdef"
-SPEC = [{"type": "input", "out_sx": 32, "out_sy": 32, "out_depth": 3},
-        {"type": "conv", "sx": 4, "filters": 2, "stride": 2, "pad": 1, "activation": "relu"},
-        {"type": "pool", "sx": 4, "stride": 4},
-        {"type": "softmax", "num_classes": 2}]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _image_folder(root: Path) -> Path:
-    for split, count, seed in (("train", 20, 0), ("test", 6, 1)):
-        images, labels = tiny_images(count, seed)
-        for k, (image, label) in enumerate(zip(images, labels)):
-            folder = root / split / ("dark", "light")[label]
-            folder.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.repeat(np.repeat(image, 4, 0), 4, 1)).save(folder / f"{k}.png")
-    return root
-
 
 def test_serve_prints_addresses_trains_and_saves_on_ctrl_c(tmp_path):
-    data = _image_folder(tmp_path / "images")
+    data = tiny_image_folder(tmp_path / "images")
     spec = tmp_path / "net.json"
-    spec.write_text(json.dumps(SPEC))
+    spec.write_text(json.dumps(FOLDER_SPEC))
     env = {**os.environ, "CONVNET_DEMO_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "engine.cli.main", "serve", "--port", "0", "--net", str(spec),

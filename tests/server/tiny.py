@@ -50,3 +50,24 @@ def write_spec(directory: Path, spec=None) -> Path:
     path = Path(directory) / "tiny_net.json"
     path.write_text(json.dumps(spec or TINY_SPEC))
     return path
+
+
+# A net and an image folder for `convnet-demo serve` run as a program (it reads --data from
+# disk, not a Dataset object): 32x32 PNGs of the tiny images, scaled up.
+FOLDER_SPEC = [{"type": "input", "out_sx": 32, "out_sy": 32, "out_depth": 3},
+               {"type": "conv", "sx": 4, "filters": 2, "stride": 2, "pad": 1,
+                "activation": "relu"},
+               {"type": "pool", "sx": 4, "stride": 4},
+               {"type": "softmax", "num_classes": 2}]
+
+
+def tiny_image_folder(root: Path) -> Path:
+    """train/<class>/ and test/<class>/ folders of 32x32 PNGs under root; returns root."""
+    from PIL import Image
+    for split, count, seed in (("train", 20, 0), ("test", 6, 1)):
+        images, labels = tiny_images(count, seed)
+        for k, (image, label) in enumerate(zip(images, labels)):
+            folder = Path(root) / split / CLASSES[label]
+            folder.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.repeat(np.repeat(image, 4, 0), 4, 1)).save(folder / f"{k}.png")
+    return Path(root)

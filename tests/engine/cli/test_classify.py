@@ -92,10 +92,10 @@ def test_bad_files_get_one_line_each_and_the_rest_are_classified(capsys, snapsho
     data = good.read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     (tmp_path / "folder.png").mkdir()
-    Image.new("RGB", (4, 4)).save(tmp_path / "tiny.png")
-    bad = [tmp_path / name for name in ("missing.png", "notes.png", "cut.png", "folder.png",
-                                        "tiny.png")]
-    code, out, err = classify(capsys, str(bad[0]), str(good), *map(str, bad[1:]),
+    tiny = tmp_path / "tiny.png"                      # a valid image: scaled up, classified
+    Image.new("RGB", (1, 1)).save(tiny)
+    bad = [tmp_path / name for name in ("missing.png", "notes.png", "cut.png", "folder.png")]
+    code, out, err = classify(capsys, str(bad[0]), str(good), *map(str, bad[1:]), str(tiny),
                               "--snapshot", str(snapshot))
     assert code == 1
     lines = err.splitlines()
@@ -103,7 +103,8 @@ def test_bad_files_get_one_line_each_and_the_rest_are_classified(capsys, snapsho
     for line, path in zip(lines, bad):
         assert line.startswith(f"convnet-demo classify: error: {path}: ")
         assert line.count(str(path)) == 1                # the path once, not twice
-    assert out.splitlines() == [out.splitlines()[0]] and out.startswith(f"{good}: dog ")
+    assert len(out.splitlines()) == 2 and out.startswith(f"{good}: dog ")
+    assert out.splitlines()[1].startswith(f"{tiny}: ")
 
 
 def test_json_mode_reports_bad_files_too_and_top_must_be_positive(capsys, snapshot, tmp_path):

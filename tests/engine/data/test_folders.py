@@ -54,18 +54,26 @@ def test_unusable_files_are_skipped_and_reported(tmp_path):
     cats = folder / "train" / "cat"
     (cats / "notes.txt").write_text("not an image")
     (cats / "broken.jpg").write_bytes(b"\xff\xd8\xff garbage")
-    solid_image(0, 0, (1, 1)).save(cats / "dot.png")
     (cats / "huge.png").write_bytes(png_header_only(10000, 10000))
     (cats / ".DS_Store").write_bytes(b"junk")            # hidden: ignored, not reported
     (folder / "README.md").write_text("outside the tree: ignored")
     arrays = read_image_folder(folder, SIZE)
     check_tiny(arrays)
     reported = "\n".join(arrays["skipped"])
-    assert len(arrays["skipped"]) == 4
+    assert len(arrays["skipped"]) == 3
     for name, reason in [("notes.txt", "not an image"), ("broken.jpg", "cannot decode|not an"),
-                         ("dot.png", "too small"), ("huge.png", "too large")]:
+                         ("huge.png", "too large")]:
         assert any(f"train/cat/{name}: " in line and any(r in line for r in reason.split("|"))
                    for line in arrays["skipped"]), reported
+
+
+def test_a_one_pixel_image_is_an_image(tmp_path):
+    # Scaled up like any other (engine/data/images.py), as ConvNetJS draws any picture.
+    folder = make_image_folder(tmp_path)
+    solid_image(0, 9, (1, 1)).save(folder / "train" / "cat" / "dot.png")
+    arrays = read_image_folder(folder, SIZE)
+    assert np.bincount(arrays["train_labels"]).tolist() == [5, 4, 4]
+    assert arrays["skipped"] == []
 
 
 def test_images_in_sub_folders_of_a_class_count(tmp_path):

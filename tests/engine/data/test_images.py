@@ -109,13 +109,21 @@ def test_animated_gif_gives_frame_zero():
     (b"", "not an image"),
     (b"hello, not an image", "not an image"),
     (encode(Image.new("RGB", (32, 32)), "ICO"), "not an image"),   # not on the allowlist
-    (encode(Image.new("RGB", (1, 1)), "PNG"), "too small (1x1"),
     (png_header_only(10000, 10000), "too large"),
     (png_header_only(5000, 4000), "too large"),       # between the limit and Pillow's 2x
 ])
 def test_bad_images_raise_data_error_naming_the_image(data, message):
     with pytest.raises(DataError, match="upload.png: .*" + message.replace("(", r"\(")):
         load_image_file(data, name="upload.png")
+
+
+@pytest.mark.parametrize("side", [(1, 1), (2, 2), (1, 5), (3, 2)])
+def test_a_tiny_image_is_scaled_up_to_the_net_size(side):
+    colour = (200, 30, 90)
+    for fmt in ("PNG", "GIF", "JPEG"):
+        out = load_image_file(encode(Image.new("RGB", side, colour), fmt), size=(32, 32))
+        assert out.shape == (32, 32, 3)
+        assert np.abs(out.astype(int) - colour).max() <= (40 if fmt != "PNG" else 0), fmt
 
 
 def test_pixel_limit_is_4096_squared():
