@@ -15,7 +15,8 @@ import numpy as np
 from engine.convnetjs import ConvNetJSError, export_convnetjs
 from engine.snapshot import dumps as snapshot_dumps
 from engine.snapshot import snapshot_to_json
-from server.errors import ApiError
+from server.errors import ApiError, engine_refusal
+from server.snapshot_files import remove_stale_temp_files, save_snapshot_file
 from server.threads import ThreadTuner
 from server.views import Inspector, net_view
 
@@ -56,10 +57,14 @@ class Handlers:
         from engine.data import open_source
         from engine.net import Net
         from engine.presets import training_defaults
-        from engine.trainer import Trainer, TrainOptions
+        from engine.trainer import TrainBudget, Trainer, TrainOptions
         from server.setup import resolve_net, resolve_snapshot
 
         self.w.hub.publish("state", {"status": self.w.published.status})
+        removed = remove_stale_temp_files(self.s.snapshot_dir)
+        if removed:
+            self.w.log("info", f"removed {removed} temporary file(s) left in "
+                               f"{self.s.snapshot_dir} by an interrupted save")
         # Numba's thread count is per thread: the worker sets it, in train_step.
         cores = numba.config.NUMBA_NUM_THREADS
         self.tuner = ThreadTuner((self.s.threads,) if self.s.threads else (cores, 1))
@@ -79,8 +84,9 @@ class Handlers:
         # The test set a batch per step: a whole one at once would stall classify requests
         # and the streams for seconds.
         options = TrainOptions(**{"seed": self.s.seed, "test_chunk": 250, **self.s.options})
+        budget = TrainBudget(self.s.max_train_bytes, self.s.max_step_flops)
         trainer = Trainer(Net(spec, rng=np.random.default_rng(self.s.seed)), dataset, hp,
-                          options)
+                          options, budget=budget)
         if snapshot is not None:
             trainer.load(snapshot)
         if self.w.stopping:
@@ -106,9 +112,8 @@ class Handlers:
             return
         try:
             name, data = self.save_bytes()
-            path = write_snapshot_file(self.s.snapshot_dir, name, data)
-            self.w.published.snapshot_file = str(path)
-            self.w.log("info", f"snapshot saved to {path}")
+            save_snapshot_file(self.s, name, data, self.w.log)
+            self.w.published.snapshot_file = str((self.s.snapshot_dir / name).resolve())
         except Exception as exc:          # OSError, or weights a snapshot refuses (NaN)
             self.w.log("error", f"could not save a snapshot on exit: {exc}")
 
@@ -155,6 +160,7 @@ class Handlers:
     def publish_all(self, frame: bool = True) -> None:
         self.w.set_status(self.status())
         self.w.published.settings = self.trainer.settings()
+        self.w.publish_state()
         self.publish_metrics()
         self.publish_history()
         if frame:
@@ -220,7 +226,6 @@ class Handlers:
     def do_set_net(self, payload: tuple) -> dict:
         from engine.optim import Hyperparams, OptimError
         from engine.presets import training_defaults
-        from engine.trainer import TrainError
         spec, preset = payload
         defaults = training_defaults(preset) if preset else {}
         t = self.trainer
@@ -230,11 +235,14 @@ class Handlers:
             raise ApiError(422, "invalid_setting", f"the preset's training settings do not fit "
                            f"the current ones: {exc}", field=exc.field) from None
         try:
-            t.set_net(spec, seed=self.s.seed)
-        except TrainError as exc:
-            raise ApiError(422, "net_mismatch", str(exc), field=exc.field) from None
-        if defaults:
-            t.apply(defaults)
+            # The preset's settings go in with the net: both fit the training budget, or
+            # neither is applied.
+            t.set_net(spec, seed=self.s.seed, settings=defaults or None)
+        except ValueError as exc:      # TrainError, or another of the engine's refusals
+            if not engine_refusal(exc):
+                raise
+            raise ApiError(422, "net_mismatch", str(exc),
+                           field=getattr(exc, "field", None)) from None
         self.publish_net(preset)
         self.publish_all()
         self.w.log("info", f"new net: {self.w.published.net['name']} "
@@ -254,13 +262,16 @@ class Handlers:
         return {"pinned": index, "frame": self.w.published.frame}
 
     def do_params(self, changes: dict) -> dict:
-        from engine.trainer import TrainError
         try:
             settings = self.trainer.apply(changes)
-        except TrainError as exc:
-            raise ApiError(422, "invalid_setting", str(exc), field=exc.field) from None
+        except ValueError as exc:      # TrainError, or another of the engine's refusals
+            if not engine_refusal(exc):
+                raise
+            raise ApiError(422, "invalid_setting", str(exc),
+                           field=getattr(exc, "field", None)) from None
         self.w.published.settings = settings
         self.w.set_status(self.status())
+        self.w.publish_state()
         self.publish_metrics()
         self.w.log("info", "set " + ", ".join(f"{k} to {v}" for k, v in changes.items()))
         return settings
@@ -307,12 +318,14 @@ class Handlers:
         return name, data
 
     def do_load(self, payload: tuple) -> dict:
-        from engine.snapshot import SnapshotError
-        from engine.trainer import TrainError
+        """Trainer.load checks everything before its first change, so a refusal (any of the
+        engine's errors) leaves the run as it was."""
         snapshot, label = payload
         try:
             self.trainer.load(snapshot)
-        except (TrainError, SnapshotError) as exc:
+        except ValueError as exc:      # TrainError, SnapshotError, OptimError...
+            if not engine_refusal(exc):
+                raise
             raise ApiError(422, "snapshot_mismatch", str(exc),
                            field=getattr(exc, "field", None)) from None
         self.publish_net(None)
@@ -333,15 +346,3 @@ class Handlers:
     def do_classify(self, payload: tuple) -> dict:
         image, top = payload
         return self.inspector.classify(self.trainer, image, top)
-
-
-def write_snapshot_file(directory, name: str, data: bytes):
-    """Write under a server-made name; returns the path."""
-    from pathlib import Path
-
-    from engine.fsutil import atomic_write_bytes
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    atomic_write_bytes(path, data)
-    return path.resolve()

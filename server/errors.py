@@ -1,8 +1,13 @@
 """One error shape for every failed request: {"error": code, "detail": sentence, ...extra}.
 
 Routes raise ApiError (or let FastAPI raise HTTPException / RequestValidationError); the
-handlers installed by `install_error_handlers` turn all three into that shape, so bad input
-is always a 4xx with a reason and never a 500 with a traceback.
+handlers installed by `install_error_handlers` turn them all into that shape, so bad input is
+always a 4xx with a reason and never a 500 with a traceback.
+
+The safety net: an error the engine raises of its own type (a ValueError subclass defined in
+engine/: SpecError, SnapshotError, OptimError, TrainError...) is the engine refusing input, so
+it becomes a 422 naming its field. Anything else unexpected stays a 500 and is logged: a bug
+to fix, not an input to explain away.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from server.jsonenc import SafeJSONResponse
 
@@ -22,6 +28,8 @@ STATUS_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: 
                 405: "method_not_allowed", 406: "not_acceptable", 409: "conflict",
                 413: "too_large", 415: "unsupported_media_type", 422: "invalid",
                 429: "too_many_requests", 503: "unavailable"}
+# The method a HEAD request had before server.middleware served it as a GET.
+ORIGINAL_METHOD = "convnet.original_method"
 
 
 class ApiError(Exception):
@@ -57,7 +65,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no such address: {request.url.path}"
     if exc.status_code == 405:
-        detail = f"{request.method} is not allowed on {request.url.path}"
+        method = request.scope.get(ORIGINAL_METHOD, request.method)
+        detail = f"{method} is not allowed on {request.url.path}"
+    if exc.status_code == 413:
+        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
+        detail = "the request body is too large" + (
+            f": the limit is {limit:,} bytes" if isinstance(limit, int) else "")
     return error_response(exc.status_code, {"error": code, "detail": detail},
                           getattr(exc, "headers", None))
 
@@ -67,14 +80,45 @@ def _where(loc: tuple) -> str:
     return ".".join(parts)
 
 
-async def _validation_error(request: Request, exc: RequestValidationError):
-    errors = exc.errors()
+def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pydantic's first error as the one shape: the code of its field (server.models), the
+    field, and a sentence."""
+    from server.models import FIELD_CODES
     first = errors[0] if errors else {}
-    field = _where(tuple(first.get("loc", ())))
+    context = first.get("ctx") or {}
+    loc = tuple(first.get("loc", ()))
+    field = context.get("field") or _where(loc[1:2] if loc[:1] == ("body",) else loc)
+    kind = first.get("type", "")
     message = first.get("msg", "invalid request")
-    detail = f"{field}: {message}" if field else message
-    return error_response(422, {"error": "invalid_request", "detail": detail,
-                                "field": field or None})
+    if kind == "extra_forbidden":
+        code, message = "invalid_request", (f"unknown key {field!r}; /docs lists what this "
+                                            f"address takes")
+    elif kind == "missing":
+        code, message = FIELD_CODES.get(field, "invalid_request"), f"{field} is required"
+    elif kind in FIELD_CODES.values() or kind == "invalid_request":
+        code = kind                       # our own PydanticCustomError types
+    else:
+        code = FIELD_CODES.get(field, "invalid_request")
+    detail = f"{field}: {message}" if field and not message.startswith(field) else message
+    return {"error": code, "detail": detail, "field": field or None}
+
+
+async def _validation_error(request: Request, exc: RequestValidationError):
+    return error_response(422, validation_body(exc.errors()))
+
+
+def engine_refusal(exc: BaseException) -> bool:
+    """True for the engine's own error types: ValueError subclasses defined in engine/."""
+    return (isinstance(exc, ValueError) and type(exc) is not ValueError
+            and type(exc).__module__.split(".")[0] == "engine")
+
+
+async def _value_error(request: Request, exc: ValueError):
+    if not engine_refusal(exc):
+        return await _unexpected(request, exc)
+    where = {key: getattr(exc, key, None) for key in ("layer", "field")}
+    return error_response(422, {"error": "invalid", "detail": str(exc) or type(exc).__name__,
+                                **{k: v for k, v in where.items() if isinstance(v, str)}})
 
 
 async def _unexpected(request: Request, exc: Exception):
@@ -87,4 +131,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ValueError, _value_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -10,9 +10,11 @@ from typing import Any
 
 from fastapi import Request
 
-from server.addresses import WILDCARDS, lan_address
+from server.addresses import join_url
+from server.bodies import UploadPlaces
 from server.errors import ApiError
 from server.hub import Hub
+from server.sessions import FailureLimiter, Sessions
 from server.settings import Settings
 
 
@@ -38,19 +40,21 @@ class Runtime:
         self.version = package_version()
         self.run_id = secrets.token_hex(8)   # a page seeing a new one drops what it shows
         self.classify_in_flight = 0
-        self.uploads_arriving = 0
-        self._lan: str | None = None
+        self.uploads = UploadPlaces()        # classify bodies arriving (server/bodies.py)
+        self.sessions = Sessions(settings.max_sessions)
+        self.login_failures = FailureLimiter(settings.login_failures, settings.login_window_s,
+                                             settings.max_tracked_addresses)
+        self.last_save = -float("inf")       # time.monotonic() of the last accepted save
+        self._join_urls: dict[int, str] = {}
 
     def join_url(self, request: Request) -> str:
-        """Where viewers open the page: the LAN address when listening on every interface,
-        else the address this request used."""
-        host = self.settings.host
-        port = self.settings.port or request.url.port or 80
-        if host in WILDCARDS:
-            if self._lan is None:
-                self._lan = lan_address()
-            return f"http://{self._lan}:{port}/"
-        return f"{request.url.scheme}://{request.url.netloc}/"
+        """Where viewers open the page, from the server's own address (never the request's
+        Host header): the LAN address when listening on every interface, else the address it
+        listens on; the port it was given, or (port 0) the one the connection came in on."""
+        port = self.settings.port or (request.scope.get("server") or ("", 80))[1] or 80
+        if port not in self._join_urls:
+            self._join_urls = {port: join_url(self.settings.host, port)}
+        return self._join_urls[port]
 
     @property
     def published(self):

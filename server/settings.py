@@ -38,6 +38,10 @@ class Settings:
     seed: int = 0
     threads: int | None = None             # Numba threads (None: measured, see threads.py)
     start_paused: bool = False
+    # what one training step may cost (engine.train_options.TrainBudget: a net or batch size
+    # over it is refused with the numbers and the largest batch that fits)
+    max_train_bytes: int = 3_000_000_000
+    max_step_flops: int = 60_000_000_000
     # who may steer
     token: str = field(default_factory=new_token)
     # files
@@ -58,6 +62,33 @@ class Settings:
     gallery_every_s: float = 10.0
     gallery_per_class: int = 4
     ping_every_s: float = 15.0
+    # what the page costs the room's Wi-Fi (server/app.py, server/events.py)
+    gzip_min_bytes: int = 1024             # smaller responses go as they are
+    gzip_level: int = 6                    # zlib's 1 (fastest) .. 9 (smallest)
+    # who may ask, how often, and what the server keeps (server/auth.py, server/hosts.py)
+    allowed_hosts: tuple[str, ...] = ()    # Host names beyond the machine's own (--allowed-host)
+    login_failures: int = 10               # wrong tokens per address per window, then 429
+    login_window_s: float = 60.0
+    max_sessions: int = 32                 # presenter cookies alive at once (oldest dropped)
+    max_tracked_addresses: int = 4096      # the wrong-token table's rows (oldest dropped)
+    keep_snapshots: int = 20               # files this server saved; older ones are deleted
+    save_min_interval_s: float = 1.0       # POST /api/snapshot at most this often (else 429)
+    max_spec_layers: int = 2000            # layer objects in a spec body, blocks' included
+    # what one client may hold, and for how long (server/guard.py, server/bodies.py)
+    header_timeout_s: float = 10.0         # a request head must be complete this soon
+    body_grace_s: float = 10.0             # a body may take this long to start flowing,
+    body_min_rate: int = 16 * 1024         # then must average this many bytes/s (else 408);
+    #   a 4 MiB photo at 16 KiB/s (128 kbit/s) takes 4.3 min: slower than any phone on
+    #   working Wi-Fi, while a client that sends nothing is cut off after the grace
+    write_stall_timeout_s: float = 30.0    # a client reading nothing of a response (a frozen
+    #                                        phone's event stream) is dropped after this
+    keep_alive_s: float = 5.0              # idle keep-alive connections close (uvicorn's)
+    max_connections: int = 4096            # in all; lowered to fit the open-file limit
+    max_connections_per_client: int = 32   # per address (IPv6: per /64); a browser uses <= 6
+    max_uploads_per_client: int = 4        # classify bodies arriving at once per address
+    unlimited_clients: tuple[str, ...] = ("127.0.0.1", "::1")  # no per-client caps: this
+    #                                        machine (presenter's browser, server.measure)
+    guard_log_every_s: float = 10.0        # refusals and drops: one log line per interval
     # tests and embedding: a ready Dataset object instead of opening `data`
     dataset: Any = field(default=None, compare=False, repr=False)
 
@@ -70,10 +101,25 @@ class Settings:
             raise ValueError(f"max_pixels must be in 1..{MAX_IMAGE_PIXELS}")
         for name in ("max_upload_bytes", "max_snapshot_bytes", "max_json_bytes",
                      "max_classify_in_flight", "max_uploads_arriving", "frame_every_steps",
-                     "gallery_per_class"):
+                     "gallery_per_class", "login_failures", "max_sessions",
+                     "max_tracked_addresses", "keep_snapshots", "max_spec_layers",
+                     "max_connections", "max_connections_per_client",
+                     "max_uploads_per_client", "max_train_bytes", "max_step_flops"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        for name in ("header_timeout_s", "body_grace_s", "body_min_rate",
+                     "write_stall_timeout_s", "keep_alive_s", "guard_log_every_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        object.__setattr__(self, "unlimited_clients", tuple(self.unlimited_clients))
+        if not 1 <= self.gzip_level <= 9:
+            raise ValueError(f"gzip_level must be in 1..9, got {self.gzip_level}")
         object.__setattr__(self, "snapshot_dir", Path(self.snapshot_dir))
+        object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
+        from server.hosts import pattern_problem
+        for name in self.allowed_hosts:
+            if pattern_problem(name):
+                raise ValueError(pattern_problem(name))
 
     def with_changes(self, **changes: Any) -> Settings:
         return replace(self, **changes)

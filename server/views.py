@@ -17,6 +17,8 @@ from engine.data.normalize import preprocess
 from engine.layers.base import Context, Workspace
 from server.visuals import image_b64, layer_visuals, saliency_b64
 
+MAX_CACHED_PNGS = 512        # the gallery's and frames' images, and pinned ones
+
 
 def net_view(spec, name: str | None = None) -> dict[str, Any]:
     summary = summarize(spec)
@@ -62,9 +64,15 @@ class Inspector:
         return Context(training=False, workspace=self.workspace)
 
     def _png(self, position: int) -> str:
-        if position not in self._pngs:
-            self._pngs[position] = image_b64(self.dataset.test.take(np.array([position]))[0])
-        return self._pngs[position]
+        """A test image as PNG; kept, since the same few return every frame and gallery (a
+        presenter pinning image after image could otherwise keep the whole test set)."""
+        png = self._pngs.get(position)
+        if png is None:
+            if len(self._pngs) >= MAX_CACHED_PNGS:
+                self._pngs.clear()
+            png = self._pngs[position] = image_b64(
+                self.dataset.test.take(np.array([position]))[0])
+        return png
 
     def _inputs(self, trainer, images: np.ndarray) -> np.ndarray:
         return preprocess(images, trainer.normalization).astype(trainer.net.dtype, copy=False)

@@ -178,7 +178,13 @@ class Worker:
     def set_status(self, status: str) -> None:
         if status != self.published.status:
             self.published.status = status
-            self.hub.publish("state", {"status": status})
+            self.publish_state()
+
+    def publish_state(self) -> None:
+        """The status and the settings: a presenter's tabs follow a change made elsewhere
+        from this event instead of refetching /api/state."""
+        self.hub.publish("state", {"status": self.published.status,
+                                   "settings": self.published.settings})
 
     def log(self, level: str, text: str) -> None:
         getattr(logger, "error" if level == "error" else

@@ -1,62 +1,76 @@
 """The presenter's net editor: PUT /api/net swaps the net; POST /api/net/check validates and
 computes the calculator table as the presenter types (changing nothing).
 
-Body: {"spec": SPEC} or {"preset": NAME}. SPEC is a layer list, a {"layers": ...} document,
-or the editor's JSON text as a string (then JSON mistakes are reported by line and column).
-A preset brings its training defaults (engine.presets.training_defaults); a custom spec keeps
-the current settings.
+Body (server/models.py NetBody): {"spec": SPEC} or {"preset": NAME}. SPEC is a layer list, a
+{"layers": ...} document, or the editor's JSON text as a string (then JSON mistakes are
+reported by line and column). A preset brings its training defaults
+(engine.presets.training_defaults); a custom spec keeps the current settings.
+
+A spec body holds at most settings.max_spec_layers layer objects (blocks' layers included),
+counted before any layer is read; parsing, the calculator table and its JSON run in a
+thread, so a big spec never holds the event loop (other requests, the streams) still.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from server.auth import PRESENTER
-from server.bodies import read_json_object, refuse_unknown_keys
-from server.errors import ApiError
+from server.errors import ApiError, engine_refusal
+from server.json_route import JSONBodyRoute
+from server.jsonenc import dumps
+from server.models import NetBody
 from server.runtime import command, runtime
 
-router = APIRouter(prefix="/api", tags=["net"])
-
-BODY_DOC = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
-    "type": "object", "properties": {"spec": {}, "preset": {"type": "string"}},
-    "description": "exactly one of spec (layer list, {layers: ...} or JSON text) or preset"}}}}}
+router = APIRouter(prefix="/api", tags=["net"], route_class=JSONBodyRoute)
 
 
 def _spec_error(exc) -> ApiError:
-    return ApiError(422, "invalid_spec", str(exc), layer=exc.layer, field=exc.field)
+    return ApiError(422, "invalid_spec", str(exc), layer=getattr(exc, "layer", None),
+                    field=getattr(exc, "field", None))
 
 
-def parse_net_body(body: dict[str, Any], budget="default"):
-    """{"spec"} | {"preset"} -> (NetSpec, preset name or None); ApiError otherwise."""
-    from engine.presets import PRESETS, TRAINABLE, load_preset
-    from engine.spec import DEFAULT_BUDGET, SpecError, decode_spec_text, parse_spec
+def count_layers(value: Any, limit: int) -> int:
+    """Layer objects (dicts with a "type") in a parsed spec, counting stops past `limit`."""
+    count, todo = 0, [value]
+    while todo and count <= limit:
+        item = todo.pop()
+        if isinstance(item, dict):
+            count += "type" in item
+            todo.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            todo.extend(v for v in item if isinstance(v, (dict, list)))
+    return count
+
+
+def parse_net_body(body: NetBody, max_layers: int, budget="default"):
+    """NetBody -> (NetSpec, preset name or None); ApiError otherwise. Runs in a thread."""
+    from engine.presets import TRAINABLE, load_preset
+    from engine.spec import DEFAULT_BUDGET, decode_spec_text, parse_spec
     budget = DEFAULT_BUDGET if budget == "default" else budget
-    refuse_unknown_keys(body, {"spec", "preset"}, "{\"spec\": ...} or {\"preset\": NAME}")
-    if ("spec" in body) == ("preset" in body):
-        raise ApiError(422, "invalid_request", "send exactly one of \"spec\" or \"preset\"",
-                       field="spec")
-    if "preset" in body:
-        name = body["preset"]
-        if not isinstance(name, str) or name not in PRESETS:
-            raise ApiError(422, "unknown_preset", f"no preset {name!r}; presets: "
-                           f"{', '.join(PRESETS)}", field="preset")
+    if body.preset is not None:
         try:
-            return load_preset(name, budget=budget), name
-        except SpecError as exc:
-            if name not in TRAINABLE:
-                raise ApiError(422, "not_trainable", f"{name} is a case study for the "
+            return load_preset(body.preset, budget=budget), body.preset
+        except ValueError as exc:
+            if not engine_refusal(exc):
+                raise
+            if body.preset not in TRAINABLE:
+                raise ApiError(422, "not_trainable", f"{body.preset} is a case study for the "
                                f"calculator, too big to train here: {exc}",
                                field="preset") from None
             raise _spec_error(exc) from None
-    spec = body["spec"]
     try:
-        value = decode_spec_text(spec) if isinstance(spec, str) else spec
+        value = decode_spec_text(body.spec) if isinstance(body.spec, str) else body.spec
+        if count_layers(value, max_layers) > max_layers:
+            raise ApiError(422, "invalid_spec", f"the spec has more than {max_layers:,} layers; "
+                           f"this server takes at most {max_layers:,}", field="spec")
         return parse_spec(value, budget=budget), None
-    except SpecError as exc:
+    except ValueError as exc:
+        if not engine_refusal(exc):
+            raise
         raise _spec_error(exc) from None
 
 
@@ -75,33 +89,40 @@ def _fit_problem(spec, published) -> str | None:
     return None
 
 
-@router.put("/net", dependencies=[PRESENTER], openapi_extra=BODY_DOC,
+@router.put("/net", dependencies=[PRESENTER],
             summary="replace the net (fresh weights) by a spec or a preset")
-async def put_net(request: Request):
-    body = await read_json_object(request, runtime(request).settings.max_json_bytes)
-    spec, preset = await run_in_threadpool(parse_net_body, body)
+async def put_net(request: Request, body: NetBody):
+    max_layers = runtime(request).settings.max_spec_layers
+    spec, preset = await run_in_threadpool(parse_net_body, body, max_layers)
     net = await command(request, "set_net", (spec, preset))
     return {"net": net}
 
 
-@router.post("/net/check", dependencies=[PRESENTER], openapi_extra=BODY_DOC,
-             summary="validate a spec and compute its calculator table; changes nothing")
-async def check_net(request: Request):
+def check_report(body: NetBody, max_layers: int, published) -> bytes:
+    """The check's answer, encoded (runs in a thread)."""
     from engine.calculator import summarize
-    body = await read_json_object(request, runtime(request).settings.max_json_bytes)
-    published = runtime(request).published
     try:
-        spec, _ = await run_in_threadpool(parse_net_body, body, None)
+        spec, _ = parse_net_body(body, max_layers, None)
     except ApiError as exc:
         if exc.status != 422:
             raise
-        return {"ok": False, **exc.body()}
+        return dumps({"ok": False, **exc.body()}).encode()
     summary = summarize(spec)
     try:
-        await run_in_threadpool(parse_net_body, body)
+        parse_net_body(body, max_layers)
     except ApiError as exc:       # valid shapes, but over the training budget
-        return {"ok": False, **exc.body(), "summary": summary}
+        return dumps({"ok": False, **exc.body(), "summary": summary}).encode()
     problem = _fit_problem(spec, published)
     if problem:
-        return {"ok": False, "error": "net_mismatch", "detail": problem, "summary": summary}
-    return {"ok": True, "summary": summary}
+        return dumps({"ok": False, "error": "net_mismatch", "detail": problem,
+                      "summary": summary}).encode()
+    return dumps({"ok": True, "summary": summary}).encode()
+
+
+@router.post("/net/check", dependencies=[PRESENTER],
+             summary="validate a spec and compute its calculator table; changes nothing")
+async def check_net(request: Request, body: NetBody):
+    rt = runtime(request)
+    data = await run_in_threadpool(check_report, body, rt.settings.max_spec_layers,
+                                   rt.published)
+    return Response(data, media_type="application/json")

@@ -2,12 +2,16 @@
 load a shipped pretrained net.
 
 Files are written only into settings.snapshot_dir, under names the server makes (time and
-step), atomically (engine.fsutil). An upload is parsed and validated in full (in a thread:
-JSON and NumPy, no Numba) before the worker swaps it in.
+step), atomically (engine.fsutil), at most one save per settings.save_min_interval_s (429
+otherwise), and only the newest settings.keep_snapshots such files stay: each save deletes
+older ones and says which (server/commands.py). An upload is parsed and validated in full
+(in a thread: JSON and NumPy, no Numba) before the worker swaps it in.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -15,25 +19,36 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from server.auth import PRESENTER
-from server.bodies import read_json_object, read_upload, refuse_unknown_keys
-from server.commands import write_snapshot_file
-from server.errors import ApiError
+from server.bodies import read_upload
+from server.snapshot_files import save_snapshot_file
+from server.errors import ApiError, engine_refusal
+from server.json_route import JSONBodyRoute
+from server.models import PretrainedBody
 from server.runtime import command, runtime
 
-router = APIRouter(prefix="/api", tags=["snapshot"])
+router = APIRouter(prefix="/api", tags=["snapshot"], route_class=JSONBodyRoute)
 
 
 @router.post("/snapshot", dependencies=[PRESENTER],
-             summary="save the run into the server's snapshot directory")
+             summary="save the run into the server's snapshot directory (the newest "
+                     "keep_snapshots files stay)")
 async def save_snapshot(request: Request):
     rt = runtime(request)
+    wait = rt.last_save + rt.settings.save_min_interval_s - time.monotonic()
+    if wait > 0:
+        raise ApiError(429, "too_many_saves", f"one save per "
+                       f"{rt.settings.save_min_interval_s:g} s; try again in a moment",
+                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    rt.last_save = time.monotonic()
     name, data = await command(request, "save")
     try:
-        await run_in_threadpool(write_snapshot_file, rt.settings.snapshot_dir, name, data)
+        deleted = await run_in_threadpool(save_snapshot_file, rt.settings, name, data,
+                                          rt.worker.log if rt.worker else None)
     except OSError as exc:
         raise ApiError(507, "cannot_save", f"the snapshot could not be written: "
                        f"{exc.strerror or exc}") from None
-    return {"file": name, "bytes": len(data)}
+    return {"file": name, "bytes": len(data), "kept": rt.settings.keep_snapshots,
+            "deleted": deleted}
 
 
 @router.get("/snapshot", dependencies=[PRESENTER],
@@ -46,11 +61,13 @@ async def download_snapshot(request: Request, format: Literal["ours", "convnetjs
 
 def _parse(data: bytes):
     from engine.pretrained import parse_snapshot_bytes
-    from engine.snapshot import SnapshotError
     try:
         return parse_snapshot_bytes(data)
-    except SnapshotError as exc:
-        raise ApiError(422, "invalid_snapshot", str(exc)) from None
+    except ValueError as exc:
+        if not engine_refusal(exc):
+            raise
+        raise ApiError(422, "invalid_snapshot", str(exc),
+                       field=getattr(exc, "field", None)) from None
     except RecursionError:
         raise ApiError(422, "invalid_snapshot", "the JSON is nested too deeply") from None
 
@@ -70,27 +87,13 @@ async def upload_snapshot(request: Request):
 
 @router.post("/pretrained", dependencies=[PRESENTER],
              summary="load a shipped pretrained net (body {\"name\": ...}, optional)")
-async def load_pretrained(request: Request):
-    from engine.pretrained import DEFAULT_PRETRAINED, PRETRAINED
+async def load_pretrained(request: Request, body: PretrainedBody | None = None):
     from engine.pretrained import load_pretrained as load
     from engine.snapshot import SnapshotError
-    rt = runtime(request)
-    body = {}
-    if await _has_body(request):
-        body = await read_json_object(request, rt.settings.max_json_bytes)
-    refuse_unknown_keys(body, {"name"})
-    name = body.get("name", DEFAULT_PRETRAINED)
-    if not isinstance(name, str) or name not in PRETRAINED:
-        raise ApiError(422, "unknown_pretrained", f"no pretrained net {name!r}; known: "
-                       f"{', '.join(PRETRAINED)}", field="name")
+    name = (body or PretrainedBody()).name
     try:
         snapshot = await run_in_threadpool(load, name)
     except SnapshotError as exc:
         raise ApiError(404, "not_installed", str(exc), field="name") from None
     net = await command(request, "load", (snapshot, f"the pretrained net {name}"))
     return {"net": net}
-
-
-async def _has_body(request: Request) -> bool:
-    length = request.headers.get("content-length")
-    return length != "0" and (length is not None or "transfer-encoding" in request.headers)

@@ -1,16 +1,76 @@
 """The JSON twins of what the page shows: state, history, the latest frame and gallery, and
-the architecture calculator's table for any preset (public: the lecture's case studies)."""
+the architecture calculator's table for any preset (public: the lecture's case studies).
+
+The worker replaces what it publishes (never mutates it), so each published value is encoded
+to JSON once, in a thread, when first asked for, and every later request gets those bytes:
+a room reloading at once, or 20 clients fetching a 5,000-point history, costs byte copies on
+the event loop, not an encoding each. /api/state is built per request (role, metrics) around
+the net's bytes, encoded once per net. Large answers are gzipped once per version too.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+import asyncio
+import functools
+import gzip
+from typing import Any, Callable
+
+from fastapi import APIRouter, Depends, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from server.addresses import local_only
 from server.auth import PUBLIC, Role, public
 from server.errors import ApiError
+from server.jsonenc import dumps
 from server.runtime import preset_list, runtime
 
 router = APIRouter(prefix="/api", tags=["state"])
+
+GZIP_FROM_BYTES = 64 * 1024    # smaller answers are left to the app's compression middleware
+
+
+class EncodedOnce:
+    """The JSON bytes of the latest version of one published value, and (when large) their
+    gzip: both made once per version, in a thread."""
+
+    def __init__(self) -> None:
+        self._value: Any = None
+        self._encoded: tuple[bytes, bytes | None] = (b"", None)
+        self._lock = asyncio.Lock()
+
+    async def get(self, value: Any, shape: Callable[[Any], Any] = lambda v: v
+                  ) -> tuple[bytes, bytes | None]:
+        """(JSON bytes, their gzip or None) of `value` (or of a newer version)."""
+        if value is not self._value or not self._encoded[0]:
+            async with self._lock:        # one encoding per version, however many ask
+                if value is not self._value or not self._encoded[0]:
+                    self._encoded = await run_in_threadpool(_encode, value, shape)
+                    self._value = value
+        return self._encoded
+
+    async def response(self, request: Request, value: Any,
+                       shape: Callable[[Any], Any] = lambda v: v) -> Response:
+        data, gzipped = await self.get(value, shape)
+        if gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(gzipped, media_type="application/json",
+                            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+        return Response(data, media_type="application/json", headers={"Vary": "Accept-Encoding"})
+
+
+def _encode(value: Any, shape: Callable[[Any], Any]) -> tuple[bytes, bytes | None]:
+    data = dumps(shape(value)).encode()
+    return data, gzip.compress(data, 6) if len(data) >= GZIP_FROM_BYTES else None
+
+
+def encoded(request: Request, name: str) -> EncodedOnce:
+    caches = getattr(request.app.state, "encoded", None)
+    if caches is None:
+        caches = request.app.state.encoded = {}
+    return caches.setdefault(name, EncodedOnce())
+
+
+def json_bytes(data: bytes) -> Response:
+    return Response(data, media_type="application/json")
 
 
 @router.get("/state", dependencies=[PUBLIC], summary="status, net, settings, metrics, roles")
@@ -19,8 +79,8 @@ async def get_state(request: Request, role: Role = Depends(public)):
     from engine.pretrained import available_pretrained
     rt = runtime(request)
     p = rt.published
-    return {
-        "version": rt.version, "status": p.status, "role": role, "net": p.net,
+    rest = dumps({
+        "version": rt.version, "status": p.status, "role": role,
         "settings": p.settings, "metrics": p.metrics, "classes": p.classes,
         "join_url": rt.join_url(request), "presets": list(preset_list()),
         "pretrained": available_pretrained(),
@@ -30,40 +90,53 @@ async def get_state(request: Request, role: Role = Depends(public)):
         "optimizers": list(OPTIMIZERS), "schedules": list(SCHEDULES),
         "image_size": list(p.image_size), "data_title": p.data_title, "error": p.error,
         "run_id": rt.run_id, "join_local_only": local_only(rt.settings.host),
-    }
+    }).encode()
+    net, _ = await encoded(request, "net").get(p.net)
+    return json_bytes(b'{"net":' + net + b"," + rest[1:])
 
 
 @router.get("/history", dependencies=[PUBLIC],
-            summary="every kept POINT, marker and whole-test-set result")
+            summary="every kept POINT, marker and whole-test-set result (at most "
+                    "history_points points)")
 async def get_history(request: Request):
-    points, markers, tests = runtime(request).published.history
-    return {"points": list(points), "markers": list(markers), "tests": list(tests)}
+    history = runtime(request).published.history
+    return await encoded(request, "history").response(request, history, lambda h: {
+        "points": h[0], "markers": h[1], "tests": h[2]})
 
 
 @router.get("/frame", dependencies=[PUBLIC], summary="the latest FRAME ({frame: null} before one)")
 async def get_frame(request: Request):
     frame = runtime(request).published.frame
-    return frame if frame is not None else {"frame": None}
+    return await encoded(request, "frame").response(
+        request, frame, lambda f: f if f is not None else {"frame": None})
 
 
 @router.get("/gallery", dependencies=[PUBLIC], summary="the latest GALLERY")
 async def get_gallery(request: Request):
     gallery = runtime(request).published.gallery
-    return gallery if gallery is not None else {"step": None, "items": [], "test": None}
+    return await encoded(request, "gallery").response(
+        request, gallery, lambda g: g if g is not None else {"step": None, "items": [],
+                                                             "test": None})
+
+
+@functools.lru_cache(maxsize=None)     # one entry per preset: a fixed, short list
+def preset_summary(preset: str) -> bytes:
+    from engine.calculator import summarize
+    from engine.presets import TRAINABLE, load_preset, preset_document
+    from engine.spec import SpecError
+    try:
+        spec = load_preset(preset, budget=None)
+    except SpecError as exc:     # a broken preset file is our bug, but say which
+        raise ApiError(422, "invalid_spec", str(exc), layer=exc.layer, field=exc.field) from None
+    return dumps({"preset": preset, "trainable": preset in TRAINABLE,
+                  "document": preset_document(preset), "summary": summarize(spec)}).encode()
 
 
 @router.get("/summary", dependencies=[PUBLIC],
             summary="a preset's document and its calculator table")
 async def get_summary(preset: str):
-    from engine.calculator import summarize
-    from engine.presets import PRESETS, TRAINABLE, load_preset, preset_document
-    from engine.spec import SpecError
+    from engine.presets import PRESETS
     if preset not in PRESETS:
         raise ApiError(404, "unknown_preset", f"no preset {preset!r}; presets: "
                        f"{', '.join(PRESETS)}", field="preset")
-    try:
-        spec = load_preset(preset, budget=None)
-    except SpecError as exc:     # a broken preset file is our bug, but say which
-        raise ApiError(422, "invalid_spec", str(exc), layer=exc.layer, field=exc.field) from None
-    return {"preset": preset, "trainable": preset in TRAINABLE,
-            "document": preset_document(preset), "summary": summarize(spec)}
+    return json_bytes(await run_in_threadpool(preset_summary, preset))

@@ -27,7 +27,8 @@ def tiny_settings(directory, **changes) -> Settings:
                   snapshot_dir=directory / "snapshots", start_paused=True, threads=1,
                   hyperparams={"batch_size": 4, "learning_rate": 0.05},
                   frame_every_steps=5, frame_min_interval_s=0.0, gallery_per_class=2,
-                  metrics_every_s=0.05, history_every_s=0.05, gallery_every_s=0.5)
+                  metrics_every_s=0.05, history_every_s=0.05, gallery_every_s=0.5,
+                  allowed_hosts=("testserver",))    # TestClient's Host (server/hosts.py)
     values.update(changes)
     return Settings(**values)
 

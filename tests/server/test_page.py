@@ -16,7 +16,11 @@ import pytest
 from starlette.exceptions import StarletteDeprecationWarning
 
 from server.app import create_app
+from server.routes import page as page_route
 from server.settings import Settings
+from tests.server.conftest import tiny_settings
+from tests.server.live import live_server
+from tests.server.probe import clients_in_a_process, state_latencies_while, wait_ready_live
 
 with warnings.catch_warnings():
     # Starlette 1.x asks for httpx2 for its TestClient; httpx (the test extra) still works.
@@ -30,10 +34,14 @@ ASSET = re.compile(r'(?:src|href)="(/static/[^"?]+)')
 IMPORT = re.compile(r'(?:\bfrom\s+|\bimport\s*\(?\s*)"(\.{1,2}/[^"]+)"')
 
 
+def page_app(**changes):
+    return create_app(Settings(**{"token": TOKEN, "allowed_hosts": ("testserver",), **changes}))
+
+
 @pytest.fixture(scope="module")
 def client():
     # No `with`: the lifespan (and so the training worker) never starts.
-    return TestClient(create_app(Settings(token=TOKEN)))
+    return TestClient(page_app())
 
 
 def test_viewer_page_has_no_presenter_controls(client):
@@ -49,7 +57,7 @@ def test_viewer_page_has_no_presenter_controls(client):
     for panel in ("stats-panel", "charts-panel", "net-panel", "upload-panel", "gallery-panel",
                   "arch-panel", "log-panel"):
         assert f'id="{panel}"' in page
-    assert "http://testserver/" in page                 # join address (and its QR code)
+    assert "http://127.0.0.1:8000/" in page             # join address (and its QR code)
     assert "None" not in page
 
 
@@ -62,7 +70,7 @@ def test_presenter_page_has_controls_and_editor(client):
 
 
 def test_token_login_leads_to_the_presenter_page():
-    fresh = TestClient(create_app(Settings(token=TOKEN)))
+    fresh = TestClient(page_app())
     r = fresh.get(f"/?token={TOKEN}", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
     page = fresh.get("/").text                          # the cookie now says presenter
@@ -164,3 +172,33 @@ def test_editor_locates_server_errors_in_the_json(tmp_path):
     message, offset = out["syntax"]
     assert "trailing" in message and offset == len('[{"type": "input",')
     assert out["format"] == ["–", "12.3%", "1,234,567", "1.23e−5", "d", "–", "–"]
+
+
+def test_each_roles_page_is_rendered_once(monkeypatch):
+    rendered = []
+    real = page_route.render_page
+    monkeypatch.setattr(page_route, "render_page",
+                        lambda request, role: rendered.append(role) or real(request, role))
+    client = TestClient(page_app())
+    pages = {client.get("/").text for _ in range(20)}
+    pages |= {client.get("/", headers={"Authorization": f"Bearer {TOKEN}"}).text
+              for _ in range(20)}
+    assert len(pages) == 2 and sorted(rendered) == ["presenter", "viewer"]
+
+
+def test_the_page_never_echoes_the_request_host():
+    client = TestClient(page_app(allowed_hosts=("*",)))       # the Host check turned off
+    for host in ("evil.example", "evil.example:8000", "127.0.0.1:9999"):
+        page = client.get("/", headers={"Host": host})
+        assert page.status_code == 200
+        assert "evil" not in page.text and "9999" not in page.text
+        assert 'data-join-url="http://127.0.0.1:8000/"' in page.text
+
+
+def test_state_answers_while_a_room_loads_the_page(tmp_path):
+    with live_server(tiny_settings(tmp_path)) as (base, _):
+        wait_ready_live(base)
+        seconds = state_latencies_while(base, clients_in_a_process(base, 150, ("/",) * 3))
+        # 450 page loads at once queue ahead of a probe, each a copy of a page rendered once
+        # (the JSON twins' part: tests/server/routes/test_state.py).
+        assert max(seconds) < 5.0, sorted(seconds)[-5:]

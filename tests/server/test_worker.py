@@ -3,6 +3,7 @@ start-up failure is reported, not fatal; shutdown saves a snapshot."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -134,3 +135,19 @@ def test_a_loaded_snapshot_resets_the_pages_charts_even_when_its_steps_run_highe
                             headers=presenter())
         assert loaded.status_code == 200, loaded.text
         assert events and events[0]["reset"] is True and events[0]["from"] == 0
+
+
+def test_the_snapshot_saved_at_shutdown_counts_against_the_kept_number(tmp_path):
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    for k in range(3):                               # an earlier run's saves
+        (folder / f"convnet-20260101-12000{k}-step{k}.json").write_text("{}")
+        os.utime(folder / f"convnet-20260101-12000{k}-step{k}.json", (1e9 + k, 1e9 + k))
+    app = create_app(tiny_settings(tmp_path, keep_snapshots=2))
+    with TestClient(app) as client:
+        wait_ready(client)
+        client.post("/api/control", json={"action": "step"}, headers=presenter())
+    names = sorted(p.name for p in folder.iterdir())
+    assert len(names) == 2 and names[0] == "convnet-20260101-120002-step2.json"
+    assert names[1].endswith("-step1.json")
+    assert app.state.runtime.worker.published.snapshot_file.endswith(names[1])

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
+from server.auth import flat_routes
+from server.models import ParamsBody
 from tests.server.conftest import assert_error, fingerprint, presenter, wait_ready
 
 BAD_CONTROL = [
@@ -138,7 +141,7 @@ def test_divergence_pauses_and_keeps_finite_weights(fresh_client):
 
 
 @pytest.mark.parametrize("body,code", [
-    ({}, "invalid_request"), ({"index": 0, "extra": 1}, "invalid_request"),
+    ({}, "invalid_example"), ({"index": 0, "extra": 1}, "invalid_request"),
     ({"index": "3"}, "invalid_example"), ({"index": True}, "invalid_example"),
     ({"index": 2.5}, "invalid_example"), ({"index": -1}, "invalid_example"),
     ({"index": 10**9}, "invalid_example"),
@@ -160,3 +163,114 @@ def test_the_presenter_pins_the_network_view_to_a_test_image(client):
     assert frame["pinned"] is True and frame["example"]["index"] == 5
     response = client.put("/api/example", json={"index": None}, headers=presenter())
     assert response.status_code == 200 and response.json()["frame"]["pinned"] is False
+
+
+JSON_ROUTES = [("POST", "/api/control", {"action": "resume"}),
+               ("PATCH", "/api/params", {"learning_rate": 0.5}),
+               ("PUT", "/api/example", {"index": 1}),
+               ("PUT", "/api/net", {"preset": "convnetjs"}),
+               ("POST", "/api/net/check", {"preset": "convnetjs"}),
+               ("POST", "/api/pretrained", {"name": "convnetjs"})]
+
+
+@pytest.mark.parametrize("method,path,body", JSON_ROUTES)
+def test_json_routes_refuse_other_content_types(client, method, path, body):
+    # A web page can make any visitor's browser send a text/plain or form POST without
+    # asking ("simple requests"): one such body resumed the presenter's paused run.
+    before = fingerprint(client)
+    raw = json.dumps(body).encode()
+    for content_type in ("text/plain", "text/plain;charset=UTF-8",
+                         "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                         None):
+        headers = presenter(**({"Content-Type": content_type} if content_type else {}))
+        response = client.request(method, path, content=raw, headers=headers)
+        assert_error(response, 415, "unsupported_media_type")
+    assert fingerprint(client) == before
+    for content_type in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        headers = presenter(**{"Content-Type": content_type})
+        response = client.request(method, path, content=b"{\"nope\": 1}", headers=headers)
+        assert_error(response, 422)                       # read as JSON, then refused
+
+
+PARAM_FIELDS = sorted(ParamsBody.model_fields)
+
+
+@pytest.mark.parametrize("field", PARAM_FIELDS)
+def test_numbers_out_of_range_are_422_naming_the_field(client, field):
+    before = fingerprint(client)
+    for number in (b"1" + b"0" * 400, b"-" + b"9" * 4301, b"9007199254740993", b"1e400",
+                   b"-1e309"):
+        response = client.patch("/api/params", content=b'{"%s": %s}' % (field.encode(), number),
+                                headers=presenter(**{"Content-Type": "application/json"}))
+        assert assert_error(response, 422)["field"] == field, (field, number)
+    assert fingerprint(client) == before
+
+
+@pytest.mark.parametrize("body,field", [({"batch_size": 4.0}, "batch_size"),
+                                        ({"shift": True}, "shift"), ({"flip": 1}, "flip"),
+                                        ({"history_points": 100_000}, "history_points"),
+                                        ({"method": "adam", "warp": 9}, "warp"),
+                                        ({"eps": "1e-8"}, "eps"), ({"window": None}, "window")])
+def test_params_have_exact_types_and_bounds(client, body, field):
+    before = fingerprint(client)
+    error = assert_error(client.patch("/api/params", json=body, headers=presenter()), 422)
+    assert error["field"] == field, error
+    assert fingerprint(client) == before
+
+
+def test_every_setting_of_the_engine_has_a_field_and_eps_may_be_null(client):
+    from engine.optim.hyperparams import FIELDS
+    from engine.train_options import OPTION_FIELDS
+    assert set(ParamsBody.model_fields) == set(FIELDS) | OPTION_FIELDS
+    response = client.patch("/api/params", json={"eps": None}, headers=presenter())
+    assert response.status_code == 200 and response.json()["settings"]["eps"] is None
+
+
+def test_the_openapi_schema_documents_every_body_exactly(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+
+    def body_of(path, method):
+        content = spec["paths"][path][method]["requestBody"]["content"]
+        assert list(content) == ["application/json"], (path, content)
+        ref = content["application/json"]["schema"]
+        ref = ref.get("$ref") or next(s["$ref"] for s in ref["anyOf"] if "$ref" in s)
+        return schemas[ref.rsplit("/", 1)[1]]
+
+    control = body_of("/api/control", "post")
+    assert control["additionalProperties"] is False and control["required"] == ["action"]
+    assert control["properties"]["action"]["enum"] == ["pause", "resume", "step", "reset"]
+    params = body_of("/api/params", "patch")
+    assert params["additionalProperties"] is False
+    batch = params["properties"]["batch_size"]["anyOf"][0]
+    assert batch == {"type": "integer", "minimum": 1, "maximum": 1024}
+    assert "adam" in params["properties"]["method"]["anyOf"][0]["enum"]
+    assert params["properties"]["schedule"]["anyOf"][0]["enum"] == ["constant", "step", "cosine"]
+    assert params["properties"]["learning_rate"]["anyOf"][0]["exclusiveMinimum"] == 0
+    net = body_of("/api/net", "put")
+    assert net["additionalProperties"] is False and set(net["properties"]) == {"spec", "preset"}
+    assert len(net["properties"]["spec"]["oneOf"]) == 3
+    assert body_of("/api/example", "put")["required"] == ["index"]
+    assert set(body_of("/api/pretrained", "post")["properties"]["name"]["enum"]) == {
+        "cifar_resnet", "convnetjs"}
+    assert set(body_of("/api/net/check", "post")) == set(net)
+    assert not [path for path, route in flat_routes(client.app.routes)   # no hand-written
+                if getattr(route, "openapi_extra", None)]                # documents left
+
+
+def test_a_batch_over_the_servers_training_budget_is_refused_with_what_fits(fresh_client):
+    # The tiny net needs about 12 kB per image: a 5 MB budget fits about 300 of them.
+    with fresh_client(max_train_bytes=5_000_000) as client:
+        wait_ready(client)
+        before = fingerprint(client)
+        response = client.patch("/api/params", json={"batch_size": 1000}, headers=presenter())
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["field"] == "batch_size"
+        assert "the largest batch that fits is" in body["detail"]
+        largest = int(body["detail"].rsplit("the largest batch that fits is", 1)[1]
+                      .split()[0].strip(".,:;").replace(",", ""))
+        assert 4 <= largest < 1000
+        assert fingerprint(client) == before
+        fits = client.patch("/api/params", json={"batch_size": largest}, headers=presenter())
+        assert fits.status_code == 200, fits.text

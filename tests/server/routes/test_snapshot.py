@@ -4,9 +4,13 @@ ConvNetJS's) after full validation; a corrupt upload changes nothing."""
 from __future__ import annotations
 
 import json
+import os
+import time
 
+import numpy as np
 import pytest
 
+from engine.snapshot import decode_array, encode_array
 from tests.server.conftest import assert_error, fingerprint, presenter, run_cosine, wait_ready
 
 
@@ -139,3 +143,84 @@ def test_a_snapshot_whose_schedule_ended_loads_paused(fresh_client):
         assert client.get("/api/state").json()["status"] == "paused"
         recent = b"".join(client.app.state.runtime.hub.recent_logs)
         assert b"schedule has ended" in recent
+
+
+def _hostile_snapshots(good: bytes) -> list[tuple[str, bytes]]:
+    """Snapshots that parse but must not load; each would change the run half way, or load
+    a net that diverges at once, if any check came late."""
+    doc = json.loads(good)
+    name = next(iter(doc["params"]))
+
+    def changed(**parts):
+        return json.dumps({**doc, **parts}).encode()
+
+    huge_weights = np.full(decode_array(doc["params"][name], name).shape, 1e39, np.float64)
+    return [
+        ("meta.epoch 10**400", changed(meta={**doc["meta"], "epoch": 10**400})),
+        ("meta.examples_seen 10**400", changed(meta={**doc["meta"], "examples_seen": 10**400})),
+        ("step 10**400", changed(step=10**400)),
+        ("version true", changed(version=True)),
+        ("an unknown top-level key", changed(colour="blue")),
+        ("preprocess.std 1e-300", changed(preprocess={**doc["preprocess"], "std": [1e-300] * 3})),
+        ("preprocess.mean 1e308", changed(preprocess={**doc["preprocess"], "mean": [1e308] * 3})),
+        ("float64 weights of 1e39", changed(params={**doc["params"],
+                                                    name: encode_array(huge_weights)})),
+    ]
+
+
+def test_a_hostile_snapshot_is_refused_and_the_run_is_unchanged(client):
+    earlier = client.get("/api/snapshot", headers=presenter()).content
+    client.post("/api/control", json={"action": "step"}, headers=presenter())
+    before = fingerprint(client)        # other weights than `earlier`: a half load would show
+    for what, data in _hostile_snapshots(earlier):
+        response = client.put("/api/snapshot", content=data, headers=presenter(
+            **{"Content-Type": "application/json"}))
+        assert 400 <= response.status_code < 500, (what, response.status_code, response.text)
+        assert_error(response, response.status_code)
+        assert fingerprint(client) == before, what
+
+
+def test_saving_is_rate_limited(fresh_client):
+    with fresh_client(save_min_interval_s=30) as client:
+        wait_ready(client)
+        assert client.post("/api/snapshot", headers=presenter()).status_code == 200
+        refused = client.post("/api/snapshot", headers=presenter())
+        assert_error(refused, 429, "too_many_saves")
+        assert 1 <= int(refused.headers["retry-after"]) <= 30
+
+
+def test_only_the_newest_snapshots_stay(fresh_client, tmp_path):
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    (folder / "my-best-net.json").write_text("{}")            # not the server's: stays
+    with fresh_client(keep_snapshots=3, save_min_interval_s=0) as client:
+        wait_ready(client)
+        answers = []
+        for _ in range(5):
+            client.post("/api/control", json={"action": "step"}, headers=presenter())
+            answers.append(client.post("/api/snapshot", headers=presenter()).json())
+        kept = sorted(p.name for p in folder.iterdir() if p.name.startswith("convnet-"))
+        assert kept == sorted(a["file"] for a in answers[-3:])
+        assert answers[-1]["kept"] == 3 and answers[-1]["deleted"] == [answers[1]["file"]]
+        assert answers[3]["deleted"] == [answers[0]["file"]] and answers[2]["deleted"] == []
+        assert (folder / "my-best-net.json").is_file()
+        logs = b"".join(client.app.state.runtime.hub.recent_logs)
+        assert b"the server keeps the newest 3" in logs
+
+
+def test_temporary_files_of_interrupted_saves_are_removed_at_start(fresh_client, tmp_path):
+    folder = tmp_path / "snapshots"
+    folder.mkdir()
+    stale = [folder / f".convnet-20260101-12000{k}-step{k}.json.a1b2c3d{k}.tmp" for k in range(3)]
+    young = folder / ".convnet-20260101-130000-step9.json.zzzzzzzz.tmp"   # a save under way
+    other = folder / ".notes.tmp"
+    for path in (*stale, young, other):
+        path.write_bytes(b"{")
+    for path in stale + [other]:
+        os.utime(path, (time.time() - 3600, time.time() - 3600))
+    with fresh_client() as client:
+        wait_ready(client)
+        assert not any(path.exists() for path in stale)
+        assert young.exists() and other.exists()
+        logs = b"".join(client.app.state.runtime.hub.recent_logs)
+        assert b"removed 3 temporary file(s)" in logs

@@ -1,0 +1,145 @@
+"""The JSON bodies the API takes, as Pydantic models: exact types (strict: 3.0 is no integer,
+"3" no number, true neither), bounds, enums and no unknown keys, so /openapi.json documents
+every body exactly and a refused body names its field.
+
+The models check shapes and ranges; the engine still checks what only it knows (a spec's
+arithmetic, a cosine schedule's warmup against its length) and refuses with its own errors.
+Each refusal carries a code: the field's (`FIELD_CODES`), or a custom error type raised here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
+from pydantic.functional_validators import PlainValidator
+from pydantic_core import PydanticCustomError
+
+from engine.optim import OPTIMIZERS, SCHEDULES
+from engine.optim.hyperparams import MAX_BATCH_SIZE, MAX_STEPS
+from engine.presets import PRESETS
+from engine.pretrained import DEFAULT_PRETRAINED, PRETRAINED
+from server.commands import ACTIONS
+
+# GET /api/history answers every kept point: this bounds its size (about 200 bytes a point).
+MAX_HISTORY_POINTS = 5000
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False,
+                              frozen=True)
+
+    def given(self) -> dict[str, Any]:
+        """The fields the client sent, as plain values."""
+        return self.model_dump(exclude_unset=True)
+
+
+Action = Literal[ACTIONS]  # type: ignore[valid-type]
+
+
+class ControlBody(Body):
+    action: Action
+
+
+class ExampleBody(Body):
+    index: Annotated[int, Field(ge=0, description="a test image's position")] | None = Field(
+        description="null: cycle through one image per class again")
+
+
+def _real(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False,
+          hi_open: bool = False, doc: str = "") -> Any:
+    bounds = {("gt" if lo_open else "ge"): lo} if lo is not None else {}
+    if hi is not None:
+        bounds["lt" if hi_open else "le"] = hi
+    return Annotated[float, Field(description=doc or None, **bounds)] | None
+
+
+def _int(lo: int, hi: int, doc: str = "") -> Any:
+    return Annotated[int, Field(ge=lo, le=hi, description=doc or None)] | None
+
+
+class ParamsBody(Body):
+    """Hyperparameters (engine/optim/hyperparams.py) and training options
+    (engine/train_options.py) to change; at least one. Names as in /api/state's settings."""
+
+    method: Literal[tuple(OPTIMIZERS)] | None = None  # type: ignore[valid-type]
+    learning_rate: _real(0, lo_open=True) = None
+    momentum: _real(0, 1, hi_open=True) = None
+    ro: _real(0, 1, hi_open=True) = None
+    beta1: _real(0, 1, hi_open=True) = None
+    beta2: _real(0, 1, hi_open=True) = None
+    eps: _real(0, lo_open=True, doc="null: the rule's default") = None
+    l1_decay: _real(0) = None
+    l2_decay: _real(0) = None
+    batch_size: _int(1, MAX_BATCH_SIZE) = None
+    schedule: Literal[tuple(SCHEDULES)] | None = None  # type: ignore[valid-type]
+    warmup_steps: _int(0, MAX_STEPS) = None
+    step_size: _int(1, MAX_STEPS) = None
+    gamma: _real(0, 1, lo_open=True) = None
+    total_steps: _int(1, MAX_STEPS) = None
+    min_lr_factor: _real(0, 1) = None
+    flip: bool | None = None
+    shift: _int(0, 8) = None
+    validate_every: _int(1, 10**6) = None
+    validation_batch: _int(1, 10000) = None
+    test_every: _int(0, 10**9, "0: after every epoch") = None
+    test_chunk: _int(0, 10**6, "0: the whole test set in one step") = None
+    window: _int(1, 10000) = None
+    history_points: _int(4, MAX_HISTORY_POINTS) = None
+
+    # null is a value only for eps (the rule's default); elsewhere it is refused
+    NULLABLE: ClassVar[frozenset[str]] = frozenset({"eps"})
+
+    @model_validator(mode="after")
+    def _some_and_no_nulls(self) -> ParamsBody:
+        if not self.model_fields_set:
+            raise PydanticCustomError("invalid_setting", "send at least one setting to "
+                                      "change, e.g. {\"learning_rate\": 0.01}")
+        for name in sorted(self.model_fields_set - self.NULLABLE):
+            if getattr(self, name) is None:
+                raise PydanticCustomError("invalid_setting", "{name} must not be null",
+                                          {"name": name, "field": name})
+        return self
+
+
+def _spec_value(value: Any) -> Any:
+    if isinstance(value, (list, dict, str)):
+        return value
+    raise PydanticCustomError("invalid_spec", "spec must be a layer list, a {{\"layers\": "
+                              "[...]}} document or the editor's JSON text, got {kind}",
+                              {"kind": type(value).__name__, "field": "spec"})
+
+
+_LAYER = {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}},
+          "description": "a layer object with ConvNetJS's keys (README: Net specs)"}
+Spec = Annotated[Any, PlainValidator(_spec_value), WithJsonSchema({"oneOf": [
+    {"type": "array", "items": _LAYER},
+    {"type": "object", "required": ["layers"],
+     "properties": {"layers": {"type": "array", "items": _LAYER}}},
+    {"type": "string", "description": "the spec as JSON text (errors by line and column)"},
+]})]
+
+
+class NetBody(Body):
+    """Exactly one of spec or preset."""
+
+    spec: Spec = None
+    preset: Literal[tuple(PRESETS)] | None = None  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> NetBody:
+        if len(self.model_fields_set) != 1 or self.given().get("preset", "") is None:
+            raise PydanticCustomError("invalid_request", "send exactly one of \"spec\" or "
+                                      "\"preset\"", {"field": "spec"})
+        return self
+
+
+class PretrainedBody(Body):
+    name: Literal[tuple(PRETRAINED)] = DEFAULT_PRETRAINED  # type: ignore[valid-type]
+
+
+# The code a refusal of each field carries (the page shows `detail` next to `field`).
+FIELD_CODES = {"action": "invalid_action", "index": "invalid_example",
+               "preset": "unknown_preset", "name": "unknown_pretrained",
+               "spec": "invalid_spec",
+               **{name: "invalid_setting" for name in ParamsBody.model_fields}}
