@@ -14,13 +14,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 
 from server.errors import install_error_handlers
+from server.hosts import allowed_hosts
 from server.jsonenc import SafeJSONResponse
+from server.middleware import HeadAsGet, TrustedHosts
 from server.routes import classify, control, net, page, snapshot, state, stream
 from server.runtime import Runtime, package_version
 from server.settings import Settings
+from server.static_files import CompressedStaticFiles
 from server.worker import Worker
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -57,10 +60,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   default_response_class=SafeJSONResponse, lifespan=lifespan)
     app.state.runtime = Runtime(settings)
     install_error_handlers(app)
+    # The page, scripts, CSS and JSON to 300 phones on one access point: a first page load
+    # is 2.6x smaller. Starlette leaves text/event-stream alone (never buffers the stream).
+    app.add_middleware(GZipMiddleware, minimum_size=settings.gzip_min_bytes,
+                       compresslevel=settings.gzip_level)
+    # Outermost: HEAD as a body-less GET (for every route, refusals included); then the Host
+    # allowlist (DNS rebinding), before any route runs.
+    app.add_middleware(TrustedHosts, allowed_hosts=allowed_hosts(settings))
+    app.add_middleware(HeadAsGet)
     for module in (page, state, stream, classify, net, control, snapshot):
         app.include_router(module.router)
     static = asset_dir("static")
     if static is not None:
-        app.mount("/static", StaticFiles(directory=static), name="static")
+        app.mount("/static", CompressedStaticFiles(directory=static, level=settings.gzip_level,
+                                                   min_bytes=settings.gzip_min_bytes),
+                  name="static")
     app.state.templates_dir = asset_dir("templates")
     return app

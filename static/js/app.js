@@ -1,6 +1,11 @@
 // Entry point: loads the state and history, opens the one event stream of this tab and hands
 // each event to its panel. Presenter panels exist only when the page was rendered for the
 // presenter (the template leaves them out for viewers; the server checks every request too).
+//
+// The page runs for an hour on a phone: nothing it keeps grows with time (charts and markers
+// are bounded, the log keeps 60 lines), it asks the stream only for what is in view
+// (wishes.js), and it refetches nothing per event: /api/history at most once per
+// REFETCH_GAP_MS when it missed a history event, /api/state only on (re)connecting.
 
 import { api } from "./api.js";
 import { Stream } from "./stream.js";
@@ -13,9 +18,12 @@ import { setConnection, setJoinUrl, setupHeader } from "./header.js";
 import { ArchViewer } from "./summary.js";
 import { Controls } from "./controls.js";
 import { Editor } from "./editor.js";
-import { debounce, labelName } from "./format.js";
+import { labelName } from "./format.js";
+import { watchWish } from "./wishes.js";
 
 const $ = (id) => document.getElementById(id);
+const REFETCH_GAP_MS = 5000;  // at most one /api/history (or /api/gallery) per this
+const MAX_GALLERY_IMAGES = 500;  // test images kept for gallery events (they carry none)
 const presenter = document.body.dataset.role === "presenter";
 
 const app = {
@@ -65,6 +73,7 @@ function applyState(state) {
     // the server restarted: the old run's frame, gallery and figures must not linger
     app.frame = null;
     app.gallery = null;
+    galleryImages.clear();
     stats.reset();
     renderFrame();
     renderGalleryNow();
@@ -140,6 +149,32 @@ function renderGalleryNow() {
   renderGallery($("gallery"), app.gallery, app.classes, presenter ? showExample : null);
 }
 
+// Gallery events leave out the test images (the same ones all run long): they come once
+// from the JSON twin, /api/gallery, and are kept here by test-set index.
+const galleryImages = new Map();
+let galleryFetch = null;
+
+function keepImages(gallery) {
+  for (const item of (gallery && gallery.items) || []) {
+    if (item.image) galleryImages.set(item.index, item.image);
+  }
+  if (galleryImages.size > MAX_GALLERY_IMAGES) galleryImages.clear();
+}
+
+function onGallery(gallery) {
+  keepImages(gallery);
+  const items = gallery.items.map((item) => (item.image ? item : { ...item, image: galleryImages.get(item.index) }));
+  app.gallery = { ...gallery, items };
+  renderGalleryNow();
+  if (items.some((item) => !item.image) && !galleryFetch) {
+    galleryFetch = api("/api/gallery").then((full) => {
+      keepImages(full);
+      if (app.gallery) onGallery(app.gallery);
+    }).catch((err) => console.warn("gallery:", err.detail))
+      .finally(() => { setTimeout(() => { galleryFetch = null; }, REFETCH_GAP_MS); });
+  }
+}
+
 // Presenter: pin everyone's network view to a test image (null: one image per class again).
 async function showExample(index) {
   try {
@@ -155,12 +190,31 @@ document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "visible") { renderFrame(); renderGalleryNow(); }
 });
 
-async function loadHistory() {
-  try {
-    charts.replace(await api("/api/history"));
-  } catch (err) {
-    console.warn("history:", err.detail);
+// The whole history: on (re)connecting, and when a history event cannot be merged (this tab
+// missed one: a slow client keeps only the latest). One fetch at a time, and a missed event
+// waits until REFETCH_GAP_MS after the last one started: a slow phone that misses every
+// other event must not download the whole history every second.
+let historyFetch = null;
+let historyTimer = null;
+let historyStarted = -Infinity;
+
+function loadHistory({ soon = false } = {}) {
+  if (historyFetch) return historyFetch;
+  if (soon) {
+    if (historyTimer) return null;
+    const wait = historyStarted + REFETCH_GAP_MS - Date.now();
+    if (wait > 0) {
+      historyTimer = setTimeout(() => { historyTimer = null; loadHistory(); }, wait);
+      return null;
+    }
   }
+  clearTimeout(historyTimer);
+  historyTimer = null;
+  historyStarted = Date.now();
+  historyFetch = api("/api/history").then((history) => charts.replace(history))
+    .catch((err) => console.warn("history:", err.detail))
+    .finally(() => { historyFetch = null; });
+  return historyFetch;
 }
 
 let loading = null;
@@ -177,43 +231,32 @@ async function fetchAll() {
     showNotice(`Could not load the state: ${err.detail}`);
     return;
   }
+  // The frame and the gallery come on the stream once their panels are in view.
   await loadHistory();
-  const [frame, gallery] = await Promise.allSettled([api("/api/frame"), api("/api/gallery")]);
-  if (frame.status === "fulfilled" && frame.value && frame.value.layers && !app.frame) {
-    app.frame = frame.value;
-    renderFrame();
-  }
-  if (gallery.status === "fulfilled" && gallery.value && !app.gallery) {
-    app.gallery = gallery.value;
-    renderGalleryNow();
-  }
 }
-
-const refreshSettings = debounce(async () => {
-  try { controls.setSettings((await api("/api/state")).settings); } catch { /* next time */ }
-}, 500);
 
 const handlers = {
   metrics: onMetrics,
-  history: (event) => { if (!charts.merge(event)) loadHistory(); },
+  markers: (event) => { if (event && Array.isArray(event.markers)) charts.setMarkers(event.markers); },
+  history: (event) => {
+    // while a fetch is on its way, it brings what this event would
+    if (!charts.merge(event) && !historyFetch) loadHistory({ soon: true });
+  },
   frame: (frame) => { if (frame && frame.layers) { app.frame = frame; renderFrame(); } },
-  gallery: (gallery) => { if (gallery && gallery.items) { app.gallery = gallery; renderGalleryNow(); } },
-  net: (net) => {
-    if (!net || !net.summary) return;
-    setNet(net);
-    if (controls) refreshSettings();  // a preset brings its own training defaults
-  },
-  log: (entry) => {
-    log.add(entry);
-    if (controls) refreshSettings();  // a change from another presenter tab shows here too
-  },
+  gallery: (gallery) => { if (gallery && gallery.items) onGallery(gallery); },
+  net: (net) => { if (net && net.summary) setNet(net); },
+  log: (entry) => log.add(entry),
+  // status changes, and the settings whenever they change (a preset's training defaults,
+  // another presenter tab's edit): the controls follow without asking for /api/state
   state: (state) => {
     app.setStatus(state && state.status);
     if (state && state.settings && controls) controls.setSettings(state.settings);
   },
 };
 
+const wish = watchWish({ presenter, onChange: (next) => stream.setWish(next) });
 const stream = new Stream("/api/stream", Object.keys(handlers), {
+  wish,
   onEvent: (kind, data) => handlers[kind](data),
   onConnection: (info) => {
     setConnection($("conn-badge"), info);

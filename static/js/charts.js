@@ -7,6 +7,7 @@ import { isNum, fixed, pct, sig } from "./format.js";
 
 const COLORS = { loss: "#0072B2", reg: "#E69F00", train: "#0072B2", val: "#009E73", test: "#D55E00" };
 const MAX_POINTS = 4000;
+const MAX_MARKERS = 200;  // as many as the server keeps
 
 // uPlot legend value: the hovered point's, or the latest when the cursor is off the chart
 function latest(format) {
@@ -67,47 +68,47 @@ export class Charts {
 
   // The whole history (from /api/history).
   replace(history) {
-    this.points = (history && history.points) || [];
-    this.tests = (history && history.tests) || [];
-    this.markers = [];
-    this.addMarkers((history && history.markers) || []);
+    this.points = halved((history && history.points) || []);
+    this.tests = halved((history && history.tests) || []);
+    this.setMarkers((history && history.markers) || [], { redraw: false });
     this.redraw();
   }
 
   // A `history` event: what came since step `from`. Returns false when it cannot be merged
   // (this page missed an event: a slow client keeps only the latest one): refetch then.
+  // Points older than this page's latest are ones a refetch already brought: skipped.
   merge(event) {
-    if (event && event.reset) {  // the server says the run was reset: these are all points
-      this.replace(event);
+    if (!event) return true;
+    const points = event.points || fromRows(event.columns, event.rows);
+    if (event.reset) {  // the server cleared its history (reset, a loaded snapshot)
+      this.points = halved(points);
+      this.tests = halved(event.tests || []);
+      this.redraw();
       return true;
     }
     const mine = this.points.length ? this.points[this.points.length - 1].step : 0;
-    if (event && isNum(event.from) && event.from > mine) return false;
-    for (const t of (event && event.tests) || []) {
+    if (isNum(event.from) && event.from > mine) return false;
+    for (const t of event.tests || []) {
       const last = this.tests[this.tests.length - 1];
       if (!last || t.step > last.step) this.tests.push(t);
       else if (t.step === last.step) this.tests[this.tests.length - 1] = t;
     }
     this.tests = halved(this.tests);
-    const incoming = (event && event.points) || [];
-    for (const p of incoming) {
+    for (const p of points) {
       const last = this.points[this.points.length - 1];
       if (!last || p.step > last.step) this.points.push(p);
       else if (p.step === last.step) this.points[this.points.length - 1] = p;
-      else if (p.step < last.step) return false;
     }
     this.points = halved(this.points);
-    this.addMarkers((event && event.markers) || []);
+    if (Array.isArray(event.markers)) this.setMarkers(event.markers, { redraw: false });
     this.redraw();
     return true;
   }
 
-  addMarkers(markers) {
-    const seen = new Set(this.markers.map((m) => `${m.step}|${m.text}`));
-    for (const m of markers) {
-      const key = `${m.step}|${m.text}`;
-      if (!seen.has(key)) { seen.add(key); this.markers.push(m); }
-    }
+  // The server's latest markers (a `markers` event or the history's): they replace ours.
+  setMarkers(markers, { redraw = true } = {}) {
+    this.markers = markers.filter((m) => m && isNum(m.examples)).slice(-MAX_MARKERS);
+    if (redraw) this.redraw();
   }
 
   data() {
@@ -194,11 +195,20 @@ export class Charts {
   }
 }
 
+// A history event's points come as columns (the keys, once) and rows (the values).
+function fromRows(columns, rows) {
+  if (!Array.isArray(columns) || !Array.isArray(rows)) return [];
+  return rows.map((row) => Object.fromEntries(columns.map((key, i) => [key, row[i]])));
+}
+
 // Over MAX_POINTS: every other older entry goes, the latest stays (as on the server).
 function halved(list) {
-  if (list.length <= MAX_POINTS) return list;
-  const latest = list[list.length - 1];
-  return list.slice(0, -1).filter((_, i) => i % 2 === 0).concat([latest]);
+  let out = list;
+  while (out.length > MAX_POINTS) {
+    const latest = out[out.length - 1];
+    out = out.slice(0, -1).filter((_, i) => i % 2 === 0).concat([latest]);
+  }
+  return out;
 }
 
 // EMA with debiasing (the first values are not pulled toward 0); nulls stay gaps.

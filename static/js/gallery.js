@@ -22,7 +22,7 @@ export function renderGallery(root, gallery, classes, onPick = null) {
   for (const item of items) {
     const truth = labelName(item.label, classes);
     const card = el("figure", { class: `card ${item.correct ? "right" : "wrong"}${onPick ? " pickable" : ""}` },
-      el("img", { src: pngSrc(item.image), alt: `test image ${item.index}: ${truth}`, width: 64, height: 64 }),
+      el("img", { src: item.image ? pngSrc(item.image) : undefined, alt: `test image ${item.index}: ${truth}`, width: 64, height: 64 }),
       el("figcaption", {},
         el("div", { class: "card-title" }, truth, el("span", { class: "muted num" }, ` #${item.index}`)),
         probBars(item.top, truth, classes, 0)));

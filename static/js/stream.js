@@ -2,6 +2,12 @@
 // retries by itself after a network error, but gives up for good when the server answers
 // anything but 200 (503 while starting, 404 behind a proxy...): then readyState is CLOSED and
 // we re-create the EventSource ourselves with backoff 1 s, 2 s, 4 s ... 30 s.
+//
+// The tab asks only for what it shows (its "wish": kinds, each with the least seconds between
+// two events, e.g. "state,net,log,metrics:5"): in the URL when it connects, and with a small
+// PUT /api/stream/{id} when the wish changes (a panel scrolls into view), so the stream keeps
+// its place. The id comes in the stream's first event, `hello`; a browser's own reconnect
+// reuses the first URL, so every hello is checked against the current wish.
 
 const MIN_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
@@ -9,13 +15,21 @@ const MAX_DELAY_MS = 30000;
 // means a half-open connection (Wi-Fi dropped, laptop slept) that the browser still calls
 // OPEN: drop it and connect again.
 const SILENCE_MS = 40000;
+// Panels scroll in and out quickly: one PUT for the wish they settle on.
+const WISH_DELAY_MS = 300;
+const WISH_RETRY_MS = 5000;
 
 export class Stream {
   // kinds: event names to listen to; onEvent(kind, data); onConnection({state, retryIn}),
   // state "connecting" | "open" | "reconnecting"; onReconnect() after a re-opened connection.
-  constructor(url, kinds, { onEvent, onConnection, onReconnect }) {
+  constructor(url, kinds, { onEvent, onConnection, onReconnect, wish = null }) {
     this.url = url;
     this.kinds = kinds;
+    this.wish = wish;        // null: every kind
+    this.id = null;          // of the open stream, from its hello event
+    this.granted = null;     // the subscription the server confirmed for that stream
+    this.wishTimer = null;
+    this.sending = null;
     this.onEvent = onEvent;
     this.onConnection = onConnection;
     this.onReconnect = onReconnect;
@@ -58,9 +72,20 @@ export class Stream {
   open() {
     clearInterval(this.countdown);
     this.onConnection({ state: this.everOpened ? "reconnecting" : "connecting", retryIn: 0 });
-    const source = new EventSource(this.url);
+    const url = this.wish === null ? this.url : `${this.url}?events=${encodeURIComponent(this.wish)}`;
+    const source = new EventSource(url);
     this.source = source;
+    this.id = null;
     source.addEventListener("ping", () => { this.lastHeard = Date.now(); });
+    source.addEventListener("hello", (event) => {
+      this.lastHeard = Date.now();
+      try {
+        const hello = JSON.parse(event.data);
+        this.id = hello.id;
+        this.granted = hello.events;
+      } catch { return; }
+      this.sendWish();
+    });
     source.onopen = () => {
       this.lastHeard = Date.now();
       this.delay = MIN_DELAY_MS;
@@ -91,6 +116,38 @@ export class Stream {
         this.onEvent(kind, data);
       });
     }
+  }
+
+  // A new wish (same syntax as the server's ?events=); sent once it has held WISH_DELAY_MS.
+  setWish(wish) {
+    if (wish === this.wish) return;
+    this.wish = wish;
+    clearTimeout(this.wishTimer);
+    this.wishTimer = setTimeout(() => { this.wishTimer = null; this.sendWish(); }, WISH_DELAY_MS);
+  }
+
+  // At most one PUT in flight; whatever the wish is when it returns is checked again.
+  async sendWish() {
+    if (this.sending || !this.id || this.wish === null || this.wish === this.granted) return;
+    const id = this.id;
+    const wish = this.wish;
+    this.sending = fetch(`${this.url}/${encodeURIComponent(id)}`, {
+      method: "PUT", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ events: wish }),
+    }).then(async (response) => {
+      // 404: that stream has closed; the next one's hello starts over with the current wish
+      if (response.ok && this.id === id) this.granted = (await response.json()).events;
+      else if (response.status !== 404) this.retryWish();  // busy (429, 503): a bit later
+    }).catch(() => { /* offline: the reconnect's URL carries the wish */ });
+    await this.sending;
+    this.sending = null;
+    if (this.id === id && this.granted === wish) this.sendWish();
+  }
+
+  retryWish() {
+    clearTimeout(this.wishTimer);
+    this.wishTimer = setTimeout(() => { this.wishTimer = null; this.sendWish(); }, WISH_RETRY_MS);
   }
 
   scheduleReconnect() {

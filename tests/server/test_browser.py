@@ -7,27 +7,15 @@ from __future__ import annotations
 
 import io
 import json
-import os
-from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
+from tests.server.browser import OUTPUT, launch, sync_api, watch_console
 from tests.server.conftest import TOKEN, presenter, tiny_settings
 from tests.server.live import live_server
 from tests.server.tiny import TINY_SPEC
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-OUTPUT = Path(__file__).resolve().parents[2] / "test-output"
-
-sync_api = pytest.importorskip("playwright.sync_api",
-                               reason="playwright is not installed (pip install '.[test]')")
-if not os.path.exists(CHROMIUM):
-    pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)",
-                allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -41,17 +29,9 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        chromium = launch(p)
         yield chromium
         chromium.close()
-
-
-def watch_console(page) -> list[str]:
-    problems: list[str] = []
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on("console", lambda m: m.type == "error" and "Failed to load resource" not in m.text
-            and problems.append(f"console error: {m.text}"))
-    return problems
 
 
 def png_bytes(colour) -> bytes:
@@ -88,6 +68,7 @@ def test_presenter_watches_uploads_and_steers(server, browser):
     page.wait_for_function("(before) => document.querySelector('#loss-chart canvas')"
                            ".toDataURL() !== before", arg=first, timeout=30000)
 
+    page.locator("#net-panel").scroll_into_view_if_needed()   # frames come once it shows
     page.wait_for_function("[...document.querySelectorAll('#netview img')]"
                            ".some((img) => img.src.startsWith('data:image/png') "
                            "&& img.naturalWidth > 0)", timeout=30000)
@@ -114,6 +95,7 @@ def test_presenter_watches_uploads_and_steers(server, browser):
     # The presenter shows one test image in everyone's network view, then goes back. (Paused:
     # on this tiny set the gallery is rebuilt several times a second, faster than a click.)
     httpx.post(f"{server}/api/control", json={"action": "pause"}, headers=presenter())
+    page.locator("#gallery-panel").scroll_into_view_if_needed()
     page.locator("#gallery .card.pickable").nth(1).click()
     page.wait_for_function("document.querySelector('#netview').textContent"
                            ".includes('chosen by the presenter')", timeout=30000)
