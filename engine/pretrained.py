@@ -41,16 +41,21 @@ def load_pretrained(name: str = DEFAULT_PRETRAINED) -> Snapshot:
     return parse_snapshot_bytes(file.read_bytes())
 
 
-def parse_snapshot_bytes(data: bytes) -> Snapshot:
-    """Our snapshot format or a ConvNetJS Net.toJSON() document, told apart by content."""
+def parse_snapshot_bytes(data: bytes, *, convnetjs_dropout: str | None = None) -> Snapshot:
+    """Our snapshot format or a ConvNetJS Net.toJSON() document, told apart by content.
+    convnetjs_dropout: how a ConvNetJS file's dropout layers scale when predicting, "1-p" or
+    "p" (engine.convnetjs.import_convnetjs's dropout_scale; None: the file's own note, else
+    "1-p")."""
     doc = decode_json(data)
     if isinstance(doc, dict) and "format" not in doc and isinstance(doc.get("layers"), list):
-        return import_convnetjs(doc, classes=list(CIFAR10_CLASSES))
+        return import_convnetjs(doc, classes=list(CIFAR10_CLASSES),
+                                dropout_scale=convnetjs_dropout)
     return snapshot_from_json(doc)
 
 
-def resolve_snapshot(value: str) -> Snapshot:
-    """`pretrained` (the most accurate shipped net), `pretrained:NAME` or a snapshot file."""
+def resolve_snapshot(value: str, *, convnetjs_dropout: str | None = None) -> Snapshot:
+    """`pretrained` (the most accurate shipped net), `pretrained:NAME` or a snapshot file
+    (ours, or ConvNetJS's read with `convnetjs_dropout`: see parse_snapshot_bytes)."""
     if value == "pretrained":
         shipped = available_pretrained()
         return load_pretrained(shipped[0] if shipped else DEFAULT_PRETRAINED)
@@ -59,6 +64,6 @@ def resolve_snapshot(value: str) -> Snapshot:
     path = Path(value)
     data = read_capped(path)
     try:
-        return parse_snapshot_bytes(data)
+        return parse_snapshot_bytes(data, convnetjs_dropout=convnetjs_dropout)
     except SnapshotError as exc:
         raise SnapshotError(f"{path}: {exc}") from None

@@ -10,7 +10,7 @@ from engine.cli import CliError
 
 # Subcommand modules under engine.cli; each defines register(subparsers) which adds its parser
 # and sets `func` (args -> exit code). Imported lazily so `--help` stays fast.
-SUBCOMMANDS = ["summary", "data", "bench", "train", "evaluate", "classify", "serve"]
+SUBCOMMANDS = ["summary", "data", "bench", "train", "evaluate", "classify", "export", "serve"]
 
 
 def build_parser() -> argparse.ArgumentParser:

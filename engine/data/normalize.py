@@ -7,6 +7,11 @@ Training batches, evaluation, the server's test gallery and uploaded photos all 
 
 mean and std are per channel, in pixel units (0..255), measured on the training split and
 stored with the data set and in snapshots ({"mean": [r, g, b], "std": [r, g, b]}).
+
+Nets that ConvNetJS could run train instead on CONVNETJS_INPUT, ConvNetJS's own convention
+(x = pixel/255 - 0.5, the same for every channel), so that their zero padding stands for the
+same colour in both engines and an export to ConvNetJS computes exactly what they compute here
+(engine.convnetjs.training_normalization makes that choice).
 """
 
 from __future__ import annotations
@@ -50,6 +55,10 @@ class Normalization:
         mean = np.asarray(self.mean)[:, None]
         std = np.asarray(self.std)[:, None]
         return ((values[None, :] - mean) / std).astype(np.float32)
+
+
+# ConvNetJS feeds its nets pixel/255 - 0.5: (pixel - 127.5) / 255 in every channel.
+CONVNETJS_INPUT = Normalization((127.5, 127.5, 127.5), (255.0, 255.0, 255.0))
 
 
 def channel_stats(images: np.ndarray, chunk: int = 1024) -> np.ndarray:

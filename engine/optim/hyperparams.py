@@ -158,6 +158,11 @@ assert set(_CHECKS) == set(FIELDS)
 # --- ConvNetJS ------------------------------------------------------------------------------
 CONVNETJS_OPTIONS = ("method", "learning_rate", "momentum", "ro", "eps", "beta1", "beta2",
                      "l1_decay", "l2_decay", "batch_size")
+# Trainer's defaults in ConvNetJS's source (convnet_trainers.js). The older npm build 0.3.0
+# has eps 1e-6 (and no adam or nesterov); the source's current values are taken here.
+CONVNETJS_DEFAULTS = {"method": "sgd", "learning_rate": 0.01, "l1_decay": 0.0, "l2_decay": 0.0,
+                      "batch_size": 1, "momentum": 0.9, "ro": 0.95, "eps": 1e-8, "beta1": 0.9,
+                      "beta2": 0.999}
 
 
 def from_convnetjs(options: Mapping[str, Any]) -> Hyperparams:
@@ -167,8 +172,9 @@ def from_convnetjs(options: Mapping[str, Any]) -> Hyperparams:
     - ConvNetJS's adadelta ignores learning_rate: ours multiplies by it, so it becomes 1.0.
     - ConvNetJS sums gradients over the batch and divides the sum plus the decay gradient by
       batch_size; ours are batch means, so the same dynamics need l1, l2 / batch_size.
-    - Its defaults: learning_rate 0.01, batch_size 1, momentum 0.9, ro 0.95, eps 1e-6 (we use
-      the rule's default eps when none is given: 1e-8 for adam).
+    - An option left out takes ConvNetJS's default (CONVNETJS_DEFAULTS, from its
+      convnet_trainers.js), never ours: eps is 1e-8 there for every method (our rules default
+      to 1e-6 except adam), which moves adadelta's first steps ~10x less than 1e-6 would.
     """
     if not isinstance(options, Mapping):
         raise OptimError("options", "ConvNetJS trainer options must be an object")
@@ -177,7 +183,7 @@ def from_convnetjs(options: Mapping[str, Any]) -> Hyperparams:
             shown = name if isinstance(name, str) else show(name)
             raise OptimError(shown, f"unknown ConvNetJS trainer option {show(name)}; known: "
                              f"{', '.join(CONVNETJS_OPTIONS)}")
-    values = {"learning_rate": 0.01, "batch_size": 1, "momentum": 0.9, **options}
+    values = {**CONVNETJS_DEFAULTS, **options}
     method = values.get("method", "sgd")
     if method == "sgd":
         values["method"] = "momentum"

@@ -1,5 +1,6 @@
 """ConvNetJS, as its source does it, in plain loops: Net.toJSON() documents and their forward
-pass, written from convnet_vol.js, convnet_net.js and the layer files (not from engine/).
+pass, written from convnet_vol.js, convnet_net.js and the layer files (not from engine/). The
+library itself runs in node through tests/naive/convnetjs_node.py.
 
 A Vol is {"sx", "sy", "depth", "w"} with w[((sx * y) + x) * depth + d]; JSON.stringify of
 its Float64Array w gives an object with numeric string keys, so `make_net_json` writes w
@@ -112,9 +113,10 @@ def image_to_vol(image):
     return wd, h, c, w
 
 
-def forward(net_json, image, dropout_scale="1-p"):
+def forward(net_json, image, dropout_scale="p"):
     """Prediction-mode output of the last layer, as a list. dropout_scale: what prediction
-    multiplies by: "1-p" (convnet_layers_dropout.js on master) or "p" (the built convnet.js)."""
+    multiplies by: "p", as ConvNetJS does (convnet_layers_dropout.js and every build of it), or
+    "1-p", the expected value of what its training passes saw."""
     sx, sy, depth, v = image_to_vol(image)
     for layer in net_json["layers"]:
         t = layer["layer_type"]
@@ -213,5 +215,5 @@ def forward(net_json, image, dropout_scale="1-p"):
     return v
 
 
-def forward_batch(net_json, images, dropout_scale="1-p"):
+def forward_batch(net_json, images, dropout_scale="p"):
     return np.array([forward(net_json, image, dropout_scale) for image in images])
