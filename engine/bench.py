@@ -45,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training batch sizes, repeatable or comma separated (default 4,32)")
     parser.add_argument("--inference-batch", action="append", metavar="B",
                         help="inference batch sizes (default 1,256)")
-    parser.add_argument("--threads", type=int, default=2, metavar="T",
-                        help="threads for Numba, torch and BLAS (default 2)")
+    parser.add_argument("--threads", type=int, default=None, metavar="T",
+                        help="threads for Numba, torch and BLAS (default: measured first, all "
+                             "cores against one, with our engine's training step; the report "
+                             "says which)")
     parser.add_argument("--seconds", type=float, default=2.0, metavar="S",
                         help="time per implementation and batch size, split over the rounds "
                              "(default 2)")
@@ -64,24 +66,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 # --- setup -------------------------------------------------------------------------------------
 def load_spec(name: str):
-    from engine.presets import PRESETS, load_preset
-    from engine.spec import SpecError, load_spec_text
+    from engine.presets import NetSourceError, open_net
     try:
-        if name in PRESETS:
-            return load_preset(name)
-        path = Path(name)
-        if not path.is_file():
-            raise CliError(f"unknown preset {name!r} and no such file; presets: "
-                           f"{', '.join(PRESETS)}")
-        return load_spec_text(path.read_bytes())
-    except SpecError as exc:
-        raise CliError(f"{name}: {exc}") from None
+        return open_net(name)[0]
+    except NetSourceError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _command(args, batches, inference) -> str:
     parts = ["convnet-demo bench", f"--net {args.net}", f"--batch {','.join(map(str, batches))}",
-             f"--inference-batch {','.join(map(str, inference))}", f"--threads {args.threads}",
-             f"--seconds {args.seconds:g}", f"--rounds {args.rounds}"]
+             f"--inference-batch {','.join(map(str, inference))}"]
+    parts += [f"--threads {args.threads}"] if args.threads is not None else []
+    parts += [f"--seconds {args.seconds:g}", f"--rounds {args.rounds}"]
     parts += [flag for flag, on in (("--no-torch", args.no_torch), ("--no-numpy", args.no_numpy),
                                     ("--jit", args.jit), ("--json", args.json)) if on]
     return " ".join(parts)
@@ -100,7 +96,6 @@ class Contenders:
         if threads > numba.config.NUMBA_NUM_THREADS:
             raise CliError(f"--threads {threads} is more than Numba's pool "
                            f"({numba.config.NUMBA_NUM_THREADS}); set NUMBA_NUM_THREADS")
-        numba.set_num_threads(threads)
         self.net = Net(spec, rng=np.random.default_rng(0))
         self.grads = self.net.new_grads()
         self.opt = Optimizer(self.net.named_params(), method="momentum", learning_rate=LR,
@@ -116,7 +111,6 @@ class Contenders:
                 notes.append("torch: not installed (pip install torch==2.13.0 for the comparison)")
             else:
                 from engine.torch_reference import torch_net_from_spec
-                torch.set_num_threads(threads)
                 self.torch, self.tnet = torch, torch_net_from_spec(spec, self.net)
                 self.topt = torch.optim.SGD(self.tnet.parameters(), lr=LR, momentum=MOMENTUM)
                 self.impls.append("torch")
@@ -128,11 +122,24 @@ class Contenders:
             except NotImplementedError as exc:
                 notes.append(f"numpy: skipped: {exc}")
         try:
-            from threadpoolctl import threadpool_limits
-            threadpool_limits(threads)
+            import threadpoolctl  # noqa: F401
         except ImportError:
             notes.append("numpy BLAS threads: left at OpenBLAS's default (the cores available); "
                          "threadpoolctl is not installed")
+        self.set_threads(threads)
+
+    def set_threads(self, threads: int) -> None:
+        """Every implementation's thread count: Numba's, torch's and BLAS's."""
+        import numba
+        self.threads = threads
+        numba.set_num_threads(threads)
+        if self.torch is not None:
+            self.torch.set_num_threads(threads)
+        try:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(threads)
+        except ImportError:
+            pass
 
     def step(self, impl: str, training: bool, x, y, ctx):
         """One training step or inference pass; returns the loss (training) or None."""
@@ -202,6 +209,30 @@ def _race(c: Contenders, training: bool, batch: int, seconds: float, rounds: int
     return best
 
 
+def _tune_threads(c: Contenders, batch: int, rng):
+    """Our engine's training step at each thread count (all cores, then one) for half a
+    second each; every implementation then runs with the faster count."""
+    from engine.threads import ThreadTuner
+    tuner = ThreadTuner.for_machine(None, trial_s=0.5, period_s=float("inf"))
+    if not tuner.tuning:
+        return tuner
+    x = rng.standard_normal((batch,) + c.net.input_shape).astype(np.float32)
+    y = rng.integers(0, c.net.spec.num_outputs, batch).astype(np.int64)
+    ctx = c.context("ours", True, x, y)
+    while tuner.trials == 0:
+        tuner.run(lambda: c.step("ours", True, x, y, ctx), batch)
+    c.set_threads(tuner.current)
+    return tuner
+
+
+def _threads_line(tuner) -> str:
+    if not tuner.tuning:
+        return f"{tuner.current} each (fixed by --threads)"
+    return (f"{tuner.current} each, the faster for our engine's training step (measured: "
+            + ", ".join(f"{n} {'thread' if n == 1 else 'threads'} {r:,.0f} images/s"
+                        for n, r in tuner.rates.items()) + "); --threads T fixes it")
+
+
 def _first_losses(c: Contenders, batch: int, rng) -> dict:
     """One training step each on the same batch from the same weights: the losses must agree."""
     x = rng.standard_normal((batch,) + c.net.input_shape).astype(np.float32)
@@ -243,23 +274,28 @@ def run(args: argparse.Namespace) -> int:
     from engine.calculator import summarize
     batches = _int_list(args.batch, "4,32")
     inference = _int_list(args.inference_batch, "1,256")
-    if args.threads < 1 or args.seconds <= 0 or args.rounds < 1:
+    if (args.threads is not None and args.threads < 1) or args.seconds <= 0 or args.rounds < 1:
         raise CliError("--threads and --rounds must be at least 1 and --seconds positive")
     spec = load_spec(args.net)
     notes: list[str] = []
     cpu_at_start = cpu_clock()
-    c = Contenders(spec, not args.no_torch, not args.no_numpy, args.threads, notes)
+    from engine.threads import ThreadTuner, machine_threads
+    c = Contenders(spec, not args.no_torch, not args.no_numpy,
+                   args.threads or machine_threads(), notes)
     summary = summarize(spec)
     flops = summary["flops"]
     rng = np.random.default_rng(0)
     check = _first_losses(c, batches[0], rng)
+    tuner = ThreadTuner((c.threads,))
+    if args.threads is None:
+        tuner = _tune_threads(c, batches[0], rng)
     training = [(b, _race(c, True, b, args.seconds, args.rounds, rng)) for b in batches]
     infer = [(b, _race(c, False, b, args.seconds, args.rounds, rng)) for b in inference]
     layers = profile_layers(c, summary, max(batches), args.seconds, args.rounds, rng, LR,
                             MOMENTUM)
     jit = jit_times(args.net) if args.jit else None
     import numba
-    machine = machine_info(args.threads)
+    machine = machine_info(c.threads)
     machine["others_cpu_share"] = others = others_share(cpu_at_start)
     if others is not None and others > 0.05:
         notes.append(f"other processes used {100 * others:.0f}% of the machine's CPU time during "
@@ -271,6 +307,9 @@ def run(args: argparse.Namespace) -> int:
         "command": _command(args, batches, inference), "machine": machine,
         "net": {"name": spec.name or Path(args.net).stem, "params": summary["params"],
                 "flops_per_image": flops},
+        "threads": {"count": c.threads, "tuned": tuner.tuning,
+                    "measured_images_per_s": {str(n): round(r, 1)
+                                              for n, r in tuner.rates.items()}},
         "statistic": f"best of {args.rounds} interleaved rounds of "
                      f"{args.seconds / args.rounds:.3g} s per implementation and batch",
         "implementations": c.impls,
@@ -294,8 +333,8 @@ def run(args: argparse.Namespace) -> int:
            + (f"{100 * m['others_cpu_share']:.0f}%" if m["others_cpu_share"] is not None
               else "unknown"),
            f"software: python {m['python']}, numpy {m['numpy']}, numba {m['numba']} "
-           f"({m['numba_threading_layer']} layer), torch {m['torch'] or '-'}; "
-           f"{args.threads} threads each",
+           f"({m['numba_threading_layer']} layer), torch {m['torch'] or '-'}",
+           f"threads: {_threads_line(tuner)}",
            f"net: {result['net']['name']}, {summary['params']:,} params, "
            f"{flops / 1e6:.1f} MFLOP/image forward (x3 for a training step)",
            f"statistic: {result['statistic']}",

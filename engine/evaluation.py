@@ -51,7 +51,9 @@ class Evaluation:
                 np.add.at(self.confusion, (labels, np.argmax(out, axis=1)), 1)
                 if self.net.loss_layer.type == "softmax":
                     p = np.maximum(out[np.arange(len(labels)), labels], 1e-30)
-                    self.total_loss += float(-np.log(p).sum())
+                    # One image at a time, in float64: the same sum however it is chunked.
+                    for loss in (-np.log(p.astype(np.float64))).tolist():
+                        self.total_loss += loss
         return self.done
 
     def result(self) -> dict[str, Any]:

@@ -8,15 +8,17 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
     """Write to a temp file in the same directory, fsync it, rename over path, fsync the dir.
 
-    The file gets the permissions a plain open() would give it (or keeps those of the file it
-    replaces): mkstemp makes its temp files private (0600), and a renamed temp file keeps that.
+    The file gets `mode`, else the permissions a plain open() would give it (or keeps those
+    of the file it replaces): mkstemp makes its temp files private (0600), and a renamed temp
+    file keeps that, so a secret given mode 0o600 is never readable by others, not even while
+    it is written.
     """
     path = Path(path)
     directory = path.parent if str(path.parent) else Path(".")
-    mode = _mode_for(path)
+    mode = _mode_for(path) if mode is None else mode
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:

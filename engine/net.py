@@ -80,9 +80,6 @@ class Net:
         for (_, dst), (_, src) in zip(self.named_buffers(), other.named_buffers()):
             np.copyto(dst, src)
 
-    def num_params(self) -> int:
-        return sum(arr.size for _, arr, _ in self.named_params())
-
     def new_grads(self) -> Grads:
         return [{name: np.zeros_like(arr) for name, arr in layer.params.items()}
                 for layer in self.layers]
@@ -157,6 +154,22 @@ class Net:
         loss, dout = self.loss_layer.loss(out, caches[-1], y, ctx)  # checks the labels
         if timings is not None:
             timings.append(("backward", len(self.layers) - 1, time.perf_counter() - t0))
+        dx, output_grads = self.backward_from(dout, caches, grads, ctx, keep_grads=keep_grads)
+        return float(loss), dx, output_grads
+
+    def backward_from(self, dout: np.ndarray, caches: list[Any], grads: Grads, ctx: Context,
+                      *, keep_grads: bool = False
+                      ) -> tuple[np.ndarray | None, list[np.ndarray] | None]:
+        """Backward from a given gradient of the layer below the loss (the scores): the pass
+        `backward` makes after the loss layer, and what a saliency map needs (a one-hot on
+        the top class's score). Returns dL/dx (None when ctx.input_grad is False and the net
+        could skip it) and, when keep_grads, copies of dL/d(every layer's output) (the loss
+        layer's entry stays None). Parameter gradients are ADDED into grads."""
+        scores = tuple(self.layers[-2].out_shape)
+        if dout.ndim != 4 or tuple(dout.shape[1:]) != scores:   # the batch: each layer's own
+            raise ValueError(f"the gradient of the scores must have shape (N, "
+                             f"{', '.join(map(str, scores))}), got {dout.shape}")
+        timings = ctx.timings
         output_grads = [None] * len(self.layers) if keep_grads else None
         stop = self.backward_stop(ctx)
         # Fused backward (relu then conv, one pass) unless every layer's gradient is wanted:
@@ -179,7 +192,7 @@ class Net:
             if timings is not None:
                 timings.append(("backward", i, time.perf_counter() - t0))
             i -= 1
-        return float(loss), dout, output_grads
+        return dout, output_grads
 
     def loss_and_grads(self, x, y, grads: Grads, ctx: Context) -> tuple[float, np.ndarray]:
         """One training pass: forward, loss, backward (grads accumulate; zero them first)."""

@@ -82,6 +82,12 @@ class Rollback:
             np.copyto(array, copy)
         return clock, step
 
+    def set_checkpoint_clock(self, clock: tuple) -> None:
+        """The clock a restored checkpoint gives back (the schedule restarted since)."""
+        if self.checkpoint is not None:
+            copies, _, step, largest = self.checkpoint
+            self.checkpoint = (copies, clock, step, largest)
+
     def drop_checkpoint(self) -> None:
         self.checkpoint = None
 

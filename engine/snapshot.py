@@ -47,7 +47,7 @@ MEAN_RANGE = (-1e3, 1e3)
 STD_RANGE = (1e-3, 1e4)
 # meta numbers a load reads: (kind, upper bound); None (a diverged run's figure) reads as 0.
 META_NUMBERS = {"examples_seen": (int, MAX_STEP), "epoch": (float, 1e9),
-                "wall_seconds": (float, 1e10)}
+                "wall_seconds": (float, 1e10), "schedule_start": (int, MAX_STEP)}
 
 
 class SnapshotError(ValueError):
@@ -221,12 +221,16 @@ def snapshot_from_json(doc: Any) -> Snapshot:
     """A validated Snapshot: every part is checked (weights by arithmetic against the spec,
     before anything is allocated for a net) or this raises a SnapshotError naming the part."""
     if not isinstance(doc, dict):
-        raise SnapshotError("a snapshot is a JSON object")
+        spec = " (a net spec's layer list? open it in the network editor)" if isinstance(
+            doc, list) else ""
+        raise SnapshotError(f"this JSON is a {_json_kind(doc)}{spec}; a snapshot is a JSON "
+                            f"object: {SNAPSHOT_IS}")
     if doc.get("format") != FORMAT:
         if "layers" in doc and isinstance(doc["layers"], list):
             raise SnapshotError("this looks like a ConvNetJS Net.toJSON() file: import it with "
                                 "the ConvNetJS importer (engine.convnetjs)")
-        raise SnapshotError(f"not a convnet-demo snapshot (format is not {FORMAT!r})", "format")
+        raise SnapshotError(f"not a convnet-demo snapshot (format is not {FORMAT!r}): "
+                            f"{SNAPSHOT_IS}", "format")
     unknown = [k for k in doc if k not in TOP_KEYS]
     if unknown:
         raise SnapshotError(f"unknown key {show(unknown[0])} in a snapshot; known keys: "
@@ -343,16 +347,33 @@ def meta_number(meta: dict[str, Any], key: str) -> int | float:
     return 0 if value is None else value
 
 
+# What a person who picked the wrong file needs to hear after what the file is.
+SNAPSHOT_IS = ("a snapshot is a .json file saved by convnet-demo (Save snapshot) or ConvNetJS's "
+               "Net.toJSON()")
+
+
 def decode_json(data: bytes | str) -> Any:
-    """Bytes of a snapshot file -> the decoded JSON value (size-capped; NaN refused)."""
+    """Bytes of a snapshot file -> the decoded JSON value (size-capped; NaN refused). A file
+    that is no JSON at all is refused by what it is (an image, an archive...), not by how
+    the JSON decoder failed on its first byte."""
     if len(data) > MAX_SNAPSHOT_BYTES:
         raise SnapshotError(f"snapshot is larger than {MAX_SNAPSHOT_BYTES // 2**20} MiB")
+    from engine.file_kinds import what_it_is
+    kind = what_it_is(data.encode() if isinstance(data, str) else data)
+    if kind is not None:
+        raise SnapshotError(f"this is {kind} (not valid JSON), not a snapshot: {SNAPSHOT_IS}")
     try:
         return json.loads(data, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:   # the int digit limit is a ValueError
-        raise SnapshotError(f"not valid JSON: {str(exc).split(';')[0]}") from None
+        raise SnapshotError(f"not valid JSON: {str(exc).split(';')[0]}; this is text, not "
+                            f"a snapshot: {SNAPSHOT_IS}") from None
     except RecursionError:
         raise SnapshotError("not valid JSON: nested too deeply") from None
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "list", str: "string", bool: "true/false", type(None): "null"}.get(
+        type(value), "number")
 
 
 def loads(data: bytes | str) -> Snapshot:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.convnetjs import training_normalization
 from engine.data.augment import Augmentation, BatchIterator
 from engine.data.normalize import Normalization
 from engine.layers.base import Context, Workspace
@@ -48,7 +49,9 @@ class Trainer:
         passes its own); checked here and whenever the net or the batch size changes."""
         self.dataset = dataset
         self.options = (options or TrainOptions()).check()
-        self.normalization = normalization or dataset.normalization
+        # ConvNetJS's own input convention for nets it can run (their export is then exact)
+        self.normalization = normalization or training_normalization(net.spec,
+                                                                     dataset.normalization)
         self.budget = budget
         check_net_fits(net.spec, dataset)
         hp = hyperparams if isinstance(hyperparams, Hyperparams) else Hyperparams.from_dict(
@@ -63,6 +66,8 @@ class Trainer:
         self.step_count = 0
         self.examples_seen = 0
         self.wall_seconds = 0.0
+        self.schedule_start = 0           # the step the learning-rate schedule counts from
+        self.schedule_note: str | None = None   # what the last apply() did to the schedule
         self.history = History(self.options.history_points)
         self._windows = {k: Window(self.options.window) for k in
                          ("loss", "reg_loss", "train_acc", "images", "seconds",
@@ -303,13 +308,14 @@ class Trainer:
         }
 
     def settings(self) -> dict[str, Any]:
-        return {**self.optimizer.hp.to_dict(), **{k: v for k, v in asdict(self.options).items()}}
+        return {**self.optimizer.hp.to_dict(), **{k: v for k, v in asdict(self.options).items()},
+                "schedule_start": self.schedule_start}
 
     # --- changes between steps --------------------------------------------------------------
     def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
         """Change hyperparameters and options; all or nothing. Returns the new settings."""
         plan = self._plan(changes, self.net.spec, "batch_size")
-        self._commit(changes, *plan)
+        self._commit(changes, *plan, typed=True)
         return self.settings()
 
     def _plan(self, changes: Any, spec: NetSpec, budget_field: str) -> tuple:
@@ -336,12 +342,16 @@ class Trainer:
         return hp_changes, new_options, cost
 
     def _commit(self, changes: dict, hp_changes: dict, new_options: TrainOptions,
-                cost) -> None:
-        """Apply what _plan validated (nothing here can refuse)."""
+                cost, typed: bool = False) -> None:
+        """Apply what _plan validated (nothing here can refuse). typed: the changes are a
+        person's (apply), not a preset's that comes with a new net (set_net)."""
         if hp_changes.get("method", self.optimizer.hp.method) != self.optimizer.hp.method:
             self._rollback.drop_checkpoint()     # its state arrays belong to another rule
+        schedule_before = self.optimizer.hp.schedule
         if hp_changes:
             self.optimizer.set_hyperparams(**hp_changes)
+        self.schedule_note = (self._follow_the_typed_rate(hp_changes, schedule_before)
+                              if typed else None)
         self.cost = cost
         batch_changed = "batch_size" in hp_changes
         aug_changed = (new_options.flip, new_options.shift) != (self.options.flip,
@@ -359,7 +369,38 @@ class Trainer:
             self.batches.position = min(position, len(self.dataset.train) - 1)
         self.diverged = None if "learning_rate" in hp_changes else self.diverged
         text = ", ".join(f"{k} {v}" for k, v in changes.items())
+        if self.schedule_note:
+            text += "; schedule restarted"
         self.history.mark({"step": self.step_count, "examples": self.examples_seen, "text": text})
+
+    def _follow_the_typed_rate(self, hp_changes: dict, schedule_before: str) -> str | None:
+        """A learning rate the presenter types is the rate the next step uses: a schedule
+        that would scale it (a warmup, a step or cosine decay under way) restarts from this
+        step without warmup. A switch to a step or cosine schedule restarts it from this step
+        too (without warmup: the run is already going), so its decay spans what comes next.
+        Returns what it did, for the log, or None."""
+        hp = self.optimizer.hp
+        if "learning_rate" in hp_changes:
+            if self.optimizer.lr == hp.learning_rate:
+                return None
+            why = f"so that the learning rate is {hp.learning_rate:g} from here"
+        elif hp.schedule != schedule_before and hp.schedule != "constant":
+            why = f"the {hp.schedule} schedule starts here"
+        else:
+            return None
+        self.restart_schedule(warmup=False)
+        return (f"the {hp.schedule} schedule restarts at step {self.step_count:,}, without "
+                f"warmup, {why}")
+
+    def restart_schedule(self, warmup: bool = True) -> None:
+        """The learning-rate schedule counts from the current step again: its warmup (unless
+        warmup=False) and its decay start over. Adam's bias correction is not the schedule's
+        and goes on. A divergence going back to a checkpoint keeps the restarted clock."""
+        self.optimizer.restart_schedule(warmup)
+        checkpoint = self._rollback.checkpoint
+        if checkpoint is not None:
+            self._rollback.set_checkpoint_clock((self.optimizer.t, checkpoint[1][1]))
+        self.schedule_start = self.step_count
 
     def set_net(self, spec: NetSpec, *, seed: int | None = None,
                 settings: dict[str, Any] | None = None) -> None:
@@ -374,6 +415,8 @@ class Trainer:
             cost = check_budget(spec, self.optimizer.hp.batch_size, self.budget, "net")
         net = Net(spec, rng=np.random.default_rng(self.options.seed if seed is None else seed))
         self._install(net, None, plan[2] if plan else cost)
+        self.normalization = self.batches.normalization = training_normalization(
+            spec, self.dataset.normalization)
         self.history.mark({"step": self.step_count, "examples": self.examples_seen,
                            "text": f"new net ({spec.name or 'custom'})"})
         if plan:
@@ -385,8 +428,10 @@ class Trainer:
         batches, same dropout masks)."""
         net = Net(self.net.spec, rng=np.random.default_rng(self.options.seed))
         self._install(net, None, self.cost)
+        self.normalization = training_normalization(net.spec, self.dataset.normalization)
         self.ctx.rng = np.random.default_rng(self.options.seed + 1)
         self.step_count = self.examples_seen = self._val_position = 0
+        self.schedule_start = 0
         self.wall_seconds = 0.0
         self.layer_ms = []
         self.history.clear()
@@ -432,6 +477,10 @@ class Trainer:
         self.last_test = last_test
         self.normalization = normalization
         self.step_count = step
+        # Saved since the schedule could restart; before, it started with the run.
+        saved_start = meta.get("schedule_start")
+        self.schedule_start = (min(step, saved_start) if saved_start is not None
+                               else step - min(step, self.optimizer.t))
         self.examples_seen = meta_number(meta, "examples_seen")
         self.wall_seconds = float(meta_number(meta, "wall_seconds"))
         self._make_batches(int(meta_number(meta, "epoch")))
@@ -450,6 +499,7 @@ class Trainer:
         self.optimizer = Optimizer(net.named_params(), self.optimizer.hp)
         if state is not None:
             self.optimizer.install_state(*state)
+        self.schedule_start = self.step_count     # a fresh optimizer's schedule starts here
         self.cost = cost
         self.grads = net.new_grads()
         self.ctx.workspace.clear()
@@ -472,6 +522,7 @@ class Trainer:
             "classes": list(self.dataset.class_names),
             "metrics": {"test": self.last_test, "point": self.point()},
             "meta": {"examples_seen": self.examples_seen, "epoch": self.epoch_progress,
+                     "schedule_start": self.schedule_start,
                      "wall_seconds": self.wall_seconds, "options": asdict(self.options)},
         }
 

@@ -12,15 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from engine.convnetjs import ConvNetJSError, export_convnetjs
 from engine.snapshot import dumps as snapshot_dumps
 from engine.snapshot import snapshot_to_json
+from server import exports
 from server.errors import ApiError, engine_refusal
 from server.snapshot_files import remove_stale_temp_files, save_snapshot_file
-from server.threads import ThreadTuner
+from engine.threads import ThreadTuner
 from server.views import Inspector, net_view
 
-ACTIONS = ("pause", "resume", "step", "reset")
+ACTIONS = ("pause", "resume", "step", "reset", "restart_schedule")
 
 
 def data_title(dataset) -> str:
@@ -45,6 +45,10 @@ class Handlers:
         self.tests_sent = 0                 # history.tests_added at the last history event
         self.history_generation = 0         # history.generation at the last history event
         self.tuner: ThreadTuner | None = None
+        # Whether the presenter paused the run (pause, one step, `serve --paused`), as opposed
+        # to a divergence or a loaded snapshot whose schedule had ended: a reset keeps only
+        # the presenter's pause.
+        self.presenter_paused = False
 
     @property
     def trainer(self):
@@ -54,11 +58,11 @@ class Handlers:
     def start_up(self) -> None:
         import numba
 
-        from engine.data import open_source
+        from engine.data import open_source, source_title
         from engine.net import Net
-        from engine.presets import training_defaults
+        from engine.presets import open_net, training_defaults
+        from engine.pretrained import resolve_snapshot
         from engine.trainer import TrainBudget, Trainer, TrainOptions
-        from server.setup import resolve_net, resolve_snapshot
 
         self.w.hub.publish("state", {"status": self.w.published.status})
         removed = remove_stale_temp_files(self.s.snapshot_dir)
@@ -66,18 +70,22 @@ class Handlers:
             self.w.log("info", f"removed {removed} temporary file(s) left in "
                                f"{self.s.snapshot_dir} by an interrupted save")
         # Numba's thread count is per thread: the worker sets it, in train_step.
-        cores = numba.config.NUMBA_NUM_THREADS
-        self.tuner = ThreadTuner((self.s.threads,) if self.s.threads else (cores, 1))
+        self.tuner = ThreadTuner.for_machine(self.s.threads)
         numba.set_num_threads(self.tuner.current)
         snapshot = resolve_snapshot(self.s.snapshot) if self.s.snapshot else None
-        spec, self.net_name = resolve_net(self.s.net)
-        if snapshot is not None:            # the snapshot's net replaces --net's
+        spec, self.net_name = open_net(self.s.net)
+        # A fresh start offers (or, with --resume, loads) the newest saved run of its net.
+        saved = None if snapshot is not None else self.find_saved_run(spec)
+        resumed = None
+        if saved is not None and self.s.resume:
+            snapshot, resumed, saved = self.read_saved_run(saved), saved, None
+        if snapshot is not None and resumed is None:   # the snapshot's net replaces --net's
             spec, self.net_name = snapshot.spec, None
         self.w.published.net = net_view(spec, self.net_name)
         self.w.hub.publish("net", self.w.published.net)
         dataset = self.s.dataset
         if dataset is None:
-            self.w.log("info", f"loading the data set ({self.s.data})")
+            self.w.log("info", f"loading the data set: {source_title(self.s.data)}")
             dataset = open_source(self.s.data, validation=self.s.validation,
                                   log=lambda text: self.w.log("info", text))
         hp = {**training_defaults(self.net_name), **self.s.hyperparams}
@@ -87,7 +95,9 @@ class Handlers:
         budget = TrainBudget(self.s.max_train_bytes, self.s.max_step_flops)
         trainer = Trainer(Net(spec, rng=np.random.default_rng(self.s.seed)), dataset, hp,
                           options, budget=budget)
-        if snapshot is not None:
+        if resumed is not None:
+            resumed = self.load_saved_run(trainer, snapshot, resumed)
+        elif snapshot is not None:
             trainer.load(snapshot)
         if self.w.stopping:
             return
@@ -102,9 +112,67 @@ class Handlers:
         self.w.trainer = trainer
         if self.s.start_paused:
             trainer.pause()
-        if snapshot is not None:
+            self.presenter_paused = True
+        self.w.published.saved_run = saved
+        if resumed is not None:
+            self.w.log("info", f"resumed the saved run {resumed.describe()}")
+        elif saved is not None:
+            self.w.log("info", f"a saved run of this net can be resumed: {saved.describe()} "
+                               "(the page's \"Resume the saved run\", or `serve --resume`)")
+        if snapshot is not None and (resumed is not None or self.s.snapshot):
             self.pause_if_schedule_ended()
         self.publish_all()
+
+    # --- the saved run ------------------------------------------------------------------------
+    def find_saved_run(self, spec):
+        """The newest snapshot this server's kind saved for `spec` (server/snapshot_files.py);
+        a folder that cannot be read offers none, and says why."""
+        from server.snapshot_files import newest_saved_run
+        try:
+            saved = newest_saved_run(self.s.snapshot_dir, spec, self.net_name)
+        except OSError as exc:
+            self.w.log("warn", f"cannot look for saved runs in {self.s.snapshot_dir}: "
+                               f"{exc.strerror or exc}")
+            return None
+        if saved is None and self.s.resume:
+            self.w.log("info", f"--resume: no saved run of {self.net_name or 'this net'} in "
+                               f"{self.s.snapshot_dir}; starting fresh")
+        return saved
+
+    def read_saved_run(self, saved):
+        """--resume: the saved run's Snapshot, or None (said in the log) when it cannot be
+        read: the server then starts fresh rather than not at all."""
+        from engine.snapshot import SnapshotError
+        from server.snapshot_files import load_saved_run
+        try:
+            return load_saved_run(saved)
+        except SnapshotError as exc:
+            self.w.log("error", f"could not resume {saved.path}: {exc}; starting fresh")
+            return None
+
+    def load_saved_run(self, trainer, snapshot, saved):
+        """Load a saved run into a trainer (start-up); the run, or None when it does not fit
+        (said in the log: the server starts fresh)."""
+        if snapshot is None:
+            return None
+        try:
+            trainer.load(snapshot)
+        except ValueError as exc:         # TrainError: another data set's classes...
+            if not engine_refusal(exc):
+                raise
+            self.w.log("error", f"could not resume {saved.path}: {exc}; starting fresh")
+            return None
+        return saved
+
+    def do_resume(self, payload: tuple) -> dict:
+        """POST /api/resume: the offered saved run, read and checked by the route."""
+        snapshot, saved = payload
+        if saved is not self.w.published.saved_run:
+            raise ApiError(404, "no_saved_run", "that saved run is no longer offered (the net "
+                           "changed, or it was resumed already)")
+        self.load(snapshot, f"the saved run {saved.path.name}",
+                  lambda: f"resumed the saved run {saved.describe()}", self.net_name)
+        return self.w.published.net
 
     def shut_down(self) -> None:
         trainer = self.trainer
@@ -119,10 +187,7 @@ class Handlers:
 
     # --- training ---------------------------------------------------------------------------
     def train_step(self) -> None:
-        import numba
-        threads = self.tuner.threads_for_next_step()
-        if threads != numba.get_num_threads():
-            numba.set_num_threads(threads)
+        self.tuner.apply()
         result = self.trainer.step()
         if "batch_size" in result:
             # The training part only: validation batches and test chunks ride on some steps.
@@ -136,6 +201,7 @@ class Handlers:
             test = result["test"]
             self.w.log("info", f"test accuracy {100 * test['accuracy']:.2f}% on "
                                f"{test['images']:,} images at step {test['step']:,}")
+            self.w.published.exports = exports.export_info(self.trainer)  # new weights
             self.publish_gallery()
 
     def publish_periodic(self) -> None:
@@ -158,14 +224,20 @@ class Handlers:
         return "diverged" if t.diverged else "paused" if t.paused else "training"
 
     def publish_all(self, frame: bool = True) -> None:
-        self.w.set_status(self.status())
         self.w.published.settings = self.trainer.settings()
-        self.w.publish_state()
         self.publish_metrics()
         self.publish_history()
         if frame:
             self.publish_frame()
         self.publish_gallery()
+        self.w.published.exports = exports.export_info(self.trainer)
+        # The status (and the state event) last: a client that sees the run ready at start
+        # sees all of it, not a state whose settings or figures are still to come.
+        status = self.status()
+        if status != self.w.published.status:
+            self.w.set_status(status)           # publishes the state
+        else:
+            self.w.publish_state()
 
     def publish_metrics(self) -> None:
         t = self.trainer
@@ -202,6 +274,7 @@ class Handlers:
         self.last["frame"] = time.monotonic()
         self.steps_since_frame = 0
         frame = self.inspector.frame(self.trainer)
+        self.w.published.frame_details = self.inspector.details    # before its frame
         self.w.published.frame = frame
         self.w.hub.publish("frame", frame)
         self.last["frame"] = time.monotonic()
@@ -243,6 +316,7 @@ class Handlers:
                 raise
             raise ApiError(422, "net_mismatch", str(exc),
                            field=getattr(exc, "field", None)) from None
+        self.w.published.saved_run = None
         self.publish_net(preset)
         self.publish_all()
         self.w.log("info", f"new net: {self.w.published.net['name']} "
@@ -273,30 +347,56 @@ class Handlers:
         self.w.set_status(self.status())
         self.w.publish_state()
         self.publish_metrics()
-        self.w.log("info", "set " + ", ".join(f"{k} to {v}" for k, v in changes.items()))
+        self.w.log("info", "set " + ", ".join(f"{k} to {v}" for k, v in changes.items())
+                   + (f"; {self.trainer.schedule_note}" if self.trainer.schedule_note else ""))
         return settings
 
     def do_control(self, action: str) -> dict:
         t = self.trainer
         if action == "pause":
             t.pause()
+            self.presenter_paused = True
         elif action == "resume":
             t.resume()
+            self.presenter_paused = False
         elif action == "step":
             t.pause()
+            self.presenter_paused = True
             result = t.step()
             if "diverged" in result:
                 self.w.log("error", result["diverged"]["message"])
             self.publish_all(frame="diverged" not in result)
         elif action == "reset":
-            t.reset()
-            self.publish_all()
-            self.w.log("info", "reset: fresh weights, cleared history")
+            self.reset()
+        elif action == "restart_schedule":
+            t.restart_schedule()
+            self.w.published.settings = t.settings()
+            self.w.publish_state()
+            self.w.log("info", f"the {t.optimizer.hp.schedule} learning-rate schedule restarts "
+                               f"from step {t.step_count:,} (its warmup and decay start over; "
+                               f"learning rate {t.optimizer.lr:g} for the next step)")
         self.w.set_status(self.status())
         self.publish_metrics()
         if action in ("pause", "resume"):
             self.w.log("info", {"pause": "paused", "resume": "training resumed"}[action])
         return {"status": self.status()}
+
+    def reset(self) -> None:
+        """Fresh weights, cleared history. A presenter who paused the run expects it to stay
+        paused; after a divergence (or a pause the server made) a reset starts training:
+        the presenter asked to start over, and a paused fresh run would wait for a second
+        click that nothing asks for."""
+        t = self.trainer
+        keep_paused = t.paused and self.presenter_paused and t.diverged is None
+        t.reset()
+        if keep_paused:
+            state = "paused (press Resume)"
+        else:
+            t.resume()
+            self.presenter_paused = False
+            state = "training"
+        self.publish_all()
+        self.w.log("info", f"reset: fresh weights; {state}")
 
     def save_bytes(self) -> tuple[str, bytes]:
         t = self.trainer
@@ -307,32 +407,36 @@ class Handlers:
     def do_save(self, _: Any) -> tuple[str, bytes]:
         return self.save_bytes()
 
-    def do_download(self, fmt: str) -> tuple[str, bytes]:
-        if fmt == "convnetjs":
-            try:
-                doc = export_convnetjs(self.trainer.net)
-            except ConvNetJSError as exc:
-                raise ApiError(422, "not_exportable", str(exc)) from None
-            return f"convnet-step{self.trainer.step_count}.convnetjs.json", snapshot_dumps(doc)
+    def do_download(self, fmt: str) -> tuple[str, bytes, str, dict[str, str]]:
+        """(file name, bytes, media type, headers): ours, or another tool's (server.exports)."""
+        if fmt != "ours":
+            return exports.download(self.trainer, fmt)
         name, data = self.save_bytes()
-        return name, data
+        return name, data, "application/json", {}
 
     def do_load(self, payload: tuple) -> dict:
         """Trainer.load checks everything before its first change, so a refusal (any of the
         engine's errors) leaves the run as it was."""
         snapshot, label = payload
+        self.load(snapshot, label, lambda: f"loaded {label} (step {self.trainer.step_count:,})")
+        return self.w.published.net
+
+    def load(self, snapshot, label: str, says, name: str | None = None) -> None:
+        """Swap a checked snapshot in (422 when it does not fit this run), log says(), and
+        publish it as net `name`; the saved run is no longer offered: the run is another one
+        now."""
         try:
             self.trainer.load(snapshot)
         except ValueError as exc:      # TrainError, SnapshotError, OptimError...
             if not engine_refusal(exc):
                 raise
-            raise ApiError(422, "snapshot_mismatch", str(exc),
+            raise ApiError(422, "snapshot_mismatch", f"{label}: {exc}",
                            field=getattr(exc, "field", None)) from None
-        self.publish_net(None)
-        self.w.log("info", f"loaded {label} (step {self.trainer.step_count:,})")
+        self.w.published.saved_run = None
+        self.publish_net(name)
+        self.w.log("info", says())
         self.pause_if_schedule_ended()
         self.publish_all()
-        return self.w.published.net
 
     def pause_if_schedule_ended(self) -> None:
         """A snapshot saved at the end of its learning-rate schedule (the shipped nets) would
@@ -341,7 +445,8 @@ class Handlers:
         if t.optimizer.lr == 0 and not t.paused:
             t.pause()
             self.w.log("info", "paused: this snapshot's learning-rate schedule has ended "
-                               "(learning rate 0); set a learning rate and resume to train on")
+                               "(learning rate 0); type a learning rate (it is used from the "
+                               "next step) or restart the schedule, and resume to train on")
 
     def do_classify(self, payload: tuple) -> dict:
         image, top = payload

@@ -12,6 +12,7 @@ from fastapi import Request
 
 from server.addresses import join_url
 from server.bodies import UploadPlaces
+from server.credentials import SessionStore
 from server.errors import ApiError
 from server.hub import Hub
 from server.sessions import FailureLimiter, Sessions
@@ -41,7 +42,8 @@ class Runtime:
         self.run_id = secrets.token_hex(8)   # a page seeing a new one drops what it shows
         self.classify_in_flight = 0
         self.uploads = UploadPlaces()        # classify bodies arriving (server/bodies.py)
-        self.sessions = Sessions(settings.max_sessions)
+        self.sessions = Sessions(settings.max_sessions, SessionStore.for_server(
+            settings.state_dir, settings.port, settings.token))
         self.login_failures = FailureLimiter(settings.login_failures, settings.login_window_s,
                                              settings.max_tracked_addresses)
         self.last_save = -float("inf")       # time.monotonic() of the last accepted save

@@ -1,9 +1,11 @@
 """Presenter sessions and the wrong-token limiter; both bounded, both in memory.
 
 Sessions: the presenter cookie holds a random session id (256 bits), never the token, so a
-leaked cookie (a shared browser profile, a screenshot of the dev tools) is not the token and
-dies with the server. Ids are kept hashed (a lookup's timing says nothing about a real id),
-at most `limit` at once: a new login drops the oldest.
+leaked cookie (a shared browser profile, a screenshot of the dev tools) is not the token.
+Ids are kept hashed (a lookup's timing says nothing about a real id), at most `limit` at
+once: a new login drops the oldest. With a store (server/credentials.py, what `serve` uses)
+the hashes outlive a restart, so the presenter's open page stays the presenter's; they end
+with the token they were made under.
 
 Wrong tokens: each client address may fail `limit` times per `window_s`; then every token
 it offers is refused (429 with Retry-After) until its oldest failure leaves the window. The
@@ -17,6 +19,7 @@ import hashlib
 import secrets
 import time
 from collections import OrderedDict, deque
+from typing import Callable
 
 
 def _digest(session_id: str) -> bytes:
@@ -24,9 +27,13 @@ def _digest(session_id: str) -> bytes:
 
 
 class Sessions:
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, store=None) -> None:
+        """store: a server.credentials.SessionStore, or None to keep sessions in memory."""
         self.limit = limit
-        self._ids: OrderedDict[bytes, None] = OrderedDict()
+        self.store = store
+        self._ids: OrderedDict[bytes, None] = OrderedDict.fromkeys(
+            store.load(limit) if store is not None else ())
+        self._version = 0
 
     def __len__(self) -> int:
         return len(self._ids)
@@ -36,7 +43,16 @@ class Sessions:
         self._ids[_digest(session_id)] = None
         while len(self._ids) > self.limit:
             self._ids.popitem(last=False)
+        self._version += 1
         return session_id
+
+    def saver(self) -> Callable[[], None] | None:
+        """The write of the sessions as they are now, to run in a worker thread (it fsyncs);
+        None without a store."""
+        if self.store is None:
+            return None
+        version, hashes, store = self._version, list(self._ids), self.store
+        return lambda: store.save(version, hashes)
 
     def valid(self, session_id: str | None) -> bool:
         return bool(session_id) and _digest(session_id) in self._ids

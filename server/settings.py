@@ -1,9 +1,10 @@
 """Everything the server can be told, in one place: `convnet-demo serve` flags become a Settings.
 
-Snapshot directory: ./snapshots under the directory `serve` was started in (the same place
-`convnet-demo train` writes its snapshot), created on the first save. The presenter finds the
-files next to where they typed the command; `serve` prints the absolute path at start.
-File names inside it are made by the server (time and step), never from request input.
+Snapshot directory: the user's data directory (XDG_DATA_HOME, else ~/.local/share, then
+convnet-demo/snapshots; server/snapshot_files.py), created on the first save, wherever `serve`
+was started (not the folder it was typed in, which may be a repository checkout); `serve
+--snapshot-dir` overrides it and prints the absolute path at start. File names inside it are
+made by the server (time and step), never from request input.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.data.images import MAX_IMAGE_PIXELS
+from server.snapshot_files import default_snapshot_dir
 
 MiB = 1024 * 1024
 
@@ -33,6 +35,7 @@ class Settings:
     validation: str = "10"                 # held-out validation images per class (see data)
     net: str = "convnetjs"                 # a preset name or a JSON spec file
     snapshot: str | None = None            # a snapshot file, "pretrained" or "pretrained:NAME"
+    resume: bool = False                   # start from the newest saved run of the same net
     hyperparams: dict[str, Any] = field(default_factory=dict)  # on top of the preset defaults
     options: dict[str, Any] = field(default_factory=dict)      # engine.trainer.TrainOptions
     seed: int = 0
@@ -44,8 +47,10 @@ class Settings:
     max_step_flops: int = 60_000_000_000
     # who may steer
     token: str = field(default_factory=new_token)
+    state_dir: Path | None = None          # presenter sessions kept across restarts here
+    #                                        (server/credentials.py); None: in memory only
     # files
-    snapshot_dir: Path = Path("snapshots")
+    snapshot_dir: Path = field(default_factory=default_snapshot_dir)
     save_on_exit: bool = True
     # limits
     max_upload_bytes: int = 4 * MiB        # an uploaded image (multipart body as a whole)
@@ -115,6 +120,8 @@ class Settings:
         if not 1 <= self.gzip_level <= 9:
             raise ValueError(f"gzip_level must be in 1..9, got {self.gzip_level}")
         object.__setattr__(self, "snapshot_dir", Path(self.snapshot_dir))
+        if self.resume and self.snapshot is not None:
+            raise ValueError("resume and snapshot exclude each other: a run starts from one")
         object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
         from server.hosts import pattern_problem
         for name in self.allowed_hosts:

@@ -15,7 +15,7 @@ import numpy as np
 from engine.calculator import summarize
 from engine.data.normalize import preprocess
 from engine.layers.base import Context, Workspace
-from server.visuals import image_b64, layer_visuals, saliency_b64
+from server.visuals import FrameDetails, image_b64, layer_visuals, saliency_b64
 
 MAX_CACHED_PNGS = 512        # the gallery's and frames' images, and pinned ones
 
@@ -24,6 +24,17 @@ def net_view(spec, name: str | None = None) -> dict[str, Any]:
     summary = summarize(spec)
     return {"name": name or spec.name or "custom", "spec": spec.to_json(), "summary": summary,
             "params": summary["params"]}
+
+
+def score_gradient(net, caches, k: int, grads, ctx) -> tuple[np.ndarray, list]:
+    """d (class k's score) / d (the input) of a one-image forward pass, and every layer's
+    output gradient: the backward pass from a one-hot at the layer below the loss (the score
+    before softmax, so a confident class does not flatten it). Parameter gradients are
+    added into grads; ctx must ask for the input's gradient (the default)."""
+    scores = (1,) + tuple(net.layers[-2].out_shape)
+    one_hot = np.zeros(scores, dtype=net.dtype)
+    one_hot.reshape(-1)[k] = 1
+    return net.backward_from(one_hot, caches, grads, ctx, keep_grads=True)
 
 
 def top_k(probs: np.ndarray, classes, k: int = 3) -> list[dict[str, Any]]:
@@ -55,6 +66,7 @@ class Inspector:
         self._net = None
         self.workspace = Workspace()
         self.grads = None
+        self.details: FrameDetails | None = None   # the latest frame's arrays
 
     def _context_for(self, net) -> Context:
         if net is not self._net:            # a new net: drop the old one's buffers
@@ -97,10 +109,13 @@ class Inspector:
         with np.errstate(all="ignore"):
             _, _, output_grads = net.backward(out, caches, np.array([label]), self.grads, ctx,
                                               keep_grads=True)
+        # copies of the arrays behind this frame, for the routes that show its details
+        self.details = FrameDetails.capture(trainer.step_count, net, acts, output_grads,
+                                            self.grads, self.classes, previous=self.details)
         return {"step": trainer.step_count, "pinned": self.pinned is not None,
                 "example": {"index": position, "label": self.classes[label],
                             "image": self._png(position), "top": top_k(probs, self.classes)},
-                "layers": layer_visuals(net, acts, output_grads, self.grads)}
+                "layers": self.details.visuals()}
 
     # --- gallery --------------------------------------------------------------------------
     def gallery(self, trainer) -> dict[str, Any]:
@@ -136,19 +151,14 @@ class Inspector:
         probs = out.reshape(-1).astype(np.float64)
         best = int(np.argmax(probs))
         net.zero_grads(self.grads)
-        layers = net.layers
-        dout = np.zeros(outputs[-2].shape, dtype=net.dtype)
-        dout.reshape(-1)[best] = 1
-        output_grads: list = [None] * len(layers)
         with np.errstate(all="ignore"):
-            for i in range(len(layers) - 2, -1, -1):
-                output_grads[i] = dout.copy()
-                dout = layers[i].backward(dout, caches[i], self.grads[i], ctx)
+            dx, output_grads = score_gradient(net, caches, best, self.grads, ctx)
         return {"top": top_k(probs, self.classes, top),
                 "probs": {c: float(p) for c, p in zip(self.classes, probs)},
                 "input": image_b64(image),
-                "layers": layer_visuals(net, acts, output_grads, self.grads),
-                "saliency": saliency_b64(np.asarray(dout)[0])}
+                "layers": layer_visuals(net, acts, output_grads, self.grads,
+                                        classes=self.classes),
+                "saliency": saliency_b64(np.asarray(dx)[0])}
 
     # --- start-up -------------------------------------------------------------------------
     def warm_up(self, trainer) -> None:

@@ -42,9 +42,12 @@ class Published:
     data_title: str = "CIFAR-10"
     history: tuple[list, list, list] = ((), (), ())     # points, markers, test results
     frame: dict | None = None
+    frame_details: Any = None               # the arrays behind `frame` (server/visuals.py)
     gallery: dict | None = None
+    exports: dict | None = None             # server.exports.export_info: before a download
     error: str | None = None
     snapshot_file: str | None = None       # the last snapshot written on exit
+    saved_run: Any = None                  # server.snapshot_files.SavedRun /api/state offers
 
 
 @dataclass

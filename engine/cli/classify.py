@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 import numpy as np
 
-from engine.cli.common import add_threads_argument, set_threads
+from engine.cli.common import add_threads_argument, thread_tuner
 from engine.cli.evaluate import add_snapshot_argument, class_names, load_snapshot_arg
 
 
@@ -35,14 +36,16 @@ def run(args: argparse.Namespace) -> int:
     from engine.cli import CliError
     from engine.data import DataError, load_image_file
 
-    set_threads(args.threads)
+    # One image is a pass of a few milliseconds: short trials, the first (compiling) untimed.
+    tuner = thread_tuner(args.threads, skip_first=1, trial_s=0.1)
     if args.top < 1:
         raise CliError("--top must be at least 1")
     snapshot = load_snapshot_arg(args.snapshot)
     net = snapshot.build_net()
     _, height, width = net.input_shape
     classes = class_names(snapshot)
-    failures = 0
+    failures = classified = 0
+    started = time.monotonic()
     for path in args.images:
         try:
             image = load_image_file(path, (height, width))
@@ -54,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"file": path, "error": message}))
             continue
-        probs = classify_images(snapshot, net, image[None])[0]
+        probs = tuner.run(lambda: classify_images(snapshot, net, image[None])[0], 1)
+        classified += 1
         order = np.argsort(-probs)[:args.top]
         top = [{"label": classes[k], "p": float(probs[k])} for k in order]
         if args.json:
@@ -62,4 +66,7 @@ def run(args: argparse.Namespace) -> int:
                               "probs": {c: float(p) for c, p in zip(classes, probs)}}))
         else:
             print(f"{path}: " + ", ".join(f"{t['label']} {100 * t['p']:.1f}%" for t in top))
+    if classified:
+        print(f"classified {classified:,} image{'' if classified == 1 else 's'} in "
+              f"{time.monotonic() - started:.2f} s; threads: {tuner.summary()}", file=sys.stderr)
     return 1 if failures else 0

@@ -2,43 +2,63 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from engine.cli import CliError
 
 
 def add_threads_argument(parser) -> None:
     parser.add_argument("--threads", type=int, default=None,
-                        help="threads for the engine's parallel kernels (default: all cores)")
+                        help="threads for the engine's parallel kernels (default: measured "
+                             "while it runs, all cores against one: when another program keeps "
+                             "a core busy, one thread can be many times faster)")
 
 
-def set_threads(threads: int | None) -> None:
-    import numba
-    if threads is None:
-        return
-    limit = numba.config.NUMBA_NUM_THREADS
-    if not 1 <= threads <= limit:
-        raise CliError(f"--threads must be between 1 and {limit} (the cores Numba sees)")
-    numba.set_num_threads(threads)
+def thread_tuner(threads: int | None, **options):
+    """The shared ThreadTuner (engine/threads.py) for --threads: that count alone when given,
+    else measured. A bad count is a CliError."""
+    from engine.threads import ThreadTuner
+    try:
+        return ThreadTuner.for_machine(threads, **options)
+    except ValueError as exc:
+        raise CliError(f"--threads: {exc}") from None
 
 
 def open_spec(value: str):
     """A preset name or a JSON spec file -> (NetSpec, preset name or None)."""
-    from engine.presets import PRESETS, load_preset
-    from engine.spec import SpecError, load_spec_text
-    if value in PRESETS:
-        try:
-            return load_preset(value), value
-        except SpecError as exc:
-            raise CliError(f"{value}: {exc}") from None
-    path = Path(value)
-    if not path.exists():
-        raise CliError(f"{value!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
+    from engine.presets import NetSourceError, open_net
     try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise CliError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        return load_spec_text(text), None
-    except SpecError as exc:
-        raise CliError(f"{path}: {exc}") from None
+        return open_net(value)
+    except NetSourceError as exc:
+        raise CliError(str(exc)) from None
+
+
+class StatusLine:
+    """A progress line on stderr: redrawn in place on a terminal (at most every 0.2 s), a new
+    line every `piped_every_s` when stderr is a file or a pipe."""
+
+    def __init__(self, piped_every_s: float = 10.0) -> None:
+        import sys
+        self.stream = sys.stderr
+        self.tty = self.stream.isatty()
+        self.every_s = 0.2 if self.tty else piped_every_s
+        self.last = -float("inf")
+        self.dirty = False
+
+    def due(self) -> bool:
+        """Whether a line would be shown now (then build it and call show)."""
+        import time
+        return time.monotonic() - self.last >= self.every_s
+
+    def show(self, line: str) -> None:
+        import time
+        self.last = time.monotonic()
+        if self.tty:
+            self.stream.write("\r" + line.ljust(100)[:130])
+            self.dirty = True
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def newline(self) -> None:
+        if self.dirty:
+            self.stream.write("\n")
+            self.dirty = False

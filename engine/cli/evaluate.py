@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
 
 from engine.cli import CliError
-from engine.cli.common import add_threads_argument, set_threads
+from engine.cli.common import StatusLine, add_threads_argument, thread_tuner
 from engine.cli.data import dataset_from_args
 from engine.data import add_data_argument
 
@@ -49,9 +51,9 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.data import Normalization
-    from engine.evaluation import evaluate
 
-    set_threads(args.threads)
+    # Short trials: a whole evaluation takes seconds. The first batch compiles: not timed.
+    tuner = thread_tuner(args.threads, skip_first=1, trial_s=0.5)
     if args.limit is not None and args.limit < 1:
         raise CliError("--limit must be at least 1")
     snapshot = load_snapshot_arg(args.snapshot)
@@ -76,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if len(split) == 0:
         raise CliError(f"the {args.split} split of this data set is empty"
                        + (" (see --validation)" if args.split == "validation" else ""))
-    result = evaluate(net, split, Normalization.from_dict(snapshot.preprocess), limit=args.limit)
+    result = evaluate_with_progress(net, split, Normalization.from_dict(snapshot.preprocess),
+                                    args.limit, tuner)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -92,3 +95,22 @@ def run(args: argparse.Namespace) -> int:
     for name, row in zip(classes, result["confusion"]):
         print(f"  {name:<{width}}" + " ".join(f"{v:>5}" for v in row))
     return 0
+
+
+def evaluate_with_progress(net, split, normalization, limit, tuner) -> dict:
+    """engine.evaluation's Evaluation a batch at a time, each batch at the thread count the
+    tuner picks, with a progress line (images done, images/s, threads) on stderr."""
+    from engine.evaluation import Evaluation
+    evaluation = Evaluation(net, split, normalization, limit=limit)
+    line = StatusLine()
+    started = time.monotonic()
+    while not evaluation.done:
+        batch = min(evaluation.batch_size, evaluation.images - evaluation.position)
+        tuner.run(lambda: evaluation.advance(batch), batch)
+        if line.due() or evaluation.done:
+            rate = evaluation.position / max(time.monotonic() - started, 1e-9)
+            line.show(f"evaluating the {split.name} split: {evaluation.position:,}/"
+                      f"{evaluation.images:,} images, {rate:,.0f} img/s, {tuner.label()}")
+    line.newline()
+    print(f"threads: {tuner.summary()}", file=sys.stderr)
+    return evaluation.result()

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from engine.cli import CliError
-from engine.cli.common import add_threads_argument, open_spec, set_threads
+from engine.cli.common import StatusLine, add_threads_argument, open_spec, thread_tuner
 from engine.cli.data import dataset_from_args
 from engine.data import add_data_argument
 
@@ -46,7 +46,9 @@ def register(subparsers) -> None:
                                     "optimizer state and step)")
     p.add_argument("--test-every", type=int, default=0,
                    help="steps between whole-test-set evaluations (default: every epoch)")
-    p.add_argument("--json-log", help="append one JSON line per test evaluation to this file")
+    p.add_argument("--json-log", help="append one JSON line per test evaluation to this file "
+                                      "(step, epoch, minutes, accuracy, training images/s and "
+                                      "the thread count)")
     add_threads_argument(p)
     p.set_defaults(func=run)
 
@@ -74,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.snapshot import SnapshotError
     from engine.trainer import Trainer, TrainError, TrainOptions
 
-    set_threads(args.threads)
+    # The first step compiles kernels (or loads them from Numba's cache): not a trial step.
+    tuner = thread_tuner(args.threads, skip_first=1)
     snapshot, spec, net_name = _net_to_train(args)
     out = Path(args.out or _default_out(args, net_name))
     _check_writable(out)
@@ -103,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 cosine_to_time = CosineToTime(trainer, args.minutes)
     except (TrainError, OptimError, SnapshotError, ValueError) as exc:
         raise CliError(str(exc)) from None
-    progress = Progress(total_steps, args.minutes)
+    progress = Progress(total_steps, args.minutes, tuner)
     progress.first_step = trainer.step_count
     diverged = False
     start = time.monotonic()
@@ -111,7 +114,10 @@ def run(args: argparse.Namespace) -> int:
         try:
             while not ctrl_c.requested and not _done(trainer, total_steps, args.minutes, start,
                                                       progress.first_step):
+                tuner.apply()
                 result = trainer.step()
+                if "batch_size" in result:     # the training part: not the test chunk's
+                    tuner.record(result["batch_size"], result["seconds"])
                 if "diverged" in result:
                     progress.newline()
                     print(result["diverged"]["message"], file=sys.stderr)
@@ -119,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                     break
                 if "test" in result:
                     progress.newline()
-                    _print_test(result["test"], trainer, args.json_log)
+                    _print_test(result["test"], trainer, args.json_log, tuner)
                 if cosine_to_time is not None:
                     cosine_to_time.update(trainer, time.monotonic() - start)
                 progress.update(trainer)
@@ -130,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"interrupted at step {trainer.step_count:,}: saving a snapshot", file=sys.stderr)
     else:
         test = trainer.evaluate_test()          # before saving: the snapshot records it
-        _print_test(test, trainer, args.json_log)
+        _print_test(test, trainer, args.json_log, tuner)
+    print(f"threads: {tuner.summary()}", file=sys.stderr)
     try:
         save_snapshot_file(out, trainer)
     except OSError as exc:
@@ -261,7 +268,7 @@ def _done(trainer, total_steps, minutes, start, first_step) -> bool:
     return time.monotonic() - start >= minutes * 60
 
 
-def _print_test(test: dict, trainer, json_log: str | None) -> None:
+def _print_test(test: dict, trainer, json_log: str | None, tuner) -> None:
     print(f"step {trainer.step_count:,} epoch {trainer.epoch_progress:.2f} "
           f"({trainer.wall_seconds / 60:.1f} min): test accuracy {100 * test['accuracy']:.2f}%",
           file=sys.stderr)
@@ -269,28 +276,27 @@ def _print_test(test: dict, trainer, json_log: str | None) -> None:
         with open(json_log, "a") as f:
             f.write(json.dumps({"step": trainer.step_count, "epoch": trainer.epoch_progress,
                                 "minutes": trainer.wall_seconds / 60,
-                                "accuracy": test["accuracy"]}) + "\n")
+                                "accuracy": test["accuracy"],
+                                "images_per_s": trainer.metrics()["images_per_s"],
+                                "threads": tuner.current}) + "\n")
 
 
 class Progress:
-    """One line redrawn in place on a terminal; a line every 10 s when piped to a file."""
+    """The training progress line (see StatusLine: redrawn on a terminal, every 10 s when
+    piped), with the thread count the tuner chose."""
 
-    def __init__(self, total_steps: int | None, minutes: float | None) -> None:
-        self.total_steps, self.minutes = total_steps, minutes
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
+    def __init__(self, total_steps: int | None, minutes: float | None, tuner) -> None:
+        self.total_steps, self.minutes, self.tuner = total_steps, minutes, tuner
+        self.line = StatusLine()
         self.started = time.monotonic()
         self.first_step = 0
-        self.dirty = False
 
     def update(self, trainer) -> None:
-        now = time.monotonic()
-        if now - self.last < (0.2 if self.tty else 10.0):
+        if not self.line.due():
             return
-        self.last = now
         m = trainer.metrics()
         done = trainer.step_count - self.first_step
-        elapsed = now - self.started
+        elapsed = time.monotonic() - self.started
         if self.total_steps:
             frac = done / self.total_steps
             eta = elapsed * (1 - frac) / max(frac, 1e-9)
@@ -299,20 +305,13 @@ class Progress:
         else:
             eta = max(0.0, self.minutes * 60 - elapsed)
             where = f"step {done}"
-        line = (f"{where} epoch {trainer.epoch_progress:.2f} loss {_fmt(m['loss'], 4)} "
-                f"train {_pct(m['train_acc'])} val {_pct(m['val_acc'])} "
-                f"{_fmt(m['images_per_s'], 0)} img/s ETA {int(eta // 60)}:{int(eta % 60):02d}")
-        if self.tty:
-            sys.stderr.write("\r" + line.ljust(100)[:120])
-            self.dirty = True
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        self.line.show(f"{where} epoch {trainer.epoch_progress:.2f} loss {_fmt(m['loss'], 4)} "
+                       f"train {_pct(m['train_acc'])} val {_pct(m['val_acc'])} "
+                       f"{_fmt(m['images_per_s'], 0)} img/s, {self.tuner.label()} "
+                       f"ETA {int(eta // 60)}:{int(eta % 60):02d}")
 
     def newline(self) -> None:
-        if self.dirty:
-            sys.stderr.write("\n")
-            self.dirty = False
+        self.line.newline()
 
 
 def _fmt(value, digits: int) -> str:

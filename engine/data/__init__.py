@@ -15,11 +15,11 @@ from engine.data.dataset import Dataset, SourceInfo, Split
 from engine.data.images import NET_IMAGE_SIZE, DataError, load_image_file, to_net_image
 from engine.data.normalize import Normalization, preprocess
 from engine.data.sources import (CIFAR10_CLASSES, add_data_argument, open_source,
-                                 resolve_source)
+                                 resolve_source, source_title)
 
 __all__ = [
     "Augmentation", "BatchIterator", "CIFAR10_CLASSES", "DataError", "Dataset",
     "NET_IMAGE_SIZE", "Normalization", "SourceInfo", "Split", "add_data_argument",
     "augment_batch", "batches", "load_image_file", "make_batch", "open_source",
-    "preprocess", "resolve_source", "to_net_image",
+    "preprocess", "resolve_source", "source_title", "to_net_image",
 ]

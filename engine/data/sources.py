@@ -65,6 +65,19 @@ class ResolvedSource:
         return f"{self.algorithm}:{self.checksum}"
 
 
+def source_title(value: str | Path | None, kind: str | None = None) -> str:
+    """What a person calls the data set `--data value` names, for a log line or a page: never
+    the path of a file inside the installed package. kind: the ResolvedSource's, when known
+    (a path can hold the official archive)."""
+    value = "bundled" if value is None else value
+    if value == "bundled" or kind == "bundled":
+        return "CIFAR-10 (bundled)"
+    if value == "official":
+        return "CIFAR-10 (the official archive)"
+    name = Path(value).expanduser().name or str(value)
+    return f"CIFAR-10 ({name})" if kind == "official" else name
+
+
 def resolve_source(value: str | Path | None = "bundled", *, cache_dir=None,
                    archive: official.OfficialArchive = official.OFFICIAL,
                    allow_download: bool = True, progress: Progress | None = None,
@@ -152,7 +165,8 @@ def open_source(value: str | Path | None = "bundled", *, cache_dir=None,
         info = SourceInfo(source.kind, str(source.location), source.label, entry, True,
                           tuple(meta["skipped"]))
         return _build(arrays, tuple(meta["class_names"]), size, info, fraction)
-    log(f"decoding the {source.kind} data set from {source.location} (first use only)")
+    log(f"decoding {source_title(value, source.kind)}: the first use only, later starts read "
+        "the cache")
     arrays = source.read(size)
     arrays["train_stats"] = channel_stats(arrays["train_images"])
     meta = {"kind": source.kind, "location": str(source.location), "checksum": source.label,

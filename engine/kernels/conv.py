@@ -1,8 +1,8 @@
 """2-D convolution kernels (cross-correlation, as torch's conv2d): forward above backward.
 
-Why this layout (DESIGN.md, "What made the difference inside Numba"): the inner loop of every
-hot kernel runs over a long, unit-stride stretch of whole padded image planes ("grids"),
-never over a short output row. The input is zero padded into planes `width` wide; the output
+Why this layout (docs/engine.md, "What made the difference inside Numba"): the inner loop
+of every hot kernel runs over a long, unit-stride stretch of whole padded image planes
+("grids"), never over a short output row. The input is zero padded into planes `width` wide; the output
 is computed on the same grid, garbage columns and all, and cropped afterwards.
 
 - Stride s is undone by phase decomposition: phase (ry, rx) of the padded input holds the

@@ -140,12 +140,11 @@ class Optimizer:
         if fresh:
             self.rule_t = 0
 
-    def reset_state(self) -> None:
-        """Forget all accumulated state and restart the schedule."""
-        for name, state in self.state.items():
-            for arr in state.values():
-                arr.fill(0)
-        self.t = self.rule_t = 0
+    def restart_schedule(self, warmup: bool = True) -> None:
+        """The schedule's clock back to its start (to just after the warmup when warmup is
+        False, so the next step uses learning_rate itself); the rule's state and Adam's bias
+        correction clock go on."""
+        self.t = 0 if warmup else self.hp.warmup_steps
 
     # --- snapshots ----------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -192,8 +191,9 @@ def checked_state_dict(d: Any, shapes: Mapping[str, tuple[int, ...]],
         raise OptimError("t", f"t must be an integer >= 0, got {show(t)}")
     if t > MAX_T:
         raise OptimError("t", f"t must be at most {MAX_T:,}, got {show(t)}")
-    if type(rule_t) is not int or not 0 <= rule_t <= t:
-        raise OptimError("rule_t", f"rule_t must be an integer in 0..t ({t}), "
+    # rule_t may pass t: a restarted schedule (Trainer.restart_schedule) sets t back.
+    if type(rule_t) is not int or not 0 <= rule_t <= MAX_T:
+        raise OptimError("rule_t", f"rule_t must be an integer in 0..{MAX_T:,}, "
                          f"got {show(rule_t)}")
     return hp, t, rule_t, _checked_state(d["state"], OPTIMIZERS[hp.method], shapes, dtypes)
 

@@ -28,6 +28,8 @@ def step_factor(s: int, hp: Any) -> float:
 
 
 def cosine_factor(s: int, hp: Any) -> float:
+    if s == 0:        # exactly 1: the first step after a restart uses learning_rate itself
+        return 1.0
     span = hp.total_steps - hp.warmup_steps  # >= 1: Hyperparams checks it for "cosine"
     progress = min(s, span) / span
     floor = hp.min_lr_factor

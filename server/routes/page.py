@@ -17,6 +17,7 @@ import html
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
 
 from server.auth import PUBLIC, cookie_name, log_in, role_of
 from server.errors import ApiError
@@ -76,20 +77,20 @@ def _page(request: Request, role: str) -> Response:
 async def index(request: Request, token: str | None = None):
     if token is None:
         return _page(request, role_of(request))
-    return _log_in(request, token)
+    return await _log_in(request, token)
 
 
 @router.post("/login", dependencies=[PUBLIC], response_class=HTMLResponse,
              summary="the login form: token -> presenter cookie, then the page")
 async def login(request: Request, token: str = Form("", max_length=1024)):
-    return _log_in(request, token)
+    return await _log_in(request, token)
 
 
 def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _log_in(request: Request, token: str):
+async def _log_in(request: Request, token: str):
     try:
         session = log_in(request, token)
     except ApiError as exc:              # too many wrong tokens from this address
@@ -102,6 +103,9 @@ def _log_in(request: Request, token: str):
             raise ApiError(401, "unauthorized", "that presenter token is not valid; open the "
                            "presenter address exactly as `convnet-demo serve` printed it")
         return HTMLResponse(WRONG_TOKEN, status_code=401, headers=NO_STORE)
+    save = runtime(request).sessions.saver()
+    if save is not None:           # kept across a restart (server/credentials.py); it fsyncs
+        await run_in_threadpool(save)
     response = RedirectResponse("/", status_code=303, headers=NO_STORE)
     response.set_cookie(cookie_name(request), session, httponly=True, samesite="strict",
                         path="/")

@@ -52,17 +52,19 @@ async def save_snapshot(request: Request):
 
 
 @router.get("/snapshot", dependencies=[PRESENTER],
-            summary="download the current net (?format=convnetjs for ConvNetJS's format)")
-async def download_snapshot(request: Request, format: Literal["ours", "convnetjs"] = "ours"):
-    name, data = await command(request, "download", format)
-    return Response(data, media_type="application/json",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+            summary="download the current net (?format=convnetjs for ConvNetJS's format, "
+                    "onnx for an ONNX model; /api/state's exports says what each holds)")
+async def download_snapshot(request: Request,
+                            format: Literal["ours", "convnetjs", "onnx"] = "ours"):
+    name, data, media_type, headers = await command(request, "download", format)
+    return Response(data, media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', **headers})
 
 
-def _parse(data: bytes):
+def _parse(data: bytes, convnetjs_dropout: str | None = None):
     from engine.pretrained import parse_snapshot_bytes
     try:
-        return parse_snapshot_bytes(data)
+        return parse_snapshot_bytes(data, convnetjs_dropout=convnetjs_dropout)
     except ValueError as exc:
         if not engine_refusal(exc):
             raise
@@ -73,16 +75,38 @@ def _parse(data: bytes):
 
 
 @router.put("/snapshot", dependencies=[PRESENTER],
-            summary="upload a snapshot (ours or ConvNetJS's Net.toJSON) as multipart 'file'")
-async def upload_snapshot(request: Request):
+            summary="upload a snapshot (ours or ConvNetJS's Net.toJSON) as multipart 'file'; "
+                    "?convnetjs_dropout=p predicts as ConvNetJS itself does (see README)")
+async def upload_snapshot(request: Request,
+                          convnetjs_dropout: Literal["1-p", "p"] | None = None):
     rt = runtime(request)
     if rt.worker is not None:
         rt.worker.check_ready()              # refuse before reading megabytes
     upload = await read_upload(request, rt.settings.max_snapshot_bytes, "the snapshot",
                                raw_types=("application/json", "application/octet-stream"))
-    snapshot = await run_in_threadpool(_parse, upload.data)
+    snapshot = await run_in_threadpool(_parse, upload.data, convnetjs_dropout)
     net = await command(request, "load", (snapshot, "an uploaded snapshot"))
     return {"net": net}
+
+
+@router.post("/resume", dependencies=[PRESENTER],
+             summary="load the saved run /api/state offers as \"resumable\" (404 when none)")
+async def resume_saved_run(request: Request):
+    from engine.snapshot import SnapshotError
+    from server.snapshot_files import load_saved_run
+    rt = runtime(request)
+    run = rt.published.saved_run
+    if run is None:
+        raise ApiError(404, "no_saved_run", "there is no saved run to resume: the server offers "
+                       "the newest snapshot it saved of the net it started with (see "
+                       "/api/state's \"resumable\")")
+    try:
+        snapshot = await run_in_threadpool(load_saved_run, run)
+    except SnapshotError as exc:
+        raise ApiError(422, "invalid_snapshot", f"the saved run {run.path.name} cannot be "
+                       f"loaded: {exc}") from None
+    net = await command(request, "resume", (snapshot, run))
+    return {"net": net, "resumed": run.offer()}
 
 
 @router.post("/pretrained", dependencies=[PRESENTER],

@@ -90,6 +90,8 @@ async def get_state(request: Request, role: Role = Depends(public)):
         "optimizers": list(OPTIMIZERS), "schedules": list(SCHEDULES),
         "image_size": list(p.image_size), "data_title": p.data_title, "error": p.error,
         "run_id": rt.run_id, "join_local_only": local_only(rt.settings.host),
+        "exports": p.exports,
+        "resumable": p.saved_run.offer() if p.saved_run is not None else None,
     }).encode()
     net, _ = await encoded(request, "net").get(p.net)
     return json_bytes(b'{"net":' + net + b"," + rest[1:])

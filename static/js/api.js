@@ -28,6 +28,11 @@ function errorText(body) {
   return body.error || "";
 }
 
+// Whether the server answered at all: the status pill says "disconnected" while it does not.
+function reached(yes) {
+  window.dispatchEvent(new CustomEvent("convnet:reach", { detail: { reached: yes } }));
+}
+
 export async function api(path, { method = "GET", json, form, signal } = {}) {
   const options = { method, headers: { Accept: "application/json" }, credentials: "same-origin", signal };
   if (json !== undefined) {
@@ -41,8 +46,10 @@ export async function api(path, { method = "GET", json, form, signal } = {}) {
     response = await fetch(path, options);
   } catch (err) {
     if (err.name === "AbortError") throw err;
+    reached(false);
     throw new ApiError(0, { error: "network", detail: "Could not reach the server; is it still running?" });
   }
+  reached(true);
   const text = await response.text();
   let body = null;
   if (text) {

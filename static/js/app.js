@@ -15,6 +15,7 @@ import { renderGallery } from "./gallery.js";
 import { Upload } from "./upload.js";
 import { Log, Stats } from "./stats.js";
 import { setConnection, setJoinUrl, setupHeader } from "./header.js";
+import { ResumeOffer } from "./resume.js";
 import { ArchViewer } from "./summary.js";
 import { Controls } from "./controls.js";
 import { Editor } from "./editor.js";
@@ -55,6 +56,7 @@ const netView = new NetView($("netview"));
 const upload = new Upload($("upload"), app);
 const controls = presenter && $("controls") ? new Controls($("controls"), app) : null;
 const arch = presenter ? new Editor($("arch"), app) : new ArchViewer($("arch"), app);
+const resumeOffer = presenter && $("resume-offer") ? new ResumeOffer($("resume-offer"), () => loadAll()) : null;
 const notice = $("notice");
 
 setupHeader(() => { charts.build(); });
@@ -97,8 +99,10 @@ function applyState(state) {
     showNotice("This page was opened as the presenter, but the server no longer accepts this browser's presenter cookie: use “Presenter login” again (reload the page).");
   }
   arch.setPresets(state.presets || []);
+  if (resumeOffer) resumeOffer.set(state.resumable);
   if (controls) {
     controls.setOptimizers(state.optimizers);
+    controls.setSchedules(state.schedules);
     controls.setPretrained(state.pretrained);
     controls.setSettings(state.settings);
   }
@@ -118,9 +122,10 @@ function setNet(net) {
 function onMetrics(metrics) {
   stats.update(metrics);
   if (metrics.status) app.setStatus(metrics.status);
-  if (controls && metrics.batch_size !== undefined && metrics.lr !== undefined) {
-    // settings may change by schedule or by another presenter tab: the fields follow
-    controls.setSettings({ batch_size: metrics.batch_size });
+  if (controls) {
+    controls.setMetrics(metrics);
+    // another presenter tab may change the batch size: the field follows (unless in use)
+    if (metrics.batch_size !== undefined) controls.setSettings({ batch_size: metrics.batch_size });
   }
   app.layerMs = metrics.layer_ms || null;
   netView.renderTimes(app.layerMs);
@@ -251,8 +256,19 @@ const handlers = {
   state: (state) => {
     app.setStatus(state && state.status);
     if (state && state.settings && controls) controls.setSettings(state.settings);
+    if (state && "resumable" in state && resumeOffer) resumeOffer.set(state.resumable);
   },
 };
+
+// The status pill says "disconnected" while the stream is down or requests cannot reach the
+// server (api.js tells), and the real status again once the stream is back.
+let streamLost = false;
+let requestsFailing = false;
+function showConnected() { stats.setConnected(!streamLost && !requestsFailing); }
+window.addEventListener("convnet:reach", (event) => {
+  requestsFailing = !event.detail.reached;
+  showConnected();
+});
 
 const wish = watchWish({ presenter, onChange: (next) => stream.setWish(next) });
 const stream = new Stream("/api/stream", Object.keys(handlers), {
@@ -260,6 +276,9 @@ const stream = new Stream("/api/stream", Object.keys(handlers), {
   onEvent: (kind, data) => handlers[kind](data),
   onConnection: (info) => {
     setConnection($("conn-badge"), info);
+    streamLost = info.state === "reconnecting";
+    if (info.state === "open") requestsFailing = false;
+    showConnected();
     if (info.state === "open" && !app.loaded) loadAll();
   },
   onReconnect: () => loadAll(),  // missed events: refetch the state and the whole history

@@ -1,7 +1,8 @@
 // Loss and accuracy over examples seen, drawn with uPlot (vendored; global `uPlot`).
 // Smoothing is an exponential moving average with TensorBoard's debiasing; markers (moments
 // the presenter changed something) are dashed vertical lines drawn by a small plugin, their
-// text shown when the cursor is near one.
+// latest few labelled on the chart (what changed, to what), every one's text shown when the
+// cursor is near it.
 
 import { isNum, fixed, pct, sig } from "./format.js";
 
@@ -62,7 +63,9 @@ export class Charts {
       store("convnet.logLoss", this.logLoss ? "1" : "0");
       this.build();
     });
-    new ResizeObserver(() => this.resize()).observe(lossEl);
+    const observer = new ResizeObserver(() => this.resize());
+    observer.observe(lossEl);
+    observer.observe(accEl);
     this.build();
   }
 
@@ -135,26 +138,42 @@ export class Charts {
   }
 
   build() {
-    const large = document.documentElement.classList.contains("large");
+    const root = document.documentElement;
+    const large = root.classList.contains("large");
+    const projector = root.classList.contains("projector");
     const width = large ? 3.5 : 2;
-    const font = large ? "18px system-ui, sans-serif" : "12px system-ui, sans-serif";
+    // axis type: readable from the back of a room in projector mode (20 px at 1920x1080)
+    const px = projector ? 20 : large ? 18 : 12;
+    const font = `${px}px system-ui, sans-serif`;
     const markers = () => this.markers;
-    const xAxis = { label: "examples seen", values: (u, ticks) => ticksText(ticks), font, labelFont: font, size: large ? 56 : 40 };
+    // space: the least pixels between two ticks, so big type does not run "200k400k" together
+    const xAxis = { label: "examples seen", values: (u, ticks) => ticksText(ticks), font, labelFont: font, labelSize: px + 8, size: Math.round(px * 2.4), space: px * 4.5 };
+    // y axes as wide as their longest tick text (uPlot calls this with the formatted ticks),
+    // and at least 5 characters wide: the two charts' plots then line up, markers included
+    const ySize = (u, values) => Math.ceil(px * 0.65 * Math.max(5, ...(values || []).map((v) => String(v).length))) + Math.round(px * 1.4);
+    const yAxis = (label, stroke, values, extra = {}) => ({ label, labelFont: font, labelSize: px + 8, stroke, values, font, size: ySize, space: px * 2.2, ...extra });
     if (this.loss) this.loss.destroy();
     if (this.acc) this.acc.destroy();
     const d = this.data();
+    const fromZero = (u, min, max) => [0, max > 0 ? max * 1.08 : 1];
+    // the reg loss's top at 40% of the height: below the labels and mostly below the data loss
+    const regRange = (u, min, max) => [0, max > 0 ? max * 2.5 : 1];
     this.loss = new uPlot({
       ...this.size(this.lossEl),
-      scales: { x: { time: false }, y: this.logLoss ? { distr: 3 } : { range: (u, min, max) => [0, max > 0 ? max * 1.05 : 1] } },
+      // the regularisation loss (0.007) has its own scale on the right: on the data loss's
+      // (2.3) it would be a flat line at 0
+      scales: { x: { time: false }, y: this.logLoss ? { distr: 3 } : { range: fromZero }, reg: this.logLoss ? { distr: 3 } : { range: regRange } },
       series: [
         { label: "examples", value: latest((v) => (isNum(v) ? v.toLocaleString("en-US") : "–")) },
         { label: "data loss", stroke: COLORS.loss, width, value: latest((v) => fixed(v, 4)), spanGaps: true },
-        { label: "reg loss", stroke: COLORS.reg, width, value: latest((v) => fixed(v, 4)), spanGaps: true },
+        { label: "reg loss (right axis)", scale: "reg", stroke: COLORS.reg, width, value: latest((v) => fixed(v, 4)), spanGaps: true },
       ],
-      axes: [xAxis, { values: (u, ticks) => ticks.map((t) => sig(t, 3)), font, size: large ? 76 : 55 }],
+      axes: [xAxis,
+        yAxis("data loss", COLORS.loss, (u, ticks) => ticks.map((t) => sig(t, 3))),
+        yAxis("reg loss", COLORS.reg, (u, ticks) => ticks.map((t) => sig(t, 2)), { scale: "reg", side: 1, grid: { show: false } })],
       legend: { live: true },
       cursor: { drag: { x: false, y: false }, sync: { key: "convnet-history" } },
-      plugins: [markerPlugin(markers, width)],
+      plugins: [markerPlugin(markers, width, { labels: true })],
     }, d.loss, this.lossEl);
     this.acc = new uPlot({
       ...this.size(this.accEl),
@@ -165,26 +184,36 @@ export class Charts {
         { label: "validation", stroke: COLORS.val, width, value: latest((v) => pct(v)), spanGaps: true },
         { label: "test (whole set)", stroke: COLORS.test, width, dash: [6, 4], value: latest((v) => pct(v)), spanGaps: true, points: { show: true, size: large ? 10 : 7, fill: COLORS.test } },
       ],
-      axes: [xAxis, { values: (u, ticks) => ticks.map((t) => Math.round(100 * t) + "%"), font, size: large ? 76 : 55 }],
+      axes: [xAxis, yAxis("accuracy", "#333", (u, ticks) => ticks.map((t) => Math.round(100 * t) + "%")),
+        // an empty right axis as wide as the loss chart's reg-loss axis: the x axes line up
+        yAxis("", "#333", (u, ticks) => ticks.map(() => ""), { side: 1, grid: { show: false }, ticks: { show: false } })],
       legend: { live: true },
       cursor: { drag: { x: false, y: false }, sync: { key: "convnet-history" } },
       plugins: [markerPlugin(markers, width)],
     }, d.acc, this.accEl);
+    if (projector) this.resize();  // the legends' height is known now: fit the box exactly
   }
 
+  // Projector mode: the CSS gives each chart box its size (one screen, no scrolling) and the
+  // chart fills it, legend included. Otherwise a width-dependent fixed height.
   size(el) {
-    const large = document.documentElement.classList.contains("large");
+    const root = document.documentElement;
     const width = Math.max(240, Math.floor(el.clientWidth || el.parentElement.clientWidth || 600));
-    const height = width < 500 ? 200 : large ? 300 : 240;
+    if (root.classList.contains("projector") && window.innerWidth > 1000 && el.clientHeight > 0) {
+      const legend = el.querySelector(".u-legend");
+      const legendHeight = legend ? legend.offsetHeight : 48;
+      return { width, height: Math.max(150, el.clientHeight - legendHeight - 6) };
+    }
+    const height = width < 500 ? 200 : root.classList.contains("large") ? 300 : 240;
     return { width, height };
   }
 
   resize() {
     if (!this.loss) return;
     const s = this.size(this.lossEl);
-    if (s.width === this.loss.width && s.height === this.loss.height) return;
-    this.loss.setSize(s);
-    this.acc.setSize(this.size(this.accEl));
+    const a = this.size(this.accEl);
+    if (s.width !== this.loss.width || s.height !== this.loss.height) this.loss.setSize(s);
+    if (a.width !== this.acc.width || a.height !== this.acc.height) this.acc.setSize(a);
   }
 
   redraw() {
@@ -224,8 +253,56 @@ function ema(values, a) {
   });
 }
 
-function markerPlugin(getMarkers, width) {
+// A marker's text on the chart: short names, so several fit ("learning_rate 0.02" -> "lr 0.02").
+const SHORT_NAMES = [[/learning_rate/g, "lr"], [/batch_size/g, "batch"], [/l2_decay/g, "L2"],
+  [/l1_decay/g, "L1"], [/min_lr_factor/g, "lr floor"], [/total_steps/g, "length"],
+  [/warmup_steps/g, "warmup"], [/step_size/g, "every"], [/_/g, " "]];
+const LABEL_CHARS = 34;
+const MAX_LABELS = 6;     // the latest few markers carry a label; hover shows any
+const LABEL_ROWS = 3;     // staggered: a label that overlaps one row goes to the next
+const LABEL_LOOKBACK = 24;
+
+export function markerLabel(text) {
+  let out = String(text || "");
+  for (const [pattern, short] of SHORT_NAMES) out = out.replace(pattern, short);
+  return out.length > LABEL_CHARS ? `${out.slice(0, LABEL_CHARS - 1)}…` : out;
+}
+
+// The latest markers' labels, placed right of their line (left of it near the right edge),
+// each in the first of LABEL_ROWS rows where it overlaps no newer label; older ones that fit
+// nowhere are left to the hover tip.
+function placeLabels(u, pool, markers) {
+  const width = u.over.clientWidth;
+  const visible = markers.filter((m) => isNum(m.examples)).map((m) => ({ m, x: u.valToPos(m.examples, "x") }))
+    .filter(({ x }) => x >= -1 && x <= width + 1).slice(-LABEL_LOOKBACK);
+  const rows = Array.from({ length: LABEL_ROWS }, () => []);
+  let used = 0;
+  for (let i = visible.length - 1; i >= 0 && used < MAX_LABELS; i -= 1) {
+    const { m, x } = visible[i];
+    const label = pool[used];
+    label.textContent = markerLabel(m.text);
+    label.title = `step ${m.step}: ${m.text}`;
+    label.hidden = false;
+    const w = label.offsetWidth;
+    const h = label.offsetHeight;
+    // a flag on its line: the label's thick edge touches the line it names
+    let left = x + 1;
+    const flipped = left + w > width;
+    if (flipped) left = Math.max(0, x - 1 - w);
+    label.classList.toggle("left-of-line", flipped);
+    const row = rows.findIndex((taken) => taken.every(([a, b]) => left + w + 4 <= a || left >= b + 4));
+    if (row < 0) { label.hidden = true; continue; }
+    rows[row].push([left, left + w]);
+    label.style.left = `${Math.round(left)}px`;
+    label.style.top = `${row * (h + 2) + 2}px`;
+    used += 1;
+  }
+  for (let i = used; i < pool.length; i += 1) pool[i].hidden = true;
+}
+
+function markerPlugin(getMarkers, width, { labels = false } = {}) {
   let tip = null;
+  const pool = [];
   return {
     hooks: {
       init: [(u) => {
@@ -233,6 +310,14 @@ function markerPlugin(getMarkers, width) {
         tip.className = "marker-tip";
         tip.hidden = true;
         u.over.append(tip);
+        if (!labels) return;
+        for (let i = 0; i < MAX_LABELS; i += 1) {
+          const label = document.createElement("div");
+          label.className = "marker-label";
+          label.hidden = true;
+          u.over.append(label);
+          pool.push(label);
+        }
       }],
       draw: [(u) => {
         const { ctx } = u;
@@ -258,6 +343,7 @@ function markerPlugin(getMarkers, width) {
           ctx.fill();
         }
         ctx.restore();
+        if (labels) placeLabels(u, pool, getMarkers());
       }],
       setCursor: [(u) => {
         const cx = u.cursor.left;

@@ -3,23 +3,34 @@
 
 import { DASH, clear, el, int, isNum, labelName, pct, pngSrc } from "./format.js";
 import { probBars } from "./bars.js";
+import { scrollBox } from "./scrollcue.js";
+
+// A phone shows the first PHONE_CARDS cards (a column of 40 was 4,000 px to scroll past) and
+// a button for the rest; the choice holds while the gallery is rebuilt.
+const PHONE_CARDS = 12;
+const narrow = window.matchMedia("(max-width: 700px)");
+let showAll = false;
 
 // onPick(index), for the presenter: a click on a card shows that image in the network view.
 export function renderGallery(root, gallery, classes, onPick = null) {
-  // The gallery is rebuilt as training goes: a keyboard user keeps focus on the same image.
+  // The gallery is rebuilt as training goes: a keyboard user keeps focus on the same image,
+  // and the "Show all" button is one element that stays put (a button rebuilt with every
+  // gallery event slips from under a finger or a mouse).
   const focused = root.contains(document.activeElement) ? document.activeElement.dataset.index : undefined;
-  clear(root);
+  const parts = galleryParts(root);
+  clear(parts.summary); clear(parts.grid); clear(parts.test);
+  parts.more.hidden = true;
   if (!gallery || !gallery.items || !gallery.items.length) {
-    root.append(el("p", { class: "muted" }, "No test-set predictions yet: they come once the data is loaded."));
+    parts.summary.append(el("p", { class: "muted" }, "No test-set predictions yet: they come once the data is loaded."));
     return;
   }
   const items = gallery.items;
   const right = items.filter((it) => it.correct).length;
-  root.append(el("p", { class: "gallery-summary" },
+  parts.summary.append(el("p", { class: "gallery-summary" },
     `${items.length} test images at step ${int(gallery.step)}: `,
     el("strong", { class: "num" }, `${right} of ${items.length}`), " right."));
-  const grid = el("div", { class: "gallery-grid" });
-  for (const item of items) {
+  const shown = narrow.matches && !showAll ? items.slice(0, PHONE_CARDS) : items;
+  for (const item of shown) {
     const truth = labelName(item.label, classes);
     const card = el("figure", { class: `card ${item.correct ? "right" : "wrong"}${onPick ? " pickable" : ""}` },
       el("img", { src: item.image ? pngSrc(item.image) : undefined, alt: `test image ${item.index}: ${truth}`, width: 64, height: 64 }),
@@ -36,14 +47,37 @@ export function renderGallery(root, gallery, classes, onPick = null) {
         if (e.key === "Enter" || e.key === " ") { e.preventDefault(); onPick(item.index); }
       });
     }
-    grid.append(card);
+    parts.grid.append(card);
   }
-  root.append(grid);
+  if (shown.length < items.length) {
+    parts.more.textContent = `Show all ${items.length} test images`;
+    parts.more.hidden = false;
+    parts.more.onclick = () => {
+      showAll = true;
+      renderGallery(root, gallery, classes, onPick);
+    };
+  }
   if (focused !== undefined) {
-    const again = grid.querySelector(`[data-index="${focused}"]`);
+    const again = parts.grid.querySelector(`[data-index="${focused}"]`);
     if (again) again.focus();
   }
-  if (gallery.test) root.append(testSummary(gallery.test));
+  if (gallery.test) parts.test.append(testSummary(gallery.test));
+}
+
+// The gallery's four places, made once per root: summary, cards, the button, test-set tables.
+function galleryParts(root) {
+  if (!root.galleryParts) {
+    clear(root);
+    root.galleryParts = {
+      summary: el("div", {}),
+      grid: el("div", { class: "gallery-grid" }),
+      more: el("button", { type: "button", class: "btn show-all-cards", hidden: true }),
+      test: el("div", {}),
+    };
+    const { summary, grid, more, test } = root.galleryParts;
+    root.append(summary, grid, more, test);
+  }
+  return root.galleryParts;
 }
 
 function testSummary(test) {
@@ -79,7 +113,7 @@ function confusion(matrix, classes) {
     body.append(tr);
   });
   table.append(body);
-  return el("div", { class: "confusion-wrap" }, table);
+  return scrollBox(table, "confusion-wrap");
 }
 
 // white -> dark blue along the diagonal (right answers), white -> dark red off it

@@ -1,5 +1,4 @@
-// The top bar: connection badge, join address with its QR code, and the large-type toggle
-// (bigger fonts and thicker chart lines for a projector; remembered in localStorage).
+// The top bar: connection badge, join address with its QR code, and the projector toggle.
 
 import qrcode from "../vendor/qrcode-generator/qrcode.mjs";
 
@@ -46,18 +45,26 @@ export function setJoinUrl(url) {
   document.querySelector(".qr-dialog .join-big").textContent = url;
 }
 
-export function setupHeader(onLargeType) {
+// The projector toggle: large type and the one-screen layout (app.css, html.projector). The
+// choice is remembered; a ?projector= in the address is dropped once the toggle decides.
+export function setupHeader(onProjector) {
   const dialog = document.getElementById("qr-dialog");
   document.getElementById("qr-button").addEventListener("click", () => dialog.showModal());
   dialog.addEventListener("click", (e) => { if (e.target === dialog) dialog.close(); });
-  const toggle = document.getElementById("large-type");
+  const toggle = document.getElementById("projector-toggle");
   const root = document.documentElement;
-  toggle.setAttribute("aria-pressed", String(root.classList.contains("large")));
+  toggle.setAttribute("aria-pressed", String(root.classList.contains("projector")));
   toggle.addEventListener("click", () => {
-    const on = !root.classList.contains("large");
+    const on = !root.classList.contains("projector");
+    root.classList.toggle("projector", on);
     root.classList.toggle("large", on);
     toggle.setAttribute("aria-pressed", String(on));
-    try { localStorage.setItem("convnet.largeType", on ? "1" : "0"); } catch { /* blocked */ }
-    onLargeType(on);
+    try { localStorage.setItem("convnet.projector", on ? "1" : "0"); } catch { /* blocked */ }
+    const url = new URL(window.location.href);
+    if (url.searchParams.has("projector")) {
+      url.searchParams.delete("projector");
+      window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+    }
+    onProjector(on);
   });
 }

@@ -1,23 +1,23 @@
-// The network view: one row per top-level layer, as in ConvNetJS's demo. Left: type, output
-// volume, parameter formula, activation/gradient ranges and a timing bar. Right: the
-// activation maps, their gradients, the filters and the filter gradients, each a PNG grid from
-// the server drawn enlarged with `image-rendering: pixelated` (a 3x3 filter or a 1x1 map is
-// never shown smaller than ~24 CSS pixels). Used for training frames and for uploaded images.
+// The network view: one row per top-level layer, as in ConvNetJS's demo. Left, the side
+// panel: type, output volume, the window (filter size, stride, padding), the parameter
+// formula, activation/gradient ranges and a timing bar. Right: the activation maps and their
+// gradients and each conv layer's filters and filter gradients, as tiles on canvases
+// (tiles.js: enlarged, sharp, with gaps, empty cells left empty), and for a layer of one
+// value per channel (fc, softmax) bars labelled with the class names (or channel numbers).
+// A frame carries at most 32 channels of a layer: "Show all" pages through the rest from the
+// frame's details route; a deeper conv's filters are drawn as their mean over the input
+// channels, and a click on one shows its slices, one per input channel. Used for training
+// frames and for uploaded images (their layers have no details routes: no buttons there).
 
+import { api } from "./api.js";
+import { renderValueBars } from "./bars.js";
 import { DASH, clear, el, fixed, formula, ms, pngSrc, setText, shape } from "./format.js";
+import { renderSlices, renderSlicesError } from "./slices.js";
+import { drawGrid, tileAt } from "./tiles.js";
 
-const GRIDS = [
-  ["act", "Activations"],
-  ["grad", "Gradients"],
-  ["filters", "Filters"],
-  ["filter_grads", "Filter gradients"],
-];
-
-// integer zoom so small tiles are readable and big ones do not overflow
-function zoomFor(tile) {
-  const side = Math.max(1, ...(Array.isArray(tile) ? tile : [1]));
-  return side >= 16 ? 2 : Math.min(24, Math.ceil(24 / side));
-}
+const GRIDS = [["act", "Activations", "map"], ["grad", "Gradients", "map"],
+  ["filters", "Filters", "filter"], ["filter_grads", "Filter gradients", "filter"]];
+const VALUE_PARTS = ["act", "grad"];
 
 export class NetView {
   constructor(root, { showTimes = true } = {}) {
@@ -25,6 +25,7 @@ export class NetView {
     this.showTimes = showTimes;
     this.signature = null;
     this.rows = new Map();
+    this.truth = null;
   }
 
   // summaryLayers: NET.summary.layers; visuals: LAYER_VISUALS (may be empty); example: the
@@ -33,6 +34,7 @@ export class NetView {
   render({ summaryLayers = [], visuals = [], example = null, layerMs = null }) {
     const signature = summaryLayers.map((l) => `${l.type}:${(l.out_shape || []).join("x")}`).join("|");
     if (signature !== this.signature) this.build(summaryLayers, signature);
+    this.truth = example && example.label !== undefined ? example.label : null;
     const byIndex = new Map((visuals || []).map((v) => [String(v.index), v]));
     summaryLayers.forEach((layer, i) => {
       const row = this.rows.get(String(layer.index ?? i));
@@ -53,58 +55,204 @@ export class NetView {
       return;
     }
     for (const [i, layer] of summaryLayers.entries()) {
-      const index = String(layer.index ?? i);
-      const ranges = el("div", { class: "nv-ranges num" });
-      const time = el("div", { class: "nv-time", hidden: !this.showTimes },
-        el("span", { class: "bar-track" }, el("span", { class: "bar-fwd" }), el("span", { class: "bar-bwd" })),
-        el("span", { class: "nv-time-text num" }, DASH));
-      const info = el("div", { class: "nv-info" },
-        el("div", { class: "nv-title" },
-          el("span", { class: "nv-index num" }, index),
-          el("span", { class: `nv-type type-${layer.type}` }, layer.type),
-          el("span", { class: "nv-shape num", title: "output volume H×W×C" }, shape(layer.out_shape))),
-        layer.formula ? el("div", { class: "nv-formula num", title: "parameters" }, "params ", formula(layer.formula)) : null,
-        children(layer),
-        ranges, time);
-      const maps = el("div", { class: "nv-maps" });
-      const figures = {};
-      for (const [key, caption] of GRIDS) {
-        const img = el("img", { alt: `${caption} of layer ${index} (${layer.type})`, decoding: "async" });
-        const frame = el("span", { class: "nv-img" }, img);  // draws the lines between tiles
-        img.addEventListener("load", () => sizeImage(img, frame));
-        const meta = el("span", { class: "nv-range num" });
-        const fig = el("figure", { class: `nv-grid nv-${key}`, hidden: true },
-          el("figcaption", {}, caption, " ", meta), frame);
-        maps.append(fig);
-        figures[key] = { fig, img, meta };
-      }
-      const row = el("div", { class: "nv-row", "data-index": index }, info, maps);
-      this.root.append(row);
-      this.rows.set(index, { row, ranges, time, figures, layer });
+      const row = this.buildRow(String(layer.index ?? i), layer);
+      this.root.append(row.row);
+      this.rows.set(row.index, row);
     }
   }
 
-  fill(row, visual) {
-    const parts = [];
-    for (const [key] of GRIDS) {
-      const grid = visual ? visual[key] : null;
-      const { fig, img, meta } = row.figures[key];
-      fig.hidden = !grid || !grid.grid;
-      if (fig.hidden) continue;
-      img.dataset.zoom = String(zoomFor(grid.tile));
-      img.dataset.cols = String(grid.cols || 1);
-      img.dataset.tileH = String((grid.tile && grid.tile[0]) || 0);
-      img.classList.toggle("color", Boolean(grid.color));
-      const src = pngSrc(grid.grid);
-      if (img.getAttribute("src") !== src) img.setAttribute("src", src);
-      setText(meta, `${fixed(grid.min, 3)} … ${fixed(grid.max, 3)}`);
+  buildRow(index, layer) {
+    const ranges = el("div", { class: "nv-ranges num" });
+    const time = el("div", { class: "nv-time", hidden: !this.showTimes },
+      el("span", { class: "bar-track" }, el("span", { class: "bar-fwd" }), el("span", { class: "bar-bwd" })),
+      el("span", { class: "nv-time-text num" }, DASH));
+    const geometry = el("div", { class: "nv-geometry num", hidden: true });
+    const info = el("div", { class: "nv-info" },
+      el("div", { class: "nv-title" },
+        el("span", { class: "nv-index num" }, index),
+        el("span", { class: `nv-type type-${layer.type}` }, layer.type),
+        el("span", { class: "nv-shape num", title: "output volume H×W×C" }, shape(layer.out_shape))),
+      geometry,
+      layer.formula ? el("div", { class: "nv-formula num", title: "parameters" }, "params ", formula(layer.formula)) : null,
+      children(layer), ranges, time);
+    const row = { index, layer, ranges, time, geometry, figures: {}, bars: {}, visual: null,
+      page: null, detail: null, slices: null, filterStart: 0, slicesUrl: null,
+      loading: new Set(), waiting: new Set() };
+    const pager = buildPager(row, this);
+    const maps = el("div", { class: "nv-maps" });
+    for (const [key, caption, kind] of GRIDS) {
+      const canvas = el("canvas", { role: "img", "aria-label": `${caption} of layer ${index} (${layer.type})` });
+      const text = el("span", { class: "nv-caption" }, caption);
+      const meta = el("span", { class: "nv-range num" });
+      const fig = el("figure", { class: `nv-grid nv-${key}`, hidden: true }, el("figcaption", {}, text, " ", meta), canvas);
+      maps.append(fig);
+      row.figures[key] = { fig, canvas, text, meta, kind, caption };
     }
-    const act = visual && visual.act;
-    const grad = visual && visual.grad;
+    row.figures.filters.canvas.addEventListener("click", (event) => {
+      const k = tileAt(row.figures.filters.canvas, event);
+      if (k !== null && row.slicesUrl) this.openSlices(row, row.filterStart + k);
+    });
+    row.figures.filters.canvas.addEventListener("keydown", (event) => {
+      if (!row.slicesUrl || (event.key !== "Enter" && event.key !== " ")) return;
+      event.preventDefault();
+      this.openSlices(row, row.slices ? row.slices.index : row.filterStart);
+    });
+    for (const part of VALUE_PARTS) {
+      const text = el("span", { class: "nv-caption" }, part === "act" ? "Values" : "Gradients");
+      const list = el("ul", { class: "bars nv-bars" });
+      const fig = el("figure", { class: `nv-values nv-values-${part}`, hidden: true }, el("figcaption", {}, text), list);
+      maps.append(fig);
+      row.bars[part] = { fig, list, text };
+    }
+    row.slicesBox = el("div", { class: "nv-slices", hidden: true, "aria-live": "polite" });
+    row.row = el("div", { class: "nv-row", "data-index": index }, info,
+      el("div", { class: "nv-right" }, pager, maps, row.slicesBox));
+    return row;
+  }
+
+  fill(row, visual) {
+    const fresh = visual !== row.visual;
+    row.visual = visual;
+    row.slicesUrl = visual && visual.filters ? visual.filters.slices_url || null : null;
+    row.figures.filters.canvas.tabIndex = row.slicesUrl ? 0 : -1;
+    row.figures.filters.fig.classList.toggle("clickable", Boolean(row.slicesUrl));
+    setText(row.geometry, geometryText(visual && visual.geometry));
+    row.geometry.hidden = !row.geometry.textContent;
+    setInnerGeometry(row.row, visual && visual.geometry);
+    const parts = [];
+    const act = visual && (visual.act || visual.values);
+    const grad = visual && (visual.grad || (visual.values && rangeOf(visual.values.grad)));
     if (act) parts.push(`act ${fixed(act.min, 3)} … ${fixed(act.max, 3)}`);
     if (grad) parts.push(`grad ${fixed(grad.min, 4)} … ${fixed(grad.max, 4)}`);
     setText(row.ranges, parts.join("\n"));
     row.row.classList.toggle("no-visual", !visual);
+    if (!visual) { row.page = null; row.detail = null; this.closeSlices(row); }
+    this.draw(row);
+    if (fresh && visual) this.follow(row);
+  }
+
+  // what the row shows: the frame's entry, or a page of every channel fetched for it
+  draw(row) {
+    const frame = row.visual;
+    const shown = row.page !== null && row.detail ? row.detail : frame;
+    for (const [key] of GRIDS) {
+      const { fig, canvas, text, meta, kind, caption } = row.figures[key];
+      const grid = shown ? shown[key] : null;
+      fig.hidden = !grid || !grid.grid;
+      if (fig.hidden) continue;
+      setText(text, gridCaption(caption, key, grid, Boolean(row.slicesUrl)));
+      setText(meta, `${fixed(grid.min, 3)} … ${fixed(grid.max, 3)}`);
+      canvas.setAttribute("aria-label", `${caption} of layer ${row.index} (${row.layer.type}): ${grid.count} of ${grid.of}`);
+      canvas.dataset.of = String(grid.of);
+      canvas.dataset.start = String(grid.start || 0);
+      drawGrid(canvas, grid, kind);
+      if (key === "filters") row.filterStart = grid.start || 0;
+    }
+    const values = shown && shown.values;
+    for (const part of VALUE_PARTS) {
+      const { fig, list, text } = row.bars[part];
+      const numbers = values && values[part];
+      fig.hidden = !Array.isArray(numbers);
+      if (fig.hidden) continue;
+      const start = values.start || 0;
+      const names = values.labels || numbers.map((_, k) => `#${start + k}`);
+      setText(text, part === "grad" ? "Gradients" : valuesCaption(row.layer.type, Boolean(values.labels)));
+      const probabilities = part === "act" && row.layer.type === "softmax";
+      renderValueBars(list, numbers, names, { probabilities, truth: values.labels ? this.truth : null });
+    }
+    this.renderPager(row);
+  }
+
+  renderPager(row) {
+    const { pager } = row;
+    const frame = row.visual;
+    const part = frame && (frame.act || frame.values || frame.filters);
+    const detail = row.page !== null && row.detail ? row.detail : null;
+    const shown = detail ? (detail.act || detail.values || detail.filters) : part;
+    const cut = part && part.count < part.of;
+    pager.box.hidden = !(cut || row.page !== null);
+    if (pager.box.hidden) return;
+    const of = part.of;
+    const from = (shown.start || 0) + 1;
+    const to = (shown.start || 0) + shown.count;
+    setText(pager.text, shown.count >= of ? `All ${of} channels` : detail
+      ? `Channels ${from}–${to} of ${of}` : `Showing ${shown.count} of ${of} channels`);
+    const url = frame && frame.detail_url;
+    pager.toggle.hidden = !url;
+    setText(pager.toggle, row.page === null ? `Show all ${of}` : `Show ${part.count} again`);
+    pager.toggle.setAttribute("aria-pressed", String(row.page !== null));
+    pager.prev.hidden = !detail || (shown.start || 0) === 0;
+    pager.next.hidden = !detail || to >= of;
+  }
+
+  setPage(row, start) {
+    row.page = start;
+    if (start === null) row.detail = null;
+    this.draw(row);
+    if (start !== null) this.follow(row, ["detail"]);
+  }
+
+  // Fetch what an open view needs for the row's current frame: the page of channels, and
+  // the open filter's slices.
+  follow(row, kinds = ["detail", "slices"]) {
+    const url = row.visual && row.visual.detail_url;
+    if (kinds.includes("detail") && row.page !== null && url) {
+      const start = row.page;
+      this.load(row, "detail", `${url}&start=${start}`, (answer) => {
+        // the frame may have moved on meanwhile (even to another net): same layer, same page
+        const same = row.visual && answer.type === row.layer.type && answer.channels === row.visual.channels;
+        if (same && row.page === start) { row.detail = answer; this.draw(row); }
+      });
+    }
+    if (kinds.includes("slices") && row.slices && row.slicesUrl) {
+      const { index, start } = row.slices;
+      this.load(row, "slices", `${row.slicesUrl}&index=${index}&start=${start}`, (answer) => {
+        if (row.slices && row.slices.index === index && row.slices.start === start) this.showSlices(row, answer);
+      });
+    }
+  }
+
+  // While one is on its way, a newer need (another filter, a newer frame) waits for it and
+  // then asks again: at most one request in flight and one waiting, per row and kind.
+  load(row, kind, url, apply) {
+    if (row.loading.has(kind)) {
+      row.waiting.add(kind);
+      return;
+    }
+    row.loading.add(kind);
+    api(url).then(apply).catch((err) => {
+      if (kind === "slices") this.showSlicesError(row, err.detail);
+      else setText(row.pager.text, `Could not load the channels: ${err.detail}`);
+    }).finally(() => {
+      row.loading.delete(kind);
+      if (row.waiting.delete(kind)) this.follow(row, [kind]);
+    });
+  }
+
+  openSlices(row, index, start = 0) {
+    row.slices = { index, start };
+    row.slicesBox.hidden = false;
+    if (!row.slicesBox.firstChild) row.slicesBox.append(el("p", { class: "muted" }, `Loading filter ${index}…`));
+    this.follow(row, ["slices"]);
+  }
+
+  closeSlices(row) {
+    row.slices = null;
+    row.slicesBox.hidden = true;
+    clear(row.slicesBox);
+  }
+
+  showSlicesError(row, detail) {
+    renderSlicesError(row.slicesBox, detail, this.slicesActions(row, null));
+  }
+
+  showSlices(row, answer) {
+    renderSlices(row.slicesBox, answer, this.slicesActions(row, answer));
+  }
+
+  slicesActions(row, answer) {
+    return { index: row.slices ? row.slices.index : 0, filters: answer ? answer.filters : null,
+      open: (index, start = 0) => this.openSlices(row, index, start), close: () => this.closeSlices(row) };
   }
 
   renderExample(example) {
@@ -148,27 +296,77 @@ export class NetView {
   }
 }
 
-// natural size x integer zoom (image-rendering: pixelated in app.css), in rem of the normal
-// 15 px type, so the projector's large type enlarges the maps too; height follows (auto)
-function sizeImage(img, frame) {
-  const zoom = Number(img.dataset.zoom || 1);
-  img.style.width = `${(img.naturalWidth * zoom) / 15}rem`;
-  const cols = Number(img.dataset.cols || 1);
-  const tileH = Number(img.dataset.tileH || 0);
-  const rows = tileH ? Math.max(1, Math.round(img.naturalHeight / tileH)) : 1;
-  const single = cols * rows <= 1;
-  frame.classList.toggle("tiled", !single);
-  frame.style.backgroundSize = "";
-  frame.style.setProperty("--cell-w", `${100 / cols}%`);
-  frame.style.setProperty("--cell-h", `${100 / rows}%`);
+// "Showing 32 of 64 channels [Show all 64]", and paging buttons while every channel shows
+function buildPager(row, view) {
+  const text = el("span", { class: "nv-count-text" });
+  const prev = el("button", { type: "button", class: "btn small", hidden: true }, "◀ Previous");
+  const toggle = el("button", { type: "button", class: "btn small nv-show-all", hidden: true });
+  const next = el("button", { type: "button", class: "btn small", hidden: true }, "Next ▶");
+  const pageOf = (answer) => (answer && (answer.act || answer.values || answer.filters)) || null;
+  toggle.addEventListener("click", () => view.setPage(row, row.page === null ? 0 : null));
+  prev.addEventListener("click", () => {
+    const part = pageOf(row.detail);
+    if (part) view.setPage(row, Math.max(0, part.start - part.count));
+  });
+  next.addEventListener("click", () => {
+    const part = pageOf(row.detail);
+    if (part) view.setPage(row, part.start + part.count);
+  });
+  row.pager = { box: el("div", { class: "nv-count", hidden: true }, text, prev, toggle, next), text, prev, toggle, next };
+  return row.pager.box;
 }
 
-// A residual block or a concat lists its inner layers.
+function gridCaption(caption, key, grid, clickable) {
+  if (key !== "filters" && key !== "filter_grads") return caption;
+  if (grid.color) return `${caption} (in colour: R, G, B)`;
+  const mean = grid.mean_over ? ` (mean over ${grid.mean_over} input channels${key === "filters" && clickable ? "; click one to see its slices" : ""})` : "";
+  return caption + mean;
+}
+
+function valuesCaption(type, classes) {
+  if (type === "softmax") return "Probabilities";
+  if (type === "svm") return "Class scores";
+  return classes ? "Values (one per class)" : "Values";
+}
+
+// the smallest and largest finite number of a list, or null
+function rangeOf(numbers) {
+  const finite = (numbers || []).filter((v) => typeof v === "number" && Number.isFinite(v));
+  return finite.length ? { min: Math.min(...finite), max: Math.max(...finite) } : null;
+}
+
+// [y, x] pairs as "5×5" (square: "5") for strides and paddings
+function pair(p, square = false) {
+  if (!Array.isArray(p)) return DASH;
+  return p[0] === p[1] && square ? String(p[0]) : `${p[0]}×${p[1]}`;
+}
+
+function geometryText(g) {
+  if (!g || g.inner) return "";
+  if (g.filters !== undefined) {
+    return `${g.filters} filters ${pair(g.size)}×${g.in_channels}, stride ${pair(g.stride, true)}, pad ${pair(g.pad, true)}`;
+  }
+  if (g.stride === undefined) return `${g.mode === "avg" ? "average" : g.mode} over each whole ${pair(g.size)} map`;
+  return `${g.mode} pool ${pair(g.size)}, stride ${pair(g.stride, true)}, pad ${pair(g.pad, true)}`;
+}
+
+// a block's inner convs and pools: their windows beside them in the list of inner layers
+function setInnerGeometry(rowEl, g) {
+  for (const li of rowEl.querySelectorAll(".nv-children li[data-path]")) {
+    const span = li.querySelector(".nv-geometry");
+    setText(span, geometryText(g && g.inner ? g.inner[li.dataset.path] : null));
+    span.hidden = !span.textContent;
+  }
+}
+
+// A residual block or a concat lists its inner layers (each conv's and pool's window is
+// filled in from the frame: setInnerGeometry).
 function children(layer) {
   if (!layer.children || !layer.children.length) return null;
-  const items = layer.children.map((c) => el("li", {},
+  const items = layer.children.map((c) => el("li", { "data-path": String(c.index).slice(String(layer.index).length + 1) },
     el("span", { class: "num" }, c.index), " ", c.type, " ",
     el("span", { class: "num muted" }, shape(c.out_shape)),
-    c.formula ? el("span", { class: "num muted" }, " · ", formula(c.formula)) : null));
+    c.formula ? el("span", { class: "num muted" }, " · ", formula(c.formula)) : null,
+    el("span", { class: "nv-geometry num", hidden: true })));
   return el("details", { class: "nv-children" }, el("summary", {}, `${layer.children.length} inner layers`), el("ul", {}, items));
 }

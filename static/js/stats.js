@@ -11,6 +11,7 @@ const STATUS_TEXT = {
   diverged: "diverged",
   stopped: "stopped",
   error: "error",
+  disconnected: "disconnected",
 };
 
 const ROWS = [
@@ -26,7 +27,7 @@ const ROWS = [
   ["examples", "Examples seen", (m) => int(m.examples)],
   ["epoch", "Epoch", (m) => (isNum(m.epoch) ? m.epoch.toFixed(2) : DASH)],
   ["step", "Step", (m) => int(m.step)],
-  ["lr", "Learning rate", (m) => sig(m.lr)],
+  ["lr", "Learning rate (this step)", (m) => sig(m.lr)],
   ["batch", "Batch size", (m) => int(m.batch_size)],
 ];
 
@@ -56,6 +57,14 @@ export class Stats {
     this.bannerText = document.getElementById("diverged-text");
     this.metrics = {};
     this.status = null;
+    this.connected = true;
+  }
+
+  // While the server cannot be reached the pill says so: it must not go on saying "training".
+  setConnected(connected) {
+    if (connected === this.connected) return;
+    this.connected = connected;
+    this.showStatus(this.status, this.metrics.diverged);
   }
 
   // A new run (the server restarted): forget the old figures.
@@ -67,7 +76,7 @@ export class Stats {
   update(metrics) {
     this.metrics = { ...this.metrics, ...metrics };
     if (metrics.status) this.status = metrics.status;
-    const m = { ...this.metrics, status: this.status };
+    const m = { ...this.metrics, status: this.connected ? this.status : "disconnected" };
     for (const [key, , format] of ROWS) setText(this.cells[key], format(m));
     setText(this.testSub, testWhen(m));
     this.showStatus(this.status, m.diverged);
@@ -76,12 +85,12 @@ export class Stats {
   setStatus(status) {
     if (!status) return;
     this.status = status;
-    setText(this.cells.status, STATUS_TEXT[status] || status);
     this.showStatus(status, this.metrics.diverged);
   }
 
   showStatus(status, diverged) {
-    const name = status || "loading";
+    const name = this.connected ? status || "loading" : "disconnected";
+    setText(this.cells.status, STATUS_TEXT[name] || name);
     setText(this.pill, STATUS_TEXT[name] || name);
     this.pill.className = `pill status-${name}`;
     const isDiverged = name === "diverged" || Boolean(diverged && name !== "training");

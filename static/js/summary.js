@@ -5,6 +5,7 @@
 
 import { api } from "./api.js";
 import { bytes, clear, el, formula, int, isNum, shape, si } from "./format.js";
+import { scrollBox } from "./scrollcue.js";
 
 function* flat(rows) {
   for (const row of rows || []) {
@@ -54,7 +55,7 @@ export function renderSummary(summary) {
       el("ul", {}, summary.conventions.map((c) => el("li", {}, c)))) : null;
   return el("div", { class: "summary" },
     summary.description ? el("p", { class: "summary-desc" }, el("strong", {}, summary.name || "net"), ": ", summary.description) : null,
-    el("div", { class: "table-scroll" }, table), facts, notes, conventions);
+    scrollBox(table, "table-scroll"), facts, notes, conventions);
 }
 
 function fact(label, value) {

@@ -87,6 +87,15 @@ export class Upload {
     this.message.className = `upload-message ${kind}`;
   }
 
+  // An error replaces the previous image's result: a verdict under it would read as this
+  // file's.
+  fail(text) {
+    this.result = null;
+    clear(this.output);
+    this.output.hidden = true;
+    this.say(text, "error");
+  }
+
   async send(file) {
     if (this.busy) return;
     this.busy = true;
@@ -99,7 +108,7 @@ export class Upload {
         this.say(`${file.name} is ${bytes(file.size)}, over the server's ${bytes(max)}: shrinking it here first…`);
         upload = await shrink(file);
         if (!upload || upload.size > max - FORM_MARGIN) {
-          this.say(`${file.name} is ${bytes(file.size)}; the server accepts at most ${bytes(max)} and this browser could not shrink it. Try a screenshot or a smaller copy of the image.`, "error");
+          this.fail(`${file.name} is ${bytes(file.size)}; the server accepts at most ${bytes(max)} and this browser could not shrink it. Try a screenshot or a smaller copy of the image.`);
           return;
         }
         note = ` (shrunk here from ${bytes(file.size)})`;
@@ -122,7 +131,7 @@ export class Upload {
       this.render();
     } catch (err) {
       const retry = err.retryAfter ? ` (try again in ${err.retryAfter} s)` : "";
-      this.say(`${err.detail}${retry}`, "error");
+      this.fail(`${file.name}: ${err.detail}${retry}`);
     } finally {
       this.busy = false;
       this.zone.classList.remove("busy");
@@ -157,7 +166,9 @@ export class Upload {
       `Classified by the previous net (${r.netName || "custom"}); drop the image again to ask the current one.`);
     const preds = el("div", { class: "upload-preds" }, verdict, probBars(shown, null, classes), toggle, stale);
     const netRoot = el("div", { class: "netview" });
-    const net = el("details", { class: "upload-net", open: true }, el("summary", {}, "The network on this image (activations and gradients per layer)"), netRoot);
+    // folded on a phone: a whole network view would push the rest of the page far down
+    const wide = !window.matchMedia("(max-width: 700px)").matches;
+    const net = el("details", { class: "upload-net", open: wide }, el("summary", {}, "The network on this image (activations and gradients per layer)"), netRoot);
     this.output.append(el("div", { class: "upload-row" }, images, preds));
     if (!current) return;
     this.output.append(net);

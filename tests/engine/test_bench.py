@@ -25,7 +25,16 @@ def test_bench_json_report(capsys):
     impls = ["ours"] + (["torch"] if HAVE_TORCH else []) + ["numpy"]
     assert report["implementations"] == impls
     assert report["command"].startswith("convnet-demo bench --net cifar_small --batch 2")
-    assert report["machine"]["cpu"] and report["machine"]["threads"] == 2
+    # No --threads: measured first (all cores, then one), every implementation runs with it.
+    from engine.threads import machine_threads
+    threads = report["threads"]
+    assert report["machine"]["cpu"] and report["machine"]["threads"] == threads["count"]
+    assert "--threads" not in report["command"]
+    if machine_threads() > 1:
+        assert threads["tuned"] and set(threads["measured_images_per_s"]) == {
+            str(machine_threads()), "1"}
+        rates = threads["measured_images_per_s"]
+        assert threads["count"] == int(max(rates, key=rates.get))
     assert report["net"]["flops_per_image"] > 0 and report["net"]["params"] > 0
     for kind, batch in (("training", 2), ("inference", 1)):
         (row,) = report[kind]
@@ -49,9 +58,23 @@ def test_bench_json_report(capsys):
 
 
 def test_bench_without_torch_and_numpy(capsys):
-    report = run_bench(capsys, "--no-torch", "--no-numpy")
+    report = run_bench(capsys, "--no-torch", "--no-numpy", "--threads", "1")
     assert report["implementations"] == ["ours"]
     assert report["training"][0]["ratios"] == {}
+    # An explicit --threads wins: no measuring, and the report says so.
+    assert report["threads"] == {"count": 1, "tuned": False, "measured_images_per_s": {}}
+    assert report["machine"]["threads"] == 1 and "--threads 1" in report["command"]
+
+
+def test_bench_says_which_thread_count_it_measured_with(capsys):
+    code = main(["bench", "--net", "cifar_small", "--batch", "2", "--inference-batch", "1",
+                 "--seconds", "0.05", "--no-torch", "--no-numpy"])
+    out = capsys.readouterr().out
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith("threads: "))
+    from engine.threads import machine_threads
+    if machine_threads() > 1:
+        assert "measured: " in line and "images/s" in line and "--threads T fixes it" in line
 
 
 def test_bench_refuses_a_bad_batch(capsys):

@@ -90,3 +90,12 @@ def test_a_replaced_file_keeps_its_permissions(tmp_path, umask):
     path.chmod(0o640)
     atomic_write_bytes(path, b"new")
     assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_bytes() == b"new"
+
+
+def test_a_given_mode_wins_even_over_a_wider_file_it_replaces(tmp_path, umask):
+    umask(0o022)
+    path = tmp_path / "secret"
+    path.write_bytes(b"old")
+    path.chmod(0o644)
+    atomic_write_bytes(path, b"token", mode=0o600)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_bytes() == b"token"

@@ -342,3 +342,25 @@ def test_new_shapes_and_batch_sizes_compile_no_new_kernels(rng):
             layer["filters"] -= 8
     train(parse_spec(layers), 5)
     assert _compiled_signatures() == before
+
+
+def test_backward_from_the_loss_gradient_is_backward(rng):
+    # Net.backward is the loss layer, then backward_from: one loop for training, frames and
+    # saliency maps (which start from a one-hot of a class's score).
+    spec = parse_spec(CONV_POOL_FC)
+    net = Net(spec, rng=np.random.default_rng(2), dtype=np.float64)
+    x = rng.standard_normal((2,) + spec.input_shape)
+    y = np.array([1, 3])
+    ctx = Context(training=True)
+    grads, grads_from = net.new_grads(), net.new_grads()
+    out, caches, _ = net.forward(x, ctx)
+    _, dx, kept = net.backward(out, caches, y, grads, ctx, keep_grads=True)
+    _, dscores = net.loss_layer.loss(out, caches[-1], y, ctx)
+    dx_from, kept_from = net.backward_from(dscores, caches, grads_from, ctx, keep_grads=True)
+    np.testing.assert_array_equal(dx, dx_from)
+    for a, b in zip(kept, kept_from):
+        assert (a is None and b is None) or np.array_equal(a, b)
+    for g, h in zip(grads, grads_from):
+        assert all(np.array_equal(g[k], h[k]) for k in g)
+    with pytest.raises(ValueError, match=r"must have shape \(N, 4, 1, 1\)"):
+        net.backward_from(np.zeros((2, 5, 1, 1)), caches, grads_from, ctx)

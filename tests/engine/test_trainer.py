@@ -140,10 +140,11 @@ def test_apply_changes_between_steps(dataset):
     assert trainer.optimizer.lr == 0.05 and not trainer.batches.augment.active
     assert trainer.step()["batch_size"] == 5
     assert trainer.history.markers[-1]["step"] == 1
+    # A switch to a decaying schedule starts it at this step (test_trainer_schedule.py).
     trainer.apply({"schedule": "step", "step_size": 1, "gamma": 0.5})
-    assert trainer.optimizer.lr == pytest.approx(0.05 * 0.5 ** 2)   # the schedule's clock: t=2
+    assert trainer.optimizer.lr == 0.05 and trainer.schedule_start == 2
     trainer.step()
-    assert trainer.optimizer.lr == pytest.approx(0.05 * 0.5 ** 3)
+    assert trainer.optimizer.lr == pytest.approx(0.05 * 0.5)
 
 
 @pytest.mark.parametrize("changes, field", [
@@ -369,9 +370,11 @@ def test_lr_10_on_the_convnetjs_net_keeps_weights_of_healthy_size(dataset):
     from engine.spec import parse_spec
     doc = preset_document("convnetjs")
     doc["layers"][-1]["num_classes"] = 3
+    # On the data set's mean/std (ConvNetJS's own pixel/255 - 0.5, this net's default, is
+    # 4x smaller and does not blow up within 100 steps at lr 10 on these solid colours).
     trainer = Trainer(Net(parse_spec(doc)), dataset,
                       {"method": "momentum", "learning_rate": 0.01, "batch_size": 16},
-                      TrainOptions(seed=5))
+                      TrainOptions(seed=5), normalization=dataset.normalization)
     largest = {0: _largest_weight(trainer)}
     for _ in range(30):
         trainer.step()

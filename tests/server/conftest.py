@@ -48,6 +48,20 @@ def presenter(**extra) -> dict:
     return {"Authorization": f"Bearer {TOKEN}", **extra}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def users_data_directory(tmp_path_factory):
+    """A server made without a snapshot_dir saves where `serve` does by default, the user's
+    data directory (XDG_DATA_HOME): in the tests, a temporary one, never the real one."""
+    import os
+    old = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = old
+
+
 @pytest.fixture(scope="module")
 def module_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("server")

@@ -19,13 +19,14 @@ from server.uvicorn_protocol import make_config, make_server
 
 
 @contextmanager
-def live_server(settings):
-    """Yields (base URL, app); the server runs in a thread and stops on exit."""
+def live_server(settings, port: int = 0):
+    """Yields (base URL, app); the server runs in a thread and stops on exit. A given port
+    lets a test start a second server where a page saw the first one stop."""
     # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose proto says TCP (as
     # uvicorn's own do); with proto 0, Nagle held each body behind a 40 ms delayed ACK.
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     settings = settings.with_changes(host="127.0.0.1", port=port)
     app = create_app(settings)

@@ -11,7 +11,9 @@ from tests.server.conftest import presenter, tiny_settings
 from tests.server.live import live_server
 from tests.server.probe import wait_ready_live
 
-EXAMPLES = {"/api/summary": "/api/summary?preset=lenet5", "/static": "/static/js/app.js"}
+EXAMPLES = {"/api/summary": "/api/summary?preset=lenet5", "/static": "/static/js/app.js",
+            "/api/frame/layer": "/api/frame/layer?layer=1",
+            "/api/frame/filter": "/api/frame/filter?layer=1&index=0"}
 
 
 def get_paths(app) -> list[str]:

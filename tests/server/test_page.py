@@ -6,6 +6,7 @@ served before data or kernels are ready, and these tests need neither."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -151,10 +152,37 @@ console.log(JSON.stringify(out));
 """
 
 
-def test_editor_locates_server_errors_in_the_json(tmp_path):
+def node_or_skip() -> str:
+    """Node's path. Without it a laptop skips (the page's JavaScript is then checked in a
+    browser only), but CI fails: .ci/run installs Debian's nodejs and sets CONVNET_DEMO_CI
+    (as does any CI that sets CI=true), so a check that silently stopped running shows."""
     node = shutil.which("node")
     if node is None:
+        if os.environ.get("CONVNET_DEMO_CI") or os.environ.get("CI", "").lower() == "true":
+            pytest.fail("node is not installed, and CI must run the page's JavaScript check: "
+                        "install Debian's nodejs (.ci/run does)")
         pytest.skip("node is not installed: the page's JavaScript is checked in a browser only")
+    return node
+
+
+def test_ci_installs_node_and_never_skips_the_javascript_check(monkeypatch):
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "nodejs" in ci and "export CONVNET_DEMO_CI=1" in ci
+    monkeypatch.setenv("PATH", "")                      # no node anywhere
+    monkeypatch.setenv("CONVNET_DEMO_CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="install Debian's nodejs"):
+        node_or_skip()
+    monkeypatch.delenv("CONVNET_DEMO_CI")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception):
+        node_or_skip()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        node_or_skip()
+
+
+def test_editor_locates_server_errors_in_the_json(tmp_path):
+    node = node_or_skip()
     for name in ("jsonpos", "format"):    # .mjs: ES modules whatever the Node version
         shutil.copy(STATIC / "js" / f"{name}.js", tmp_path / f"{name}.mjs")
     (tmp_path / "check.mjs").write_text(LOCATOR_CHECK)

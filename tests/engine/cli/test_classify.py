@@ -1,6 +1,7 @@
 """`convnet-demo classify IMAGE...`: any image a person has, one line of error per bad file."""
 
 import json
+import re
 
 import pytest
 from PIL import Image
@@ -55,7 +56,10 @@ def test_every_format_and_size_is_classified(capsys, snapshot, tmp_path):
     save("frog.tiff", solid("frog"))
     code, out, err = classify(capsys, *map(str, files.values()), "--snapshot", str(snapshot),
                               "--json")
-    assert code == 0 and err == ""
+    # stderr: one line, how long it took and the thread count the tuner chose
+    assert code == 0 and re.fullmatch(r"classified 9 images in [\d.]+ s; threads: \d threads? "
+                                      r"\((measured: .*|fixed by --threads|not measured yet)\)\n",
+                                      err), err
     results = {r["file"]: r for r in map(json.loads, out.splitlines())}
     assert list(results) == [str(p) for p in files.values()]
     for name in ("cat.png", "dog.bmp", "frog.gif", "cat.webp", "dog.jpg", "frog-alpha.png",
@@ -99,6 +103,7 @@ def test_bad_files_get_one_line_each_and_the_rest_are_classified(capsys, snapsho
                               "--snapshot", str(snapshot))
     assert code == 1
     lines = err.splitlines()
+    assert lines.pop().startswith("classified 2 images in ")
     assert len(lines) == len(bad) and "Traceback" not in err
     for line, path in zip(lines, bad):
         assert line.startswith(f"convnet-demo classify: error: {path}: ")
@@ -116,7 +121,7 @@ def test_json_mode_reports_bad_files_too_and_top_must_be_positive(capsys, snapsh
     assert code == 1 and first == {"file": str(tmp_path / "nope.jpg"),
                                    "error": f"{tmp_path / 'nope.jpg'}: no such file"}
     assert len(second["top"]) == 3 and second["top"][0]["label"] == "frog"
-    assert len(err.splitlines()) == 1
+    assert len(err.splitlines()) == 2 and err.splitlines()[1].startswith("classified 1 image ")
     code, _, err = classify(capsys, str(good), "--snapshot", str(snapshot), "--top", "0")
     assert code == 2 and "--top must be at least 1" in err
 

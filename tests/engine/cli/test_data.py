@@ -21,7 +21,7 @@ def folder(tmp_path):
 def test_data_info_prints_counts_mean_std_cache_and_checksum(folder, capsys, cache_dir):
     assert main(["data", "info", "--data", str(folder)]) == 0
     captured = capsys.readouterr()
-    assert "decoding the folder data set" in captured.err
+    assert "decoding photos: the first use only" in captured.err
     out = captured.out
     assert f"source:     folder ({folder})" in out and "checksum:   sha256:" in out
     assert str(cache_dir / "arrays") in out

@@ -1,6 +1,7 @@
 """`convnet-demo evaluate`: accuracy, per-class accuracy, confusion matrix; text and --json."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -108,3 +109,20 @@ def test_limit_must_be_positive_and_pretrained_may_be_absent(capsys, trained, mo
     monkeypatch.setattr(pretrained, "pretrained_folder", lambda: tmp_path / "none")
     code, _, err = evaluate(capsys, "--data", str(photos))
     assert code == 2 and "not in this installation" in err
+
+
+def test_progress_and_the_thread_count_go_to_stderr(capsys, trained):
+    photos, snapshot, _ = trained
+    code, out, err = evaluate(capsys, "--snapshot", str(snapshot), "--data", str(photos),
+                              "--json", "--threads", "1")
+    assert code == 0 and json.loads(out)["images"] == 30, err     # stdout stays the JSON
+    lines = err.splitlines()
+    assert any(re.fullmatch(r"evaluating the test split: 30/30 images, [\d,]+ img/s, 1 thread",
+                            line.strip()) for line in lines), err
+    assert "threads: 1 thread (fixed by --threads)" in lines, err
+    # By default the count is the tuner's, and the summary says whether it measured.
+    code, _, err = evaluate(capsys, "--snapshot", str(snapshot), "--data", str(photos))
+    assert code == 0
+    summary = [line for line in err.splitlines() if line.startswith("threads: ")]
+    assert len(summary) == 1 and re.fullmatch(
+        r"threads: \d+ threads? \((measured: .*|not measured yet)\)", summary[0]), err

@@ -53,6 +53,9 @@ def test_trains_saves_and_states_the_test_accuracy_last(capsys, tmp_path, photos
     assert f"snapshot saved to {out_file}" in out
     progress = [line for line in err.splitlines() if line.startswith("[")]
     assert progress and all(k in progress[0] for k in ("loss", "train", "img/s", "ETA"))
+    # the thread count it runs with, in the progress line and in a summary at the end
+    assert all("img/s, 1 thread ETA" in line for line in progress), progress
+    assert "threads: 1 thread (fixed by --threads)" in err.splitlines()
     snapshot = load_snapshot(out_file)
     assert snapshot.step == 40 and snapshot.classes == ["cat", "dog", "frog"]
     assert snapshot.optimizer["hyperparams"]["method"] == "adam"
@@ -71,6 +74,9 @@ def test_epochs_json_log_and_resume(capsys, tmp_path, photos, spec_file):
     assert load_snapshot(out_file).step == 2 * (81 // 9)           # 81 training images
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     assert [e["step"] for e in entries] == [9, 18, 18]              # each epoch, then the end
+    from engine.threads import machine_threads                      # and the thread count
+    assert all(1 <= e["threads"] <= machine_threads() and e["images_per_s"] > 0
+               for e in entries), entries
     # --resume continues the snapshot's net, optimizer and step, writing back to it.
     code, out, err = train(capsys, "--resume", str(out_file), "--data", str(photos),
                            "--steps", "3", "--lr", "0.001")

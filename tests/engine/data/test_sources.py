@@ -18,7 +18,7 @@ def folder(tmp_path):
 def test_folder_source_decodes_once_then_reads_the_cache(folder, cache_dir):
     messages = []
     first = open_source(folder, log=messages.append)
-    assert not first.source.from_cache and "decoding the folder data set" in messages[0]
+    assert not first.source.from_cache and messages[0].startswith("decoding photos: ")
     assert first.source.cache_path.parent == cache_dir / "arrays"
     second = open_source(str(folder), log=messages.append)
     assert second.source.from_cache and len(messages) == 1
@@ -135,3 +135,15 @@ def test_bundled_cifar10_from_scratch_then_from_cache(tmp_path_factory):
     assert cached.validation.class_counts().tolist() == [500] * 10
     np.testing.assert_array_equal(cached.test.images[::997], dataset.test.images[::997])
     print(f"bundled CIFAR-10: {from_scratch:.2f} s from scratch, {from_cache:.3f} s cached")
+
+
+def test_a_data_sets_title_is_its_name_never_a_path_inside_the_package(tmp_path):
+    from engine.data import source_title
+    from engine.data.sources import BUNDLED_ARCHIVE
+    assert source_title("bundled") == source_title(None) == "CIFAR-10 (bundled)"
+    assert source_title(BUNDLED_ARCHIVE, "bundled") == "CIFAR-10 (bundled)"
+    assert source_title("official") == "CIFAR-10 (the official archive)"
+    assert source_title(tmp_path / "cifar-10-python.tar.gz", "official") == (
+        "CIFAR-10 (cifar-10-python.tar.gz)")
+    assert source_title(str(tmp_path / "my photos") + "/", "folder") == "my photos"
+    assert "site-packages" not in source_title(BUNDLED_ARCHIVE, "bundled")

@@ -172,13 +172,20 @@ def test_switching_rules_keeps_shared_state_and_restarts_the_rest(rng):
     assert opt.state["w"] == {}
 
 
-def test_reset_state():
+def test_restart_schedule_moves_only_the_schedules_clock():
     w = np.zeros(2)
-    opt = Optimizer([("w", w, (0.0, 0.0))], method="adam")
-    opt.step([("w", w, np.ones(2), (0.0, 0.0))])
-    opt.reset_state()
-    assert opt.t == opt.rule_t == 0
-    assert all(not a.any() for a in opt.state["w"].values())
+    opt = Optimizer([("w", w, (0.0, 0.0))], method="adam", learning_rate=0.1,
+                    schedule="cosine", warmup_steps=5, total_steps=20)
+    for _ in range(30):
+        opt.step([("w", w, np.ones(2), (0.0, 0.0))])
+    assert opt.lr == 0.0                              # the cosine has ended
+    state = {k: a.copy() for k, a in opt.state["w"].items()}
+    opt.restart_schedule()
+    assert opt.t == 0 and opt.lr == pytest.approx(0.1 / 5)        # its warmup again
+    opt.restart_schedule(warmup=False)
+    assert opt.t == 5 and opt.lr == 0.1                           # exactly the base rate
+    assert opt.rule_t == 30                            # Adam's bias correction goes on
+    assert all(np.array_equal(state[k], a) for k, a in opt.state["w"].items())
 
 
 # --- state_dict --------------------------------------------------------------------------------
@@ -249,7 +256,8 @@ def edit(sd, path, value):
     (("t",), -1, "t", "t must be an integer >= 0, got -1"),
     (("t",), 1.0, "t", "got 1.0"),
     (("t",), True, "t", "got True"),
-    (("rule_t",), 5, "rule_t", "rule_t must be an integer in 0..t (1), got 5"),
+    (("rule_t",), -1, "rule_t", "rule_t must be an integer in 0..1,000,000,000,000, got -1"),
+    (("rule_t",), 10**13, "rule_t", "rule_t must be an integer in 0..1,000,000,000,000"),
     (("version",), 2, "version", "this reads 'convnet-demo-optimizer' version 1"),
     (("format",), "torch", "version", "optimizer state is 'torch' version 1"),
     (("extra",), 1, "optimizer", "must have exactly the keys"),

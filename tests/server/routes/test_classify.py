@@ -45,7 +45,8 @@ def test_a_good_image_is_classified(client):
     assert [layer["type"] for layer in layers] == ["input", "conv", "relu", "pool", "fc",
                                                    "softmax"]
     assert layers[1]["filters"]["color"] is True and layers[1]["filter_grads"] is not None
-    assert layers[-1]["grad"] is None and layers[-2]["grad"] is not None
+    assert layers[-1]["values"]["grad"] is None and layers[-2]["values"]["grad"] is not None
+    assert layers[-1]["values"]["labels"] == list(body["probs"])     # the class names
 
 
 def test_jpeg_raw_body_and_top(client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
@@ -239,7 +240,8 @@ def test_the_openapi_schema_documents_every_body_exactly(client):
 
     control = body_of("/api/control", "post")
     assert control["additionalProperties"] is False and control["required"] == ["action"]
-    assert control["properties"]["action"]["enum"] == ["pause", "resume", "step", "reset"]
+    assert control["properties"]["action"]["enum"] == ["pause", "resume", "step", "reset",
+                                                       "restart_schedule"]
     params = body_of("/api/params", "patch")
     assert params["additionalProperties"] is False
     batch = params["properties"]["batch_size"]["anyOf"][0]
@@ -274,3 +276,97 @@ def test_a_batch_over_the_servers_training_budget_is_refused_with_what_fits(fres
         assert fingerprint(client) == before
         fits = client.patch("/api/params", json={"batch_size": largest}, headers=presenter())
         assert fits.status_code == 200, fits.text
+
+
+def _steps(client, count: int) -> dict:
+    for _ in range(count):
+        client.post("/api/control", json={"action": "step"}, headers=presenter())
+    return client.get("/api/state").json()
+
+
+def test_a_typed_rate_after_the_schedule_ended_is_the_rate_used(fresh_client, caplog):
+    # As after loading a shipped net: its cosine has ended and the rate is 0.
+    with fresh_client(hyperparams={"batch_size": 4, "learning_rate": 0.05,
+                                   "schedule": "cosine", "total_steps": 3}) as client:
+        wait_ready(client)
+        state = _steps(client, 5)
+        assert state["metrics"]["lr"] == 0 and state["settings"]["schedule_start"] == 0
+        with caplog.at_level(logging.INFO, "server"):
+            response = client.patch("/api/params", json={"learning_rate": 0.005},
+                                    headers=presenter())
+        assert response.status_code == 200, response.text
+        assert response.json()["settings"]["schedule_start"] == 5
+        state = client.get("/api/state").json()
+        assert state["metrics"]["lr"] == state["settings"]["learning_rate"] == 0.005
+        assert state["settings"]["schedule_start"] == 5
+        assert ("set learning_rate to 0.005; the cosine schedule restarts at step 5, without "
+                "warmup, so that the learning rate is 0.005 from here") in caplog.messages
+        state = _steps(client, 1)                 # and the cosine decays from there
+        assert 0 < state["metrics"]["lr"] < 0.005
+
+
+def test_restart_schedule_counts_from_the_current_step(fresh_client, caplog):
+    with fresh_client(hyperparams={"batch_size": 4, "learning_rate": 0.05, "warmup_steps": 2,
+                                   "schedule": "cosine", "total_steps": 4}) as client:
+        wait_ready(client)
+        assert _steps(client, 6)["metrics"]["lr"] == 0
+        with caplog.at_level(logging.INFO, "server"):
+            response = client.post("/api/control", json={"action": "restart_schedule"},
+                                   headers=presenter())
+        assert response.status_code == 200 and response.json() == {"status": "paused"}
+        state = client.get("/api/state").json()
+        assert state["settings"]["schedule_start"] == 6
+        assert state["metrics"]["lr"] == 0.025                 # warmup again: 1 of 2
+        assert any(m.startswith("the cosine learning-rate schedule restarts from step 6")
+                   for m in caplog.messages)
+        assert _steps(client, 1)["metrics"]["lr"] == 0.05      # then the cosine's start
+
+
+def test_the_schedule_control_switches_and_sizes_the_schedule(fresh_client):
+    with fresh_client() as client:
+        wait_ready(client)
+        _steps(client, 3)
+        response = client.patch("/api/params", json={"schedule": "step", "step_size": 2,
+                                                      "gamma": 0.5}, headers=presenter())
+        assert response.status_code == 200, response.text
+        assert response.json()["settings"]["schedule_start"] == 3
+        assert client.get("/api/state").json()["metrics"]["lr"] == 0.05
+        assert _steps(client, 2)["metrics"]["lr"] == 0.025
+        response = client.patch("/api/params", json={"schedule": "cosine", "total_steps": 50},
+                                headers=presenter())
+        settings = response.json()["settings"]
+        assert (settings["schedule"], settings["total_steps"]) == ("cosine", 50)
+        assert settings["schedule_start"] == 5
+
+
+def test_reset_after_a_divergence_trains_and_a_presenters_pause_stays(fresh_client, caplog):
+    with fresh_client(hyperparams={"batch_size": 4, "learning_rate": 1e30,
+                                   "method": "sgd"}) as client:
+        wait_ready(client)
+        client.post("/api/control", json={"action": "resume"}, headers=presenter())
+        deadline = time.monotonic() + 30
+        while client.get("/api/state").json()["status"] != "diverged":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with caplog.at_level(logging.INFO, "server"):
+            response = client.post("/api/control", json={"action": "reset"},
+                                   headers=presenter())
+        assert response.json() == {"status": "training"}       # no second click needed
+        assert "reset: fresh weights; training" in caplog.messages
+        # (at 1e30 it diverges again at once: a lower rate, and it trains on)
+        client.patch("/api/params", json={"learning_rate": 0.01}, headers=presenter())
+        client.post("/api/control", json={"action": "reset"}, headers=presenter())
+        deadline = time.monotonic() + 30
+        while client.get("/api/state").json()["metrics"]["step"] < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        # The presenter pauses, then resets: it stays paused, and the log says why.
+        client.post("/api/control", json={"action": "pause"}, headers=presenter())
+        caplog.clear()
+        with caplog.at_level(logging.INFO, "server"):
+            response = client.post("/api/control", json={"action": "reset"},
+                                   headers=presenter())
+        assert response.json() == {"status": "paused"}
+        assert "reset: fresh weights; paused (press Resume)" in caplog.messages
+        state = client.get("/api/state").json()
+        assert state["status"] == "paused" and state["metrics"]["step"] == 0

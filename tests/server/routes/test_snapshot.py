@@ -224,3 +224,96 @@ def test_temporary_files_of_interrupted_saves_are_removed_at_start(fresh_client,
         assert young.exists() and other.exists()
         logs = b"".join(client.app.state.runtime.hub.recent_logs)
         assert b"removed 3 temporary file(s)" in logs
+
+
+def _a_saved_run(fresh_client, steps: int = 3) -> None:
+    """A run that trained `steps` steps and was stopped: it saved itself on exit."""
+    with fresh_client() as client:
+        wait_ready(client)
+        for _ in range(steps):
+            client.post("/api/control", json={"action": "step"}, headers=presenter())
+
+
+def test_no_saved_run_no_offer(fresh_client):
+    with fresh_client() as client:
+        assert wait_ready(client)["resumable"] is None
+        assert_error(client.post("/api/resume", headers=presenter()), 404, "no_saved_run")
+        assert client.post("/api/resume").status_code == 401
+
+
+def test_a_restart_offers_the_saved_run_and_one_click_resumes_it(fresh_client, caplog):
+    import logging
+    _a_saved_run(fresh_client)
+    with fresh_client() as client:
+        state = wait_ready(client)
+        offer = state["resumable"]
+        assert offer["step"] == 3 and offer["net"] == "custom" and offer["test_acc"] is None
+        assert offer["file"].startswith("convnet-") and offer["file"].endswith("-step3.json")
+        assert "T" in offer["saved_at"] and state["metrics"]["step"] == 0
+        with caplog.at_level(logging.INFO, "server"):
+            response = client.post("/api/resume", headers=presenter())
+        assert response.status_code == 200, response.text
+        assert response.json()["resumed"] == offer
+        state = client.get("/api/state").json()
+        assert state["metrics"]["step"] == 3 and state["resumable"] is None
+        assert any(m.startswith(f"resumed the saved run {offer['file']} (custom, step 3")
+                   for m in caplog.messages)
+        assert_error(client.post("/api/resume", headers=presenter()), 404, "no_saved_run")
+
+
+def test_serve_resume_starts_from_the_saved_run(fresh_client, caplog):
+    import logging
+    _a_saved_run(fresh_client, steps=2)
+    with caplog.at_level(logging.INFO, "server"):
+        with fresh_client(resume=True) as client:
+            state = wait_ready(client)
+            assert state["metrics"]["step"] == 2 and state["resumable"] is None
+    assert any(m.startswith("resumed the saved run convnet-") for m in caplog.messages)
+
+
+def test_a_saved_run_that_changed_since_is_refused_and_changes_nothing(fresh_client, tmp_path):
+    _a_saved_run(fresh_client)
+    with fresh_client() as client:
+        offer = wait_ready(client)["resumable"]
+        (tmp_path / "snapshots" / offer["file"]).write_bytes(b"\x89PNG\r\n\x1a\n....")
+        before = _run_of(client)
+        body = assert_error(client.post("/api/resume", headers=presenter()), 422,
+                            "invalid_snapshot")
+        assert "this is a PNG image" in body["detail"]
+        assert _run_of(client) == before
+
+
+def _run_of(client) -> tuple:
+    """The net, settings, step and weights (a fresh run's page figures may still arrive)."""
+    state = client.get("/api/state").json()
+    weights = client.get("/api/snapshot", headers=presenter()).content
+    return state["net"], state["settings"], state["metrics"]["step"], weights
+
+
+def test_another_net_withdraws_the_offer(fresh_client):
+    _a_saved_run(fresh_client)
+    with fresh_client() as client:
+        assert wait_ready(client)["resumable"] is not None
+        changed = client.put("/api/net", json={"spec": [
+            {"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
+            {"type": "softmax", "num_classes": 2}]}, headers=presenter())
+        assert changed.status_code == 200, changed.text
+        assert client.get("/api/state").json()["resumable"] is None
+        assert_error(client.post("/api/resume", headers=presenter()), 404, "no_saved_run")
+
+
+@pytest.mark.parametrize("name, data, says", [
+    ("photo.png", b"\x89PNG\r\n\x1a\n" + bytes(64), "this is a PNG image"),
+    ("photo.jpg", b"\xff\xd8\xff\xe0" + bytes(64), "this is a JPEG image"),
+    ("runs.zip", b"PK\x03\x04" + bytes(64), "this is a zip archive"),
+    ("notes.txt", b"my notes about the run", "this is text, not a snapshot"),
+])
+def test_a_file_that_is_no_snapshot_is_named_for_what_it_is(client, name, data, says):
+    before = fingerprint(client)
+    body = assert_error(client.put("/api/snapshot", files={"file": (name, data)},
+                                   headers=presenter()), 422, "invalid_snapshot")
+    assert says in body["detail"]
+    assert ("a snapshot is a .json file saved by convnet-demo (Save snapshot) or ConvNetJS's "
+            "Net.toJSON()") in body["detail"]
+    assert "codec" not in body["detail"]
+    assert fingerprint(client) == before
