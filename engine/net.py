@@ -15,7 +15,7 @@ import numpy as np
 import engine.layers  # noqa: F401  (registers layer types)
 from engine.layers.base import Context, Layer, LossLayer
 from engine.layers.core import build_layer
-from engine.spec import NetSpec
+from engine.spec.net_spec import NetSpec
 
 Grads = list[dict[str, np.ndarray]]  # one dict per top-level layer, keys as that layer's params
 

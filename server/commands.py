@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.snapshot import dumps as snapshot_dumps
-from engine.snapshot import snapshot_to_json
+from engine.formats.snapshot import dumps as snapshot_dumps
+from engine.formats.snapshot import snapshot_to_json
 from server import exports
 from server.errors import ApiError, engine_refusal
 from server.snapshot_files import remove_stale_temp_files, save_snapshot_file
@@ -61,8 +61,8 @@ class Handlers:
         from engine.data import open_source, source_title
         from engine.net import Net
         from engine.presets import open_net, training_defaults
-        from engine.pretrained import resolve_snapshot
-        from engine.trainer import TrainBudget, Trainer, TrainOptions
+        from engine.formats.pretrained import resolve_snapshot
+        from engine.train.trainer import TrainBudget, Trainer, TrainOptions
 
         self.w.hub.publish("state", {"status": self.w.published.status})
         removed = remove_stale_temp_files(self.s.snapshot_dir)
@@ -142,7 +142,7 @@ class Handlers:
     def read_saved_run(self, saved):
         """--resume: the saved run's Snapshot, or None (said in the log) when it cannot be
         read: the server then starts fresh rather than not at all."""
-        from engine.snapshot import SnapshotError
+        from engine.formats.snapshot import SnapshotError
         from server.snapshot_files import load_saved_run
         try:
             return load_saved_run(saved)

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.convnetjs import ConvNetJSError, convnetjs_agreement, export_convnetjs, export_status
-from engine.onnx_export import INSTALL_HINT, OnnxExportError, export_onnx, onnx_available
-from engine.snapshot import dumps
+from engine.formats.convnetjs import ConvNetJSError, convnetjs_agreement, export_convnetjs, export_status
+from engine.formats.onnx_export import INSTALL_HINT, OnnxExportError, export_onnx, onnx_available
+from engine.formats.snapshot import dumps
 from server.errors import ApiError
 from server.views import first_of_each_class
 

@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 from engine.optim import OPTIMIZERS, SCHEDULES
 from engine.optim.hyperparams import MAX_BATCH_SIZE, MAX_STEPS
 from engine.presets import PRESETS
-from engine.pretrained import DEFAULT_PRETRAINED, PRETRAINED
+from engine.formats.pretrained import DEFAULT_PRETRAINED, PRETRAINED
 from server.commands import ACTIONS
 
 # GET /api/history answers every kept point: this bounds its size (about 200 bytes a point).
@@ -60,7 +60,7 @@ def _int(lo: int, hi: int, doc: str = "") -> Any:
 
 class ParamsBody(Body):
     """Hyperparameters (engine/optim/hyperparams.py) and training options
-    (engine/train_options.py) to change; at least one. Names as in /api/state's settings."""
+    (engine/train/options.py) to change; at least one. Names as in /api/state's settings."""
 
     method: Literal[tuple(OPTIMIZERS)] | None = None  # type: ignore[valid-type]
     learning_rate: _real(0, lo_open=True) = None

@@ -119,8 +119,8 @@ def newest_saved_run(directory, spec, net_name: str | None = None) -> SavedRun |
     """The newest server-named snapshot in `directory` whose net is `spec` (same layers and
     settings); None when there is none. Reads the files newest first and stops at the first
     of the same net; a file that is no snapshot (or a damaged one) is passed over."""
-    from engine.snapshot import SnapshotError, decode_json, read_capped
-    from engine.spec import SpecError, parse_spec
+    from engine.formats.snapshot import SnapshotError, decode_json, read_capped
+    from engine.spec.net_spec import SpecError, parse_spec
     if not Path(directory).is_dir():
         return None
     for path in saved_files(directory):
@@ -143,7 +143,7 @@ def newest_saved_run(directory, spec, net_name: str | None = None) -> SavedRun |
 
 
 def load_saved_run(run: SavedRun):
-    """The Snapshot in a saved run's file, checked in full (engine.snapshot); SnapshotError
+    """The Snapshot in a saved run's file, checked in full (engine.formats.snapshot); SnapshotError
     when it cannot be used (changed or damaged since it was offered)."""
-    from engine.pretrained import resolve_snapshot
+    from engine.formats.pretrained import resolve_snapshot
     return resolve_snapshot(str(run.path))

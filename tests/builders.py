@@ -36,7 +36,7 @@ BN_LAYERS = [
 
 
 def tiny_spec(layers=None, classes: int = len(CLASSES)):
-    from engine.spec import parse_spec
+    from engine.spec.net_spec import parse_spec
     layers = [dict(layer) for layer in (layers or TINY_LAYERS)]
     if "num_classes" in layers[-1]:
         layers[-1]["num_classes"] = classes
@@ -87,8 +87,8 @@ def write_spec(path: Path, layers=None) -> Path:
 def train_snapshot(folder: Path, cache_dir: Path, out: Path, steps: int = 60, seed: int = 1):
     """Train the tiny net on `folder` with the Trainer and save a snapshot (what
     `convnet-demo train` would write, without the command line)."""
-    from engine.snapshot import save_snapshot
-    from engine.trainer import Trainer, TrainOptions
+    from engine.formats.snapshot import save_snapshot
+    from engine.train.trainer import Trainer, TrainOptions
     dataset = open_folder(folder, cache_dir)
     trainer = Trainer(tiny_net(seed=seed), dataset,
                       {"method": "adam", "learning_rate": 0.01, "batch_size": 8},

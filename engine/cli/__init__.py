@@ -1,4 +1,6 @@
-"""The `convnet-demo` command line (entry point: engine.cli.main:main)."""
+"""The `convnet-demo` command line (entry point: engine.cli.main:main).
+May import: engine.values, engine.fsutil, engine.threads, engine.calculator, engine.spec,
+engine.presets, engine.net, engine.optim, engine.data, engine.train, engine.formats, engine.bench."""
 
 
 class CliError(Exception):

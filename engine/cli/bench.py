@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 
 from engine.cli import CliError
 from engine.data import DataError
@@ -16,7 +15,7 @@ def register(subparsers) -> None:
     parser.add_argument("--source", default="bundled", metavar="bundled|official|PATH",
                         help="the data set --data times (default: bundled)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    from engine.bench import add_arguments  # engine options: --net, --batch, --threads, ...
+    from engine.bench.compare import add_arguments  # engine options: --net, --batch, --threads, ...
     add_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -28,11 +27,9 @@ def run(args: argparse.Namespace) -> int:
             return run_data_bench(args)
         except DataError as exc:
             raise CliError(str(exc)) from None
+    from engine.bench.compare import BenchError
+    from engine.bench.compare import run as run_engine_bench
     try:
-        engine_bench = importlib.import_module("engine.bench")
-    except ModuleNotFoundError as exc:
-        if exc.name != "engine.bench":
-            raise
-        raise CliError("engine benchmark not built yet; `convnet-demo bench --data` times "
-                       "data loading") from None
-    return engine_bench.run(args)
+        return run_engine_bench(args)
+    except BenchError as exc:
+        raise CliError(str(exc)) from None

@@ -20,8 +20,8 @@ def add_snapshot_argument(parser) -> None:
 
 
 def load_snapshot_arg(value: str):
-    from engine.pretrained import resolve_snapshot
-    from engine.snapshot import SnapshotError
+    from engine.formats.pretrained import resolve_snapshot
+    from engine.formats.snapshot import SnapshotError
     try:
         snapshot = resolve_snapshot(value)
     except SnapshotError as exc:
@@ -98,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def evaluate_with_progress(net, split, normalization, limit, tuner) -> dict:
-    """engine.evaluation's Evaluation a batch at a time, each batch at the thread count the
+    """engine.train.evaluation's Evaluation a batch at a time, each batch at the thread count the
     tuner picks, with a progress line (images done, images/s, threads) on stderr."""
-    from engine.evaluation import Evaluation
+    from engine.train.evaluation import Evaluation
     evaluation = Evaluation(net, split, normalization, limit=limit)
     line = StatusLine()
     started = time.monotonic()

@@ -39,11 +39,11 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.convnetjs import ConvNetJSError, export_convnetjs, export_status
+    from engine.formats.convnetjs import ConvNetJSError, export_convnetjs, export_status
     from engine.fsutil import atomic_write_bytes
-    from engine.onnx_export import OnnxExportError, export_onnx
-    from engine.pretrained import resolve_snapshot
-    from engine.snapshot import SnapshotError, dumps, snapshot_to_json
+    from engine.formats.onnx_export import OnnxExportError, export_onnx
+    from engine.formats.pretrained import resolve_snapshot
+    from engine.formats.snapshot import SnapshotError, dumps, snapshot_to_json
 
     try:
         snapshot = resolve_snapshot(args.source, convnetjs_dropout=args.convnetjs_dropout)
@@ -87,7 +87,7 @@ def _agreement(args, net, snapshot) -> str:
     import numpy as np
 
     from engine.cli.data import dataset_from_args
-    from engine.convnetjs import convnetjs_agreement
+    from engine.formats.convnetjs import convnetjs_agreement
 
     print("measuring the approximate export on the test set...", file=sys.stderr)
     dataset = dataset_from_args(args, image_size=tuple(net.input_shape[1:]))

@@ -78,8 +78,8 @@ def register(subparsers) -> None:
 def _check_args(args) -> None:
     """Fail before binding a port for mistakes that need no data: bad net, bad snapshot."""
     from engine.presets import NetSourceError, open_net
-    from engine.pretrained import resolve_snapshot
-    from engine.snapshot import SnapshotError
+    from engine.formats.pretrained import resolve_snapshot
+    from engine.formats.snapshot import SnapshotError
     if not 0 <= args.port <= 65535:
         raise CliError("--port must be in 0..65535")
     if args.token is not None and len(args.token) < 16:

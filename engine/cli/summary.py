@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.calculator import render_summary, summarize
 from engine.cli import CliError
 from engine.presets import PRESETS, preset_document
-from engine.spec import SpecError, decode_spec_text, parse_spec
+from engine.spec.net_spec import SpecError, decode_spec_text, parse_spec
 
 INPUT_PATTERN = re.compile(r"^\s*(\d+)\s*x\s*(\d+)\s*x\s*(\d+)\s*$", re.IGNORECASE)
 PUBLIC_ROW_KEYS = ("index", "type", "out_shape", "params", "formula", "flops", "activations",

@@ -73,8 +73,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.net import Net
     from engine.optim import OptimError
     from engine.presets import training_defaults
-    from engine.snapshot import SnapshotError
-    from engine.trainer import Trainer, TrainError, TrainOptions
+    from engine.formats.snapshot import SnapshotError
+    from engine.train.trainer import Trainer, TrainError, TrainOptions
 
     # The first step compiles kernels (or loads them from Numba's cache): not a trial step.
     tuner = thread_tuner(args.threads, skip_first=1)
@@ -159,8 +159,8 @@ def _net_to_train(args):
         spec, name = open_spec(args.net or DEFAULT_NET)
         return None, spec, name
     from engine.presets import TRAINABLE
-    from engine.pretrained import resolve_snapshot
-    from engine.snapshot import SnapshotError
+    from engine.formats.pretrained import resolve_snapshot
+    from engine.formats.snapshot import SnapshotError
     try:
         snapshot = resolve_snapshot(args.resume)
     except SnapshotError as exc:
@@ -192,7 +192,7 @@ def _check_writable(out: Path) -> None:
 
 
 def save_snapshot_file(out: Path, trainer) -> None:
-    from engine.snapshot import save_snapshot
+    from engine.formats.snapshot import save_snapshot
     save_snapshot(out, trainer.net, **trainer.snapshot_kwargs())
 
 

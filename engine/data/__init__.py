@@ -7,7 +7,8 @@
 Images are stored as uint8 (N, H, W, 3) RGB; `preprocess` is the one way to turn them (or a
 PIL image, or an upload decoded by `load_image_file`) into the float32 (N, 3, H, W) a net
 takes. Bad input raises DataError (a ValueError) with a message that names the file.
-"""
+
+May import: nothing."""
 
 from engine.data.augment import (Augmentation, BatchIterator, augment_batch, batches,
                                  make_batch)

@@ -10,7 +10,7 @@ from engine.layers.base import LAYER_TYPES, Layer, register
 
 
 def build_layer(d: dict[str, Any]) -> Layer:
-    """A layer object from a normalised LayerDef (engine.spec guarantees the keys)."""
+    """A layer object from a normalised LayerDef (engine.spec.net_spec guarantees the keys)."""
     return LAYER_TYPES[d["type"]](d)
 
 

@@ -1,5 +1,7 @@
 """Optimizers: update rules, weight decay, learning-rate schedules, and the Optimizer that
-holds their state for a net (see optimizer.py for the training-loop usage)."""
+holds their state for a net (see optimizer.py for the training-loop usage).
+
+May import: engine.values."""
 
 from engine.optim.errors import OptimError
 from engine.optim.hyperparams import FIELDS, Hyperparams, from_convnetjs

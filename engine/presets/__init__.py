@@ -4,7 +4,8 @@ studies (LeNet-5, AlexNet, ZFNet, VGG-16, GoogLeNet, ResNet-18/34) for `summary`
 Each preset is a JSON spec document ({"name", "description", "notes", "layers"}) in this
 package, read with importlib.resources so an installed wheel finds them. A name is looked up
 in PRESETS before any file is opened: no path is ever built from what a user typed.
-"""
+
+May import: engine.spec."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from engine.spec import DEFAULT_BUDGET, Budget, NetSpec, SpecError, load_spec_text, parse_spec
+from engine.spec.net_spec import DEFAULT_BUDGET, Budget, NetSpec, SpecError, load_spec_text, parse_spec
 
 # Order: trainable here first, then the case studies in the lecture's order.
 PRESETS = ("convnetjs", "cifar_small", "cifar_resnet", "lenet5", "alexnet", "zfnet", "vgg16",

@@ -49,7 +49,7 @@ def count_layers(value: Any, limit: int) -> int:
 def parse_net_body(body: NetBody, max_layers: int, budget="default"):
     """NetBody -> (NetSpec, preset name or None); ApiError otherwise. Runs in a thread."""
     from engine.presets import TRAINABLE, load_preset
-    from engine.spec import DEFAULT_BUDGET, decode_spec_text, parse_spec
+    from engine.spec.net_spec import DEFAULT_BUDGET, decode_spec_text, parse_spec
     budget = DEFAULT_BUDGET if budget == "default" else budget
     if body.preset is not None:
         try:

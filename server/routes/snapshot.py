@@ -62,7 +62,7 @@ async def download_snapshot(request: Request,
 
 
 def _parse(data: bytes, convnetjs_dropout: str | None = None):
-    from engine.pretrained import parse_snapshot_bytes
+    from engine.formats.pretrained import parse_snapshot_bytes
     try:
         return parse_snapshot_bytes(data, convnetjs_dropout=convnetjs_dropout)
     except ValueError as exc:
@@ -92,7 +92,7 @@ async def upload_snapshot(request: Request,
 @router.post("/resume", dependencies=[PRESENTER],
              summary="load the saved run /api/state offers as \"resumable\" (404 when none)")
 async def resume_saved_run(request: Request):
-    from engine.snapshot import SnapshotError
+    from engine.formats.snapshot import SnapshotError
     from server.snapshot_files import load_saved_run
     rt = runtime(request)
     run = rt.published.saved_run
@@ -112,8 +112,8 @@ async def resume_saved_run(request: Request):
 @router.post("/pretrained", dependencies=[PRESENTER],
              summary="load a shipped pretrained net (body {\"name\": ...}, optional)")
 async def load_pretrained(request: Request, body: PretrainedBody | None = None):
-    from engine.pretrained import load_pretrained as load
-    from engine.snapshot import SnapshotError
+    from engine.formats.pretrained import load_pretrained as load
+    from engine.formats.snapshot import SnapshotError
     name = (body or PretrainedBody()).name
     try:
         snapshot = await run_in_threadpool(load, name)

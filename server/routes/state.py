@@ -76,7 +76,7 @@ def json_bytes(data: bytes) -> Response:
 @router.get("/state", dependencies=[PUBLIC], summary="status, net, settings, metrics, roles")
 async def get_state(request: Request, role: Role = Depends(public)):
     from engine.optim import OPTIMIZERS, SCHEDULES
-    from engine.pretrained import available_pretrained
+    from engine.formats.pretrained import available_pretrained
     rt = runtime(request)
     p = rt.published
     rest = dumps({
@@ -125,7 +125,7 @@ async def get_gallery(request: Request):
 def preset_summary(preset: str) -> bytes:
     from engine.calculator import summarize
     from engine.presets import TRAINABLE, load_preset, preset_document
-    from engine.spec import SpecError
+    from engine.spec.net_spec import SpecError
     try:
         spec = load_preset(preset, budget=None)
     except SpecError as exc:     # a broken preset file is our bug, but say which

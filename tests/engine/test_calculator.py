@@ -5,7 +5,7 @@ import json
 
 from engine.calculator import (CONVENTIONS, EXAMPLE_BATCH, OPTIMIZER_SLOTS, render_summary,
                                summarize)
-from engine.spec import parse_spec
+from engine.spec.net_spec import parse_spec
 
 DEMO = [{"type": "input", "out_sx": 32, "out_sy": 32, "out_depth": 3},
         {"type": "conv", "sx": 5, "filters": 16, "stride": 1, "pad": 2, "activation": "relu"},

@@ -9,7 +9,7 @@ from engine.layers.base import Context
 from engine.net import Net
 from engine.optim import Optimizer
 from engine.presets import PRESETS, TRAINABLE, load_preset
-from engine.spec import parse_spec
+from engine.spec.net_spec import parse_spec
 from tests.gradcheck import numerical_grad, rel_error
 
 CONV_POOL_FC = [

@@ -9,7 +9,7 @@ import pytest
 from engine.calculator import summarize
 from engine.presets import (PRESETS, TRAINABLE, UnknownPresetError, load_preset,
                             preset_document)
-from engine.spec import DEFAULT_BUDGET, SpecError, parse_spec
+from engine.spec.net_spec import DEFAULT_BUDGET, SpecError, parse_spec
 
 IMAGENET = ("alexnet", "zfnet", "vgg16", "googlenet", "resnet18", "resnet34")
 

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import values
-from engine.convnetjs import ConvNetJSError, export_convnetjs, import_convnetjs
+from engine.formats.convnetjs import ConvNetJSError, export_convnetjs, import_convnetjs
 from engine.optim import OPTIMIZERS, Hyperparams, OptimError, Optimizer
 from engine.optim.hyperparams import CONVNETJS_OPTIONS, from_convnetjs
-from engine.snapshot import SnapshotError, snapshot_from_json, snapshot_to_json
-from engine.spec import LAYER_KEYS, SpecError, parse_spec
-from engine.trainer import Trainer, TrainError, TrainOptions
+from engine.formats.snapshot import SnapshotError, snapshot_from_json, snapshot_to_json
+from engine.spec.net_spec import LAYER_KEYS, SpecError, parse_spec
+from engine.train.trainer import Trainer, TrainError, TrainOptions
 from tests.builders import BN_LAYERS, learnable_folder, open_folder, tiny_net
 
 # Integers beyond a float's range; 10**5000 is also beyond the digits str() will write.

@@ -11,8 +11,8 @@ import pytest
 
 from engine.data.normalize import CONVNETJS_INPUT
 from engine.net import Net
-from engine.snapshot import dumps, snapshot_to_json
-from engine.spec import parse_spec
+from engine.formats.snapshot import dumps, snapshot_to_json
+from engine.spec.net_spec import parse_spec
 from tests.server.browser import launch, sync_api, watch_console
 from tests.server.conftest import TOKEN, presenter, tiny_settings
 from tests.server.live import live_server

@@ -125,7 +125,7 @@ def mutate(data, doc, depth: int = 4):
 def hostile_spec(data) -> list:
     """The tiny net with a layer of any type added (or one of its own) whose key, one the
     engine knows for that type mostly, holds a hostile value."""
-    from engine.spec_layers import LAYER_KEYS as KNOWN
+    from engine.spec.layers import LAYER_KEYS as KNOWN
     spec = [dict(layer) for layer in TINY_SPEC]
     kind = data.draw(st.sampled_from(sorted(KNOWN)))
     if data.draw(st.booleans()):

@@ -11,8 +11,8 @@ from datetime import datetime
 import numpy as np
 
 from engine.net import Net
-from engine.snapshot import dumps, snapshot_to_json
-from engine.spec import parse_spec
+from engine.formats.snapshot import dumps, snapshot_to_json
+from engine.spec.net_spec import parse_spec
 from server.settings import Settings
 from server.snapshot_files import default_snapshot_dir, newest_saved_run
 from tests.server.tiny import TINY_SPEC

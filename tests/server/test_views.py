@@ -28,7 +28,7 @@ def test_the_saliency_gradient_matches_central_differences_of_the_score():
 
     from engine.layers.base import Context
     from engine.net import Net
-    from engine.spec import parse_spec
+    from engine.spec.net_spec import parse_spec
     from tests.gradcheck import numerical_grad
     spec = parse_spec(SALIENCY_NET)
     net = Net(spec, rng=np.random.default_rng(4), dtype=np.float64)
@@ -53,8 +53,8 @@ def test_classify_draws_its_saliency_map_from_that_gradient():
     import numpy as np
 
     from engine.net import Net
-    from engine.spec import parse_spec
-    from engine.trainer import Trainer
+    from engine.spec.net_spec import parse_spec
+    from engine.train.trainer import Trainer
     from server.visuals import saliency_b64
     from tests.server.tiny import TINY_SPEC
     dataset = tiny_dataset()

@@ -16,7 +16,7 @@ from PIL import Image
 from engine.layers.base import Context, Workspace
 from engine.net import Net
 from engine.presets import load_preset
-from engine.spec import parse_spec
+from engine.spec.net_spec import parse_spec
 import server.visuals as visuals_module
 from server.jsonenc import dumps
 from server.visuals import (MAX_DETAIL, MAX_TILES, RECENT_FRAMES, FrameDetails, class_layers,

@@ -9,7 +9,7 @@ from PIL import Image
 from engine.cli.main import main
 from engine.data import Normalization, load_image_file, preprocess
 from engine.data.cache import CACHE_ENV
-from engine.snapshot import load_snapshot
+from engine.formats.snapshot import load_snapshot
 from tests.builders import learnable_folder, train_snapshot
 
 # The colours the tiny data set gives each class (tests/engine/data/builders.solid_image).

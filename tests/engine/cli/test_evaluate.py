@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from engine.cli.main import main
-from engine.convnetjs import export_convnetjs
+from engine.formats.convnetjs import export_convnetjs
 from engine.data.cache import CACHE_ENV
-from engine.snapshot import load_snapshot, save_snapshot
+from engine.formats.snapshot import load_snapshot, save_snapshot
 from tests.builders import learnable_folder, tiny_net, train_snapshot
 
 
@@ -105,7 +105,7 @@ def test_limit_must_be_positive_and_pretrained_may_be_absent(capsys, trained, mo
     code, _, err = evaluate(capsys, "--snapshot", str(snapshot), "--data", str(photos),
                             "--limit", "0")
     assert code == 2 and "--limit must be at least 1" in err
-    from engine import pretrained
+    from engine.formats import pretrained
     monkeypatch.setattr(pretrained, "pretrained_folder", lambda: tmp_path / "none")
     code, _, err = evaluate(capsys, "--data", str(photos))
     assert code == 2 and "not in this installation" in err

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from engine.cli.main import main
-from engine.convnetjs import import_convnetjs
+from engine.formats.convnetjs import import_convnetjs
 from engine.data import Normalization, preprocess
 from engine.data.cache import CACHE_ENV
-from engine.pretrained import load_pretrained, resolve_snapshot
-from engine.snapshot import save_snapshot
+from engine.formats.pretrained import load_pretrained, resolve_snapshot
+from engine.formats.snapshot import save_snapshot
 from tests.builders import learnable_folder, tiny_net
 from tests.engine.cifar_sample import cifar_test_images
 from tests.naive.convnetjs import forward_batch, make_net_json

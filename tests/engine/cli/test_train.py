@@ -11,7 +11,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.data.cache import CACHE_ENV
-from engine.snapshot import load_snapshot
+from engine.formats.snapshot import load_snapshot
 from tests.builders import (INPUT, REPO, cli_command, cli_env, learnable_folder, write_spec)
 
 LINEAR = [INPUT, {"type": "conv", "sx": 4, "filters": 4, "stride": 4},

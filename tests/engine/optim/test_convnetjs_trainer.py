@@ -6,13 +6,13 @@ move the weights about ten times further)."""
 import numpy as np
 import pytest
 
-from engine.convnetjs import export_convnetjs, import_convnetjs
+from engine.formats.convnetjs import export_convnetjs, import_convnetjs
 from engine.data import preprocess
 from engine.data.normalize import CONVNETJS_INPUT
 from engine.layers.base import Context
 from engine.net import Net
 from engine.optim import Optimizer, from_convnetjs
-from engine.spec import parse_spec
+from engine.spec.net_spec import parse_spec
 from tests.naive import convnetjs_node
 
 LAYERS = [{"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},

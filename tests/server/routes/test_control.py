@@ -221,7 +221,7 @@ def test_params_have_exact_types_and_bounds(client, body, field):
 
 def test_every_setting_of_the_engine_has_a_field_and_eps_may_be_null(client):
     from engine.optim.hyperparams import FIELDS
-    from engine.train_options import OPTION_FIELDS
+    from engine.train.options import OPTION_FIELDS
     assert set(ParamsBody.model_fields) == set(FIELDS) | OPTION_FIELDS
     response = client.patch("/api/params", json={"eps": None}, headers=presenter())
     assert response.status_code == 200 and response.json()["settings"]["eps"] is None

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from engine.snapshot import decode_array, encode_array
+from engine.formats.snapshot import decode_array, encode_array
 from tests.server.conftest import assert_error, fingerprint, presenter, run_cosine, wait_ready
 
 
@@ -63,7 +63,7 @@ def test_a_corrupt_snapshot_is_refused_and_changes_nothing(client):
 def test_a_snapshot_of_another_net_that_misfits_is_refused(client):
     from engine.net import Net
     from engine.presets import load_preset
-    from engine.snapshot import dumps, snapshot_to_json
+    from engine.formats.snapshot import dumps, snapshot_to_json
     data = dumps(snapshot_to_json(Net(load_preset("convnetjs"))))   # 32x32, 10 classes
     before = fingerprint(client)
     assert_error(client.put("/api/snapshot", content=data, headers=presenter(

@@ -18,7 +18,7 @@ from engine.data.normalize import CONVNETJS_INPUT
 from engine.data.sources import CIFAR10_CLASSES
 from engine.net import Net
 from engine.presets import load_preset
-from engine.snapshot import dumps, loads, snapshot_to_json
+from engine.formats.snapshot import dumps, loads, snapshot_to_json
 from tests.engine.cifar_sample import cifar_test_images
 from tests.naive import convnetjs_node
 from tests.server.conftest import (TestClient, assert_error, fingerprint, presenter,
@@ -217,7 +217,7 @@ def test_a_download_folds_the_nets_own_normalisation_for_convnetjs(cifar_client)
     client = cifar_client
     spec = [dict(layer) for layer in DROPOUT_NET if layer["type"] != "dropout"]
     spec[1] = {**spec[1], "sx": 6, "pad": 0}           # (32 - 6)/2 + 1 = 14
-    from engine.spec import parse_spec
+    from engine.spec.net_spec import parse_spec
     net = Net(parse_spec(spec), rng=np.random.default_rng(6))
     net.layers[-2].params["w"] *= 30
     upload(client, dumps(snapshot_to_json(net, preprocess=DATA_NORM,

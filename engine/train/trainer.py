@@ -1,0 +1,572 @@
+"""The training loop shared by the command line and the server's worker.
+
+A Trainer owns one Net, its Optimizer, the gradient arrays, a batch source and the metrics. It
+is not thread-safe on purpose: exactly one thread (the CLI's main thread or the server's
+worker) calls `step` and `apply`; other threads talk to it through the worker's queue. Every
+change is validated in full before anything is replaced, so a refused change leaves the run
+exactly as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, replace
+from typing import Any
+
+import numpy as np
+
+from engine.formats.convnetjs import training_normalization
+from engine.data.augment import Augmentation, BatchIterator
+from engine.data.normalize import Normalization
+from engine.layers.base import Context, Workspace
+from engine.train.evaluation import PeriodicTest, evaluate
+from engine.train.metrics import History, Window
+from engine.net import Net
+from engine.optim import Hyperparams, OptimError, Optimizer
+from engine.optim.optimizer import checked_state_dict
+from engine.train.rollback import LossWatch, Rollback, all_finite
+from engine.formats.snapshot import (MAX_STEP, Snapshot, SnapshotError, checked_meta,
+                             checked_preprocess, checked_weights, meta_number)
+from engine.spec.net_spec import NetSpec
+from engine.train.options import (DEFAULT_TRAIN_BUDGET, OPTION_FIELDS, TrainBudget, TrainError,
+                                  TrainOptions, check_budget, check_net_fits)
+from engine import values
+from engine.values import show
+
+__all__ = ["Trainer", "TrainBudget", "TrainError", "TrainOptions"]
+
+VALIDATION_WINDOW = 10
+CHECKPOINT_EVERY = 10     # steps between healthy checkpoints, at most (see engine.train.rollback)
+WEIGHT_GROWTH = 10.0      # a checkpoint's largest |weight| may grow this much over the last's
+
+
+class Trainer:
+    def __init__(self, net: Net, dataset, hyperparams: Hyperparams | dict | None = None,
+                 options: TrainOptions | None = None, *,
+                 normalization: Normalization | None = None,
+                 budget: TrainBudget = DEFAULT_TRAIN_BUDGET) -> None:
+        """budget: training memory and FLOPs per step a net and batch size may need (a server
+        passes its own); checked here and whenever the net or the batch size changes."""
+        self.dataset = dataset
+        self.options = (options or TrainOptions()).check()
+        # ConvNetJS's own input convention for nets it can run (their export is then exact)
+        self.normalization = normalization or training_normalization(net.spec,
+                                                                     dataset.normalization)
+        self.budget = budget
+        check_net_fits(net.spec, dataset)
+        hp = hyperparams if isinstance(hyperparams, Hyperparams) else Hyperparams.from_dict(
+            hyperparams or {})
+        self.cost = check_budget(net.spec, hp.batch_size, budget, "net")
+        self.net = net
+        self.optimizer = Optimizer(net.named_params(), hp)
+        self.grads = net.new_grads()
+        self.ctx = Context(training=True, workspace=Workspace(), input_grad=False,
+                           rng=np.random.default_rng(self.options.seed + 1))
+        self.eval_workspace = Workspace()
+        self.step_count = 0
+        self.examples_seen = 0
+        self.wall_seconds = 0.0
+        self.schedule_start = 0           # the step the learning-rate schedule counts from
+        self.schedule_note: str | None = None   # what the last apply() did to the schedule
+        self.history = History(self.options.history_points)
+        self._windows = {k: Window(self.options.window) for k in
+                         ("loss", "reg_loss", "train_acc", "images", "seconds",
+                          "forward_ms", "backward_ms")}
+        # Validation batches come every validate_every steps: a window of `window` of them
+        # would lag the training curve by thousands of steps. Ten batches of 100 images
+        # average out most of the noise.
+        self._windows["val_acc"] = Window(VALIDATION_WINDOW)
+        self.layer_ms: list[tuple[float, float] | None] = []
+        self.last_test: dict[str, Any] | None = None
+        self.diverged: dict[str, Any] | None = None
+        self.paused = False
+        self._make_batches(epoch=0)
+        self._val_position = 0
+        self._val_order: np.ndarray | None = None
+        self._rollback = Rollback()
+        self._loss_watch = LossWatch()
+        self._checkpoint_due = 0          # step_count from which a checkpoint may be taken
+        self._test_run = PeriodicTest()
+
+    # --- run control (loops such as the server's worker consult `paused`) -------------------
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        """Continue; after a divergence this also clears it (the presenter has presumably
+        lowered the learning rate: if not, it diverges again and pauses again)."""
+        self.paused = False
+        self.diverged = None
+
+    # --- setup ----------------------------------------------------------------------------
+    def _make_batches(self, epoch: int) -> None:
+        self.batches = BatchIterator(
+            self.dataset.train, self.optimizer.hp.batch_size,
+            np.random.default_rng([self.options.seed, epoch, self.step_count]),
+            Augmentation(self.options.flip, self.options.shift), self.normalization)
+        self.batches.epoch = epoch
+
+    @property
+    def epoch(self) -> int:
+        return self.batches.epoch
+
+    @property
+    def epoch_progress(self) -> float:
+        return self.batches.epoch + self.batches.position / max(1, len(self.dataset.train))
+
+    # --- one step -------------------------------------------------------------------------
+    def step(self) -> dict[str, Any]:
+        """One batch: forward, backward, update. Returns this step's figures. On a non-finite
+        or exploded loss, or a non-finite gradient, weight or statistic, everything the step
+        changed is put back (and, unless its loss was healthy, the last healthy checkpoint:
+        see _diverge), `diverged` is set, the run pauses and the event is returned."""
+        t0 = time.perf_counter()
+        epoch_before = self.epoch          # before the batch: taking it may end the epoch
+        x, y = next(self.batches)
+        net, ctx = self.net, self.ctx
+        # The forward pass moves batch-norm statistics: save before it.
+        self._rollback.save(self._live_arrays(), (self.optimizer.t, self.optimizer.rule_t))
+        Net.zero_grads(self.grads)
+        ctx.timings = []
+        # A diverging run overflows: let NaN and inf through quietly to the checks below
+        # rather than warn (or, with warnings as errors, raise) half way through a pass.
+        with np.errstate(all="ignore"):
+            t1 = time.perf_counter()
+            out, caches, _ = net.forward(x, ctx)
+            t2 = time.perf_counter()
+            loss, _, _ = net.backward(out, caches, y, self.grads, ctx)
+            t3 = time.perf_counter()
+            timings, ctx.timings = ctx.timings, None
+            problem = self._forward_problem(loss)
+            if problem is None:
+                reg_loss = self.optimizer.step(net.named_grads(self.grads))
+                problem = ("the regularisation loss became NaN or infinite"
+                           if not np.isfinite(reg_loss) else
+                           "a weight became NaN or infinite"
+                           if not all_finite(a for _, a, _ in net.named_params()) else None)
+        if problem is not None:
+            self.optimizer.t, self.optimizer.rule_t = self._rollback.restore(self._live_arrays())
+            return self._diverge(problem, loss)
+        self._after_healthy_step(loss)
+        t4 = time.perf_counter()
+        n = len(y)
+        predicted = np.argmax(out.reshape(n, -1), axis=1)
+        train_acc = float(np.mean(predicted == y))
+        self.step_count += 1
+        self.examples_seen += n
+        self.wall_seconds += t4 - t0
+        w = self._windows
+        w["loss"].add(loss)
+        w["reg_loss"].add(reg_loss)
+        w["train_acc"].add(train_acc)
+        w["images"].add(n)
+        w["seconds"].add(t4 - t0)
+        w["forward_ms"].add(1000 * (t2 - t1) / n)
+        w["backward_ms"].add(1000 * (t3 - t2) / n)
+        self.layer_ms = _per_layer_ms(timings, len(net.layers), n, net.fused_relu)
+        result = {"step": self.step_count, "loss": loss, "reg_loss": reg_loss,
+                  "train_acc": train_acc, "batch_size": n, "seconds": t4 - t0}
+        if self.step_count % self.options.validate_every == 0:
+            result["val_acc"] = self._validation_batch()
+        new_epoch = self.epoch != epoch_before
+        if (self.options.test_every and self.step_count % self.options.test_every == 0) or (
+                not self.options.test_every and new_epoch):
+            self._test_run.start(net, self.dataset.test, self.normalization, self.step_count,
+                                 self.examples_seen, batch_size=self.cost.eval_batch)
+        if self._test_run.pending:
+            test = self._test_run.advance(self.options.test_chunk)
+            if test is not None:
+                self.last_test = result["test"] = test
+                self.history.add_test(_test_point(test["step"], test["examples"], test))
+        self.history.add(self.point())
+        return result
+
+    def _live_arrays(self) -> list[np.ndarray]:
+        """Every array a step changes in place: weights, batch-norm statistics, optimizer
+        state (the rules update it in place; a method switch or a load replaces it)."""
+        return ([a for _, a, _ in self.net.named_params()]
+                + [a for _, a in self.net.named_buffers()]
+                + [a for state in self.optimizer.state.values() for a in state.values()])
+
+    def _forward_problem(self, loss: float) -> str | None:
+        """Why this step's loss, gradients or statistics count as divergence, or None."""
+        if not np.isfinite(loss):
+            return "the loss became NaN or infinite"
+        exploded = self._exploded(loss)
+        if exploded:
+            return exploded
+        if not all_finite(a for g in self.grads for a in g.values()):
+            return "a gradient became NaN or infinite"
+        if not all_finite(a for _, a in self.net.named_buffers()):
+            return "a batch-norm statistic became NaN or infinite"
+        return None
+
+    def _exploded(self, loss: float) -> str | None:
+        """Why a finite loss already counts as divergence (see LossWatch), or None."""
+        if not self._loss_watch.exploded(loss, self.net.loss_layer.type == "softmax"):
+            return None
+        level = self._loss_watch.level
+        recent = f", {loss / level:,.0f} times its recent level" if level else ""
+        return f"the loss exploded to {loss:.3g}{recent}"
+
+    def _after_healthy_step(self, loss: float) -> None:
+        """Track the loss; every CHECKPOINT_EVERY steps or so, make the weights this step
+        started from (its loss was healthy) the checkpoint a divergence goes back to."""
+        watch = self._loss_watch
+        first = self._rollback.checkpoint is None
+        if self.step_count >= self._checkpoint_due and (first or watch.healthy(loss)):
+            n_weights = len(self.net.named_params())
+            if self._rollback.keep_as_checkpoint(self.step_count, n_weights,
+                                                 None if first else WEIGHT_GROWTH):
+                self._checkpoint_due = self.step_count + CHECKPOINT_EVERY
+        watch.add(loss)
+
+    def _diverge(self, what: str, loss: float) -> dict[str, Any]:
+        """Pause with the weights the undone step started from when its loss was healthy (a
+        gradient or an update overflowed), else with the healthy checkpoint's: the undone
+        step may have started from weights that were already exploding."""
+        self.paused = True
+        at = self.step_count + 1
+        kept = None
+        if not (np.isfinite(loss) and self._loss_watch.healthy(loss)):
+            kept = self._rollback.restore_checkpoint(self._live_arrays())
+        if kept is not None:
+            (self.optimizer.t, self.optimizer.rule_t), kept_step = kept
+            weights = f"the weights of step {kept_step:,} (the last healthy checkpoint)"
+        else:
+            kept_step = self.step_count
+            weights = f"the weights of step {kept_step:,}"
+        self.diverged = {
+            "step": at,
+            "kept_step": kept_step,
+            "message": f"training diverged at step {at}: {what} (learning rate "
+                       f"{self.optimizer.lr:g}); paused with {weights}; lower the learning "
+                       f"rate and resume",
+        }
+        self.history.mark({"step": self.step_count, "examples": self.examples_seen,
+                           "text": f"diverged at step {at}"})
+        return {"step": self.step_count, "diverged": self.diverged}
+
+    def _validation_batch(self) -> float | None:
+        split = self.dataset.validation
+        if len(split) == 0:
+            return None
+        size = min(self.options.validation_batch, len(split))
+        if self._val_order is None or len(self._val_order) != len(split):
+            # Splits are grouped by class: walk a fixed shuffle so every batch is mixed.
+            self._val_order = np.random.default_rng(self.options.seed).permutation(len(split))
+        positions = self._val_order[(self._val_position + np.arange(size)) % len(split)]
+        self._val_position = int((self._val_position + size) % len(split))
+        from engine.data.normalize import preprocess
+        ctx = Context(training=False, workspace=self.eval_workspace)
+        correct = 0
+        # In evaluation batches the budget allows (validation_batch may be up to 10,000).
+        for start in range(0, size, self.cost.eval_batch):
+            part = positions[start:start + self.cost.eval_batch]
+            x = preprocess(split.take(part), self.normalization).astype(self.net.dtype)
+            out = self.net.predict(x, ctx).reshape(len(part), -1)
+            correct += int(np.sum(np.argmax(out, axis=1) == split.labels[part]))
+        acc = correct / size
+        self._windows["val_acc"].add(acc)
+        return acc
+
+    def evaluate_test(self, limit: int | None = None) -> dict[str, Any]:
+        result = evaluate(self.net, self.dataset.test, self.normalization, limit=limit,
+                          workspace=self.eval_workspace, batch_size=self.cost.eval_batch)
+        result.update(step=self.step_count, examples=self.examples_seen)
+        self.last_test = result
+        return result
+
+    def evaluate(self, split: str = "test", limit: int | None = None) -> dict[str, Any]:
+        return evaluate(self.net, self.dataset.split(split), self.normalization, limit=limit,
+                        workspace=self.eval_workspace, batch_size=self.cost.eval_batch)
+
+    # --- what observers read ----------------------------------------------------------------
+    def point(self, **extra) -> dict[str, Any]:
+        w = self._windows
+        p = {"step": self.step_count, "examples": self.examples_seen,
+             "epoch": round(self.epoch_progress, 4), "time": round(self.wall_seconds, 3),
+             "loss": w["loss"].mean(), "reg_loss": w["reg_loss"].mean(),
+             "train_acc": w["train_acc"].mean(), "val_acc": w["val_acc"].mean(),
+             "lr": self.optimizer.lr}
+        p.update({k: v for k, v in extra.items() if v is not None})
+        return p
+
+    def metrics(self) -> dict[str, Any]:
+        w = self._windows
+        seconds = w["seconds"].sum()
+        return {
+            **self.point(),
+            "images_per_s": w["images"].sum() / seconds if seconds > 0 else None,
+            "forward_ms_per_image": w["forward_ms"].mean(),
+            "backward_ms_per_image": w["backward_ms"].mean(),
+            "layer_ms": self.layer_ms,
+            "batch_size": self.optimizer.hp.batch_size,
+            "test_acc": self.last_test["accuracy"] if self.last_test else None,
+            "test_step": self.last_test["step"] if self.last_test else None,
+            "diverged": self.diverged,
+        }
+
+    def settings(self) -> dict[str, Any]:
+        return {**self.optimizer.hp.to_dict(), **{k: v for k, v in asdict(self.options).items()},
+                "schedule_start": self.schedule_start}
+
+    # --- changes between steps --------------------------------------------------------------
+    def apply(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change hyperparameters and options; all or nothing. Returns the new settings."""
+        plan = self._plan(changes, self.net.spec, "batch_size")
+        self._commit(changes, *plan, typed=True)
+        return self.settings()
+
+    def _plan(self, changes: Any, spec: NetSpec, budget_field: str) -> tuple:
+        """Validate changes for a run of this spec, changing nothing: (hyperparameter changes,
+        the new options, the TrainingCost at the new batch size)."""
+        if not isinstance(changes, dict) or not changes:
+            raise TrainError("expected an object with at least one setting to change")
+        known = set(Hyperparams.__dataclass_fields__) | OPTION_FIELDS
+        unknown = [k for k in changes if not isinstance(k, str) or k not in known]
+        if unknown:
+            name = unknown[0] if isinstance(unknown[0], str) else show(unknown[0])
+            raise TrainError(f"unknown setting {show(unknown[0])}; known: "
+                             f"{', '.join(sorted(known))}", name)
+        hp_changes = {k: v for k, v in changes.items() if k in Hyperparams.__dataclass_fields__}
+        opt_changes = {k: v for k, v in changes.items() if k in OPTION_FIELDS}
+        new_options = replace(self.options, **opt_changes).check()
+        try:
+            hp = Hyperparams.from_dict({**self.optimizer.hp.to_dict(), **hp_changes})
+        except OptimError as exc:
+            raise TrainError(str(exc), exc.field) from None
+        cost = self.cost
+        if spec != self.net.spec or hp.batch_size != self.optimizer.hp.batch_size:
+            cost = check_budget(spec, hp.batch_size, self.budget, budget_field)
+        return hp_changes, new_options, cost
+
+    def _commit(self, changes: dict, hp_changes: dict, new_options: TrainOptions,
+                cost, typed: bool = False) -> None:
+        """Apply what _plan validated (nothing here can refuse). typed: the changes are a
+        person's (apply), not a preset's that comes with a new net (set_net)."""
+        if hp_changes.get("method", self.optimizer.hp.method) != self.optimizer.hp.method:
+            self._rollback.drop_checkpoint()     # its state arrays belong to another rule
+        schedule_before = self.optimizer.hp.schedule
+        if hp_changes:
+            self.optimizer.set_hyperparams(**hp_changes)
+        self.schedule_note = (self._follow_the_typed_rate(hp_changes, schedule_before)
+                              if typed else None)
+        self.cost = cost
+        batch_changed = "batch_size" in hp_changes
+        aug_changed = (new_options.flip, new_options.shift) != (self.options.flip,
+                                                                self.options.shift)
+        if new_options.window != self.options.window:
+            for name, window in self._windows.items():
+                if name != "val_acc":
+                    window.resize(new_options.window)
+        if new_options.history_points != self.options.history_points:
+            self.history.resize(new_options.history_points)
+        self.options = new_options
+        if batch_changed or aug_changed:
+            position = self.batches.position
+            self._make_batches(self.epoch)
+            self.batches.position = min(position, len(self.dataset.train) - 1)
+        self.diverged = None if "learning_rate" in hp_changes else self.diverged
+        text = ", ".join(f"{k} {v}" for k, v in changes.items())
+        if self.schedule_note:
+            text += "; schedule restarted"
+        self.history.mark({"step": self.step_count, "examples": self.examples_seen, "text": text})
+
+    def _follow_the_typed_rate(self, hp_changes: dict, schedule_before: str) -> str | None:
+        """A learning rate the presenter types is the rate the next step uses: a schedule
+        that would scale it (a warmup, a step or cosine decay under way) restarts from this
+        step without warmup. A switch to a step or cosine schedule restarts it from this step
+        too (without warmup: the run is already going), so its decay spans what comes next.
+        Returns what it did, for the log, or None."""
+        hp = self.optimizer.hp
+        if "learning_rate" in hp_changes:
+            if self.optimizer.lr == hp.learning_rate:
+                return None
+            why = f"so that the learning rate is {hp.learning_rate:g} from here"
+        elif hp.schedule != schedule_before and hp.schedule != "constant":
+            why = f"the {hp.schedule} schedule starts here"
+        else:
+            return None
+        self.restart_schedule(warmup=False)
+        return (f"the {hp.schedule} schedule restarts at step {self.step_count:,}, without "
+                f"warmup, {why}")
+
+    def restart_schedule(self, warmup: bool = True) -> None:
+        """The learning-rate schedule counts from the current step again: its warmup (unless
+        warmup=False) and its decay start over. Adam's bias correction is not the schedule's
+        and goes on. A divergence going back to a checkpoint keeps the restarted clock."""
+        self.optimizer.restart_schedule(warmup)
+        checkpoint = self._rollback.checkpoint
+        if checkpoint is not None:
+            self._rollback.set_checkpoint_clock((self.optimizer.t, checkpoint[1][1]))
+        self.schedule_start = self.step_count
+
+    def set_net(self, spec: NetSpec, *, seed: int | None = None,
+                settings: dict[str, Any] | None = None) -> None:
+        """Swap in a new net (fresh weights) built from a validated spec; keeps settings, or
+        applies `settings` (a preset's training defaults) with it: the net, its budget and
+        the settings are checked together, so a refusal changes nothing."""
+        check_net_fits(spec, self.dataset)
+        if settings:
+            plan = self._plan(settings, spec, "net")
+        else:
+            plan = None
+            cost = check_budget(spec, self.optimizer.hp.batch_size, self.budget, "net")
+        net = Net(spec, rng=np.random.default_rng(self.options.seed if seed is None else seed))
+        self._install(net, None, plan[2] if plan else cost)
+        self.normalization = self.batches.normalization = training_normalization(
+            spec, self.dataset.normalization)
+        self.history.mark({"step": self.step_count, "examples": self.examples_seen,
+                           "text": f"new net ({spec.name or 'custom'})"})
+        if plan:
+            self._commit(settings, *plan)
+
+    def reset(self) -> None:
+        """Fresh weights for the same net, a fresh optimizer, cleared metrics and history: the
+        run starts over exactly as a new Trainer with the same seed would (same weights, same
+        batches, same dropout masks)."""
+        net = Net(self.net.spec, rng=np.random.default_rng(self.options.seed))
+        self._install(net, None, self.cost)
+        self.normalization = training_normalization(net.spec, self.dataset.normalization)
+        self.ctx.rng = np.random.default_rng(self.options.seed + 1)
+        self.step_count = self.examples_seen = self._val_position = 0
+        self.schedule_start = 0
+        self.wall_seconds = 0.0
+        self.layer_ms = []
+        self.history.clear()
+        self._make_batches(epoch=0)
+
+    def load(self, snapshot: Snapshot) -> None:
+        """Replace the net (and optimizer state, step, preprocessing) with a snapshot's.
+        Everything a load reads is checked first, by arithmetic (shapes from the spec, sizes
+        against the budget) before any net is allocated; then it is installed in one go. A
+        snapshot that does not fit raises TrainError and changes nothing."""
+        spec = snapshot.spec
+        check_net_fits(spec, self.dataset)
+        try:
+            params, buffers = checked_weights(spec, snapshot.params, snapshot.buffers)
+            preprocess = checked_preprocess(snapshot.preprocess, spec.input_shape[0])
+            meta = checked_meta(snapshot.meta)
+            step = snapshot.step
+            if type(step) is not int or not 0 <= step <= MAX_STEP:
+                raise SnapshotError(f"step: expected an integer in 0..{MAX_STEP:,}, "
+                                    f"got {show(step)}", "step")
+        except SnapshotError as exc:
+            raise TrainError(f"snapshot: {exc}", exc.field) from None
+        state = None
+        if snapshot.optimizer is not None:
+            shapes = {name: arr.shape for name, arr in params.items()}
+            try:
+                state = checked_state_dict(snapshot.optimizer, shapes,
+                                           {name: arr.dtype for name, arr in params.items()})
+            except OptimError as exc:
+                raise TrainError(f"snapshot optimizer state: {exc}",
+                                 f"optimizer.{exc.field}") from None
+        hp = state[0] if state is not None else self.optimizer.hp
+        cost = check_budget(spec, hp.batch_size, self.budget, "net")
+        normalization = Normalization(tuple(preprocess["mean"]), tuple(preprocess["std"]))
+        last_test = _recorded_test(snapshot.metrics, self.dataset.class_names)
+        # Everything is checked: from here on nothing refuses.
+        net = Net(spec)
+        for name, arr, _ in net.named_params():
+            np.copyto(arr, params[name])
+        for name, arr in net.named_buffers():
+            np.copyto(arr, buffers[name])
+        self._install(net, state, cost)
+        self.last_test = last_test
+        self.normalization = normalization
+        self.step_count = step
+        # Saved since the schedule could restart; before, it started with the run.
+        saved_start = meta.get("schedule_start")
+        self.schedule_start = (min(step, saved_start) if saved_start is not None
+                               else step - min(step, self.optimizer.t))
+        self.examples_seen = meta_number(meta, "examples_seen")
+        self.wall_seconds = float(meta_number(meta, "wall_seconds"))
+        self._make_batches(int(meta_number(meta, "epoch")))
+        # Step numbers now continue from the snapshot's: the old curve would not line up.
+        self.history.clear()
+        self.history.mark({"step": self.step_count, "examples": self.examples_seen,
+                           "text": "snapshot loaded"})
+        if self.last_test is not None:     # where the accuracy chart starts
+            self.history.add_test(_test_point(self.step_count, self.examples_seen,
+                                              self.last_test))
+
+    def _install(self, net: Net, state: tuple | None, cost) -> None:
+        """A new net (and a checked optimizer state, from checked_state_dict): the optimizer,
+        gradients, buffers, checkpoints and windows start over."""
+        self.net = net
+        self.optimizer = Optimizer(net.named_params(), self.optimizer.hp)
+        if state is not None:
+            self.optimizer.install_state(*state)
+        self.schedule_start = self.step_count     # a fresh optimizer's schedule starts here
+        self.cost = cost
+        self.grads = net.new_grads()
+        self.ctx.workspace.clear()
+        self.eval_workspace.clear()
+        self._rollback.clear()
+        self._loss_watch.clear()
+        self._checkpoint_due = 0
+        self._test_run.cancel()
+        self.diverged = None
+        self.last_test = None
+        for window in self._windows.values():
+            window.clear()
+
+    def snapshot_kwargs(self) -> dict[str, Any]:
+        """Arguments for engine.snapshot.save_snapshot describing the run as it is now."""
+        return {
+            "optimizer_state": self.optimizer.state_dict(),
+            "step": self.step_count,
+            "preprocess": self.normalization.to_dict(),
+            "classes": list(self.dataset.class_names),
+            "metrics": {"test": self.last_test, "point": self.point()},
+            "meta": {"examples_seen": self.examples_seen, "epoch": self.epoch_progress,
+                     "schedule_start": self.schedule_start,
+                     "wall_seconds": self.wall_seconds, "options": asdict(self.options)},
+        }
+
+
+def _test_point(step: int, examples: int, test: dict[str, Any]) -> dict[str, Any]:
+    """A whole-test-set result as the history keeps it, at the step its weights were taken."""
+    return {"step": step, "examples": examples, "test_acc": test["accuracy"],
+            "test_loss": test.get("loss")}
+
+
+def _recorded_test(metrics: Any, classes) -> dict[str, Any] | None:
+    """The whole-test-set result a snapshot was saved with (it describes these very weights),
+    when it has the shape evaluate() gives for these classes; else None (it is only shown)."""
+    test = metrics.get("test") if isinstance(metrics, dict) else None
+    if (not isinstance(test, dict) or not isinstance(test.get("classes"), list)
+            or test["classes"] != list(classes)):
+        return None
+    k = len(classes)
+    per_class, confusion = test.get("per_class"), test.get("confusion")
+
+    def fraction(v):
+        return v is None or values.in_range(v, 0.0, 1.0)
+
+    ok = (values.in_range(test.get("accuracy"), 0.0, 1.0)
+          and values.integer(test.get("step")) is not None and 0 <= test["step"] <= MAX_STEP
+          and values.integer(test.get("images")) is not None
+          and 0 <= test["images"] <= MAX_STEP
+          and (test.get("loss") is None or values.in_range(test["loss"], 0.0, 1e6))
+          and isinstance(per_class, dict) and list(per_class) == list(classes)
+          and all(fraction(v) for v in per_class.values())
+          and isinstance(confusion, list) and len(confusion) == k
+          and all(isinstance(row, list) and len(row) == k
+                  and all(values.integer(c) is not None and 0 <= c <= MAX_STEP for c in row)
+                  for row in confusion))
+    return test if ok else None
+
+
+def _per_layer_ms(timings: list, n_layers: int, n: int, fused_relu=frozenset()
+                  ) -> list[tuple[float, float] | None]:
+    """[(forward ms, backward ms) per image] per layer from Net's (phase, index, s) records;
+    None for a relu that ran inside the conv before it (Net.fused_relu): its time is the
+    conv's."""
+    per = [[0.0, 0.0] for _ in range(n_layers)]
+    for phase, index, seconds in timings:
+        per[index][0 if phase == "forward" else 1] += 1000 * seconds / n
+    return [None if i - 1 in fused_relu else (round(f, 4), round(b, 4))
+            for i, (f, b) in enumerate(per)]
