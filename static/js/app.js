@@ -11,6 +11,7 @@ import { api } from "./api.js";
 import { Stream } from "./stream.js";
 import { Charts } from "./charts.js";
 import { NetView } from "./netview.js";
+import { NetStrip } from "./strip.js";
 import { renderGallery } from "./gallery.js";
 import { Upload } from "./upload.js";
 import { Log, Stats } from "./stats.js";
@@ -53,13 +54,18 @@ const stats = new Stats($("stats"));
 const log = new Log($("log"));
 const charts = new Charts({ lossEl: $("loss-chart"), accEl: $("acc-chart"), slider: $("smoothing"), sliderOut: $("smoothing-value"), logToggle: $("log-loss") });
 const netView = new NetView($("netview"));
+// projector mode on a wide screen shows the network as a strip (strip.css): only it is drawn
+const strip = new NetStrip($("netstrip"));
+const wideScreen = window.matchMedia("(min-width: 1001px)");
+const stripShown = () => document.documentElement.classList.contains("projector") && wideScreen.matches;
 const upload = new Upload($("upload"), app);
 const controls = presenter && $("controls") ? new Controls($("controls"), app) : null;
 const arch = presenter ? new Editor($("arch"), app) : new ArchViewer($("arch"), app);
 const resumeOffer = presenter && $("resume-offer") ? new ResumeOffer($("resume-offer"), () => loadAll()) : null;
 const notice = $("notice");
 
-setupHeader(() => { charts.build(); });
+setupHeader(() => { charts.build(); renderFrame(); });
+wideScreen.addEventListener("change", () => renderFrame());
 setJoinUrl(document.body.dataset.joinUrl);
 
 function showNotice(text) {
@@ -139,6 +145,8 @@ function renderFrame() {
     label: labelName(frame.example.label, app.classes),
     top: (frame.example.top || []).map((t) => ({ ...t, label: labelName(t.label, app.classes) })),
     title: `Test image #${frame.example.index ?? "?"}, step ${frame.step ?? "?"}${frame.pinned ? " (chosen by the presenter)" : ""}`,
+    index: frame.example.index,
+    step: frame.step,
   } : null;
   const unpin = $("unpin");
   if (unpin) unpin.hidden = !(frame && frame.pinned);
@@ -146,7 +154,8 @@ function renderFrame() {
   const visuals = (frame && frame.layers) || [];
   // a frame of the previous net (the net changed, its first frame is not here yet): no maps
   const matches = visuals.length === layers.length && visuals.every((v, i) => v.type === layers[i].type);
-  netView.render({ summaryLayers: layers, visuals: matches ? visuals : [], example: matches ? example : null, layerMs: app.layerMs });
+  const view = { summaryLayers: layers, visuals: matches ? visuals : [], example: matches ? example : null, layerMs: app.layerMs };
+  if (stripShown()) strip.render(view); else netView.render(view);
 }
 
 function renderGalleryNow() {

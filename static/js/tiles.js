@@ -16,33 +16,40 @@ export function zoomFor(tile, kind = "map") {
   return Math.min(MAX_ZOOM, Math.max(2, Math.ceil(target / side)));
 }
 
-export function layoutOf(grid, kind = "map") {
+// view (optional): draw only the first view.count tiles, view.cols a row, at view.zoom with
+// view.gap, and leave the canvas's CSS size to the page (the projector's network strip)
+export function layoutOf(grid, kind = "map", view = null) {
   const [h, w] = Array.isArray(grid.tile) ? grid.tile : [1, 1];
-  const count = Math.max(0, grid.count ?? 0);
-  const cols = Math.max(1, Math.min(grid.cols || 1, count || 1));
-  const zoom = zoomFor(grid.tile, kind);
-  return { h, w, count, cols, rows: Math.max(1, Math.ceil(count / cols)), zoom, gap: GAPS[kind] };
+  const all = Math.max(0, grid.count ?? 0);
+  const count = view ? Math.min(all, Math.max(0, view.count)) : all;
+  const cols = Math.max(1, Math.min((view ? view.cols : grid.cols) || 1, count || 1));
+  const zoom = view && view.zoom ? view.zoom : zoomFor(grid.tile, kind);
+  const gap = view && view.gap !== undefined ? view.gap : GAPS[kind];
+  const srcCols = Math.max(1, grid.cols || 1);   // the PNG's own layout
+  return { h, w, count, cols, srcCols, rows: Math.max(1, Math.ceil(count / cols)), zoom, gap, sized: !view };
 }
 
 // Draw `grid` on `canvas`. Decoding a PNG takes a while on a slow phone, and frames may come
 // faster: each canvas decodes one grid at a time and keeps only the latest one waiting (a
 // queue of frames would grow for as long as the phone stays behind). ImageBitmaps, not
 // <img> elements: no DOM nodes made per frame, and each is freed as soon as it is drawn.
-export function drawGrid(canvas, grid, kind = "map") {
-  canvas.waiting = canvas.drawn === grid.grid ? null : { grid, kind };
+export function drawGrid(canvas, grid, kind = "map", view = null) {
+  const key = view ? `${view.count}/${view.cols}/${view.zoom}/${view.gap}` : "";
+  canvas.waiting = canvas.drawn === grid.grid && canvas.drawnView === key ? null : { grid, kind, view, key };
   if (canvas.waiting && !canvas.decoding) decodeWaiting(canvas);
 }
 
 async function decodeWaiting(canvas) {
   canvas.decoding = true;
   while (canvas.waiting && canvas.isConnected) {    // a replaced view draws nothing more
-    const { grid, kind } = canvas.waiting;
+    const { grid, kind, view, key } = canvas.waiting;
     canvas.waiting = null;
     try {
       const bitmap = await createImageBitmap(pngBlob(grid.grid));
-      paint(canvas, bitmap, layoutOf(grid, kind));
+      paint(canvas, bitmap, layoutOf(grid, kind, view));
       bitmap.close();
       canvas.drawn = grid.grid;
+      canvas.drawnView = key;
     } catch {
       // a broken image: keep what the canvas shows
     }
@@ -58,7 +65,7 @@ function pngBlob(b64) {
   return new Blob([bytes], { type: "image/png" });
 }
 
-function paint(canvas, image, { h, w, count, cols, rows, zoom, gap }) {
+function paint(canvas, image, { h, w, count, cols, srcCols, rows, zoom, gap, sized }) {
   const tw = w * zoom;
   const th = h * zoom;
   canvas.width = cols * tw + (cols - 1) * gap;
@@ -69,10 +76,11 @@ function paint(canvas, image, { h, w, count, cols, rows, zoom, gap }) {
   for (let k = 0; k < count; k += 1) {
     const r = Math.floor(k / cols);
     const c = k % cols;
-    ctx.drawImage(image, c * w, r * h, w, h, c * (tw + gap), r * (th + gap), tw, th);
+    const [sr, sc] = [Math.floor(k / srcCols), k % srcCols];
+    ctx.drawImage(image, sc * w, sr * h, w, h, c * (tw + gap), r * (th + gap), tw, th);
   }
   Object.assign(canvas.dataset, { count: String(count), cols: String(cols), zoom: String(zoom), gap: String(gap), tile: `${h}x${w}` });
-  canvas.style.width = `${canvas.width / 15}rem`;
+  if (sized) canvas.style.width = `${canvas.width / 15}rem`;
 }
 
 // The tile under a click (its position in the grid), or null on a gap or past the last tile.

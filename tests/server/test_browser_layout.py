@@ -17,14 +17,17 @@ import httpx
 import pytest
 
 from engine.data.dataset import SourceInfo
-from tests.server.browser import OUTPUT, launch, sync_api, watch_console
+from tests.server.browser import OUTPUT, watch_console
 from tests.server.conftest import TOKEN, presenter, tiny_settings
 from tests.server.live import live_server
 from tests.server.tiny import tiny_dataset
 
 WAIT_MS = 30000
-FRAME_IMAGES = ("[...document.querySelectorAll('#netview img')]"
-                ".some((img) => img.src.startsWith('data:image/png') && img.naturalWidth > 0)")
+# projector mode draws the network as a strip: its example image, and its maps
+STRIP_DRAWN = ("[...document.querySelectorAll('#netstrip img')]"
+               ".some((img) => img.src.startsWith('data:image/png') && img.naturalWidth > 0)"
+               " && [...document.querySelectorAll('#netstrip .ns-kind-maps canvas')]"
+               ".every((c) => c.dataset.count)")
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +39,6 @@ def server(tmp_path_factory):
     settings = tiny_settings(directory, start_paused=False, dataset=cifar, gallery_per_class=8)
     with live_server(settings) as (base, _app):
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = launch(p)
-        yield chromium
-        chromium.close()
 
 
 def box(page, selector: str) -> dict:
@@ -93,7 +88,7 @@ def test_projector_mode_fits_one_1920x1080_screen(server, browser):
     assert page.evaluate("document.documentElement.classList.contains('projector')")
     page.wait_for_selector("#loss-chart canvas")
     page.wait_for_selector("#gallery .card", timeout=WAIT_MS)
-    page.wait_for_function(FRAME_IMAGES, timeout=WAIT_MS)
+    page.wait_for_function(STRIP_DRAWN, timeout=WAIT_MS)
     page.wait_for_function("document.getElementById('data-title').textContent.includes('CIFAR-10')",
                            timeout=WAIT_MS)
     page.wait_for_timeout(1000)                      # charts and cards settle
@@ -106,7 +101,21 @@ def test_projector_mode_fits_one_1920x1080_screen(server, browser):
         b = box(page, selector)
         assert b["top"] >= 0 and b["bottom"] <= 1080 and b["right"] <= 1920, (selector, b)
         assert b["height"] > 0, selector
-    assert box(page, "#netview")["height"] >= 250          # room for the network strip
+    assert box(page, "#netstrip")["height"] >= 250         # room for the network strip
+    # the strip: a column per layer of the net, the class bars named, and no scrolling in
+    # the network's box (test_browser_projector.py checks it for the nets the demo runs)
+    layers = httpx.get(f"{server}/api/frame").json()["layers"]
+    assert page.locator("#netstrip .ns-layer").count() == len(layers)
+    assert not page.is_visible("#netview")
+    for selector in ("#net-panel", "#netstrip"):
+        sh, ch, sw, cw = page.evaluate(
+            "(s) => { const e = document.querySelector(s);"
+            " return [e.scrollHeight, e.clientHeight, e.scrollWidth, e.clientWidth]; }", selector)
+        assert sh <= ch + 1 and sw <= cw + 1, (selector, sh, ch, sw, cw)
+    softmax = layers[-1]
+    assert softmax["type"] == "softmax"
+    assert page.locator(f"#netstrip .ns-layer[data-index='{softmax['index']}'] .bar-label"
+                        ).all_inner_texts() == ["dark", "light"]
     assert box(page, "#loss-chart canvas")["height"] >= 250
     # the title stays on one line, "CIFAR-10" whole
     assert page.evaluate("document.getElementById('data-title').getClientRects().length") == 1
