@@ -15,7 +15,7 @@ import numpy as np
 from engine.formats.snapshot import dumps as snapshot_dumps
 from engine.formats.snapshot import snapshot_to_json
 from server import exports
-from server.errors import ApiError, engine_refusal
+from server.errors import ApiError, engine_refusal, engine_refusals_as
 from server.snapshot_files import remove_stale_temp_files, save_snapshot_file
 from engine.threads import ThreadTuner
 from server.views import Inspector, net_view
@@ -307,15 +307,10 @@ class Handlers:
         except OptimError as exc:      # e.g. the preset's warmup longer than a set total_steps
             raise ApiError(422, "invalid_setting", f"the preset's training settings do not fit "
                            f"the current ones: {exc}", field=exc.field) from None
-        try:
-            # The preset's settings go in with the net: both fit the training budget, or
-            # neither is applied.
+        # The preset's settings go in with the net: both fit the training budget, or neither
+        # is applied.
+        with engine_refusals_as("net_mismatch"):      # TrainError, or another refusal
             t.set_net(spec, seed=self.s.seed, settings=defaults or None)
-        except ValueError as exc:      # TrainError, or another of the engine's refusals
-            if not engine_refusal(exc):
-                raise
-            raise ApiError(422, "net_mismatch", str(exc),
-                           field=getattr(exc, "field", None)) from None
         self.w.published.saved_run = None
         self.publish_net(preset)
         self.publish_all()
@@ -336,13 +331,8 @@ class Handlers:
         return {"pinned": index, "frame": self.w.published.frame}
 
     def do_params(self, changes: dict) -> dict:
-        try:
+        with engine_refusals_as("invalid_setting"):   # TrainError, or another refusal
             settings = self.trainer.apply(changes)
-        except ValueError as exc:      # TrainError, or another of the engine's refusals
-            if not engine_refusal(exc):
-                raise
-            raise ApiError(422, "invalid_setting", str(exc),
-                           field=getattr(exc, "field", None)) from None
         self.w.published.settings = settings
         self.w.set_status(self.status())
         self.w.publish_state()
@@ -425,13 +415,8 @@ class Handlers:
         """Swap a checked snapshot in (422 when it does not fit this run), log says(), and
         publish it as net `name`; the saved run is no longer offered: the run is another one
         now."""
-        try:
+        with engine_refusals_as("snapshot_mismatch", f"{label}: "):  # TrainError, SnapshotError...
             self.trainer.load(snapshot)
-        except ValueError as exc:      # TrainError, SnapshotError, OptimError...
-            if not engine_refusal(exc):
-                raise
-            raise ApiError(422, "snapshot_mismatch", f"{label}: {exc}",
-                           field=getattr(exc, "field", None)) from None
         self.w.published.saved_run = None
         self.publish_net(name)
         self.w.log("info", says())

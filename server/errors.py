@@ -12,6 +12,8 @@ to fix, not an input to explain away.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import logging
 from typing import Any
 
@@ -111,6 +113,18 @@ def engine_refusal(exc: BaseException) -> bool:
     """True for the engine's own error types: ValueError subclasses defined in engine/."""
     return (isinstance(exc, ValueError) and type(exc) is not ValueError
             and type(exc).__module__.split(".")[0] == "engine")
+
+
+@contextmanager
+def engine_refusals_as(code: str, prefix: str = ""):
+    """Inside the block, the engine's own refusals become a 422 `code` (their message after
+    `prefix`, their field kept); anything else goes on up, to the 500 handler."""
+    try:
+        yield
+    except ValueError as exc:
+        if not engine_refusal(exc):
+            raise
+        raise ApiError(422, code, f"{prefix}{exc}", field=getattr(exc, "field", None)) from None
 
 
 async def _value_error(request: Request, exc: ValueError):

@@ -109,3 +109,14 @@ def assert_error(response, status: int, code: str | None = None) -> dict:
     if code is not None:
         assert body["error"] == code, body
     return body
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium per page-test module (skipped, with the reason, without Playwright or
+    Debian's chromium: see tests/server/browser.py)."""
+    from tests.server.browser import launch, sync_api
+    with sync_api.sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()

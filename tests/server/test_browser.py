@@ -12,7 +12,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.server.browser import OUTPUT, launch, sync_api, watch_console
+from tests.server.browser import OUTPUT, watch_console
 from tests.server.conftest import TOKEN, presenter, tiny_settings
 from tests.server.live import live_server
 from tests.server.tiny import TINY_SPEC
@@ -24,14 +24,6 @@ def server(tmp_path_factory):
     settings = tiny_settings(directory, start_paused=False)
     with live_server(settings) as (base, _app):
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = launch(p)
-        yield chromium
-        chromium.close()
 
 
 def png_bytes(colour) -> bytes:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.server.browser import launch, sync_api, watch_console
+from tests.server.browser import watch_console
 from tests.server.conftest import TOKEN, presenter, tiny_settings
 from tests.server.live import live_server
 from tests.server.probe import wait_ready_live
@@ -27,14 +27,6 @@ def server(tmp_path_factory):
     with live_server(tiny_settings(directory, start_paused=True)) as (base, _app):
         wait_ready_live(base)           # kernels compiled: steps and loads are taken
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = launch(p)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

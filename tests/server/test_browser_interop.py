@@ -13,7 +13,7 @@ from engine.data.normalize import CONVNETJS_INPUT
 from engine.net import Net
 from engine.formats.snapshot import dumps, snapshot_to_json
 from engine.spec.net_spec import parse_spec
-from tests.server.browser import launch, sync_api, watch_console
+from tests.server.browser import watch_console
 from tests.server.conftest import TOKEN, presenter, tiny_settings
 from tests.server.live import live_server
 from tests.server.probe import wait_ready_live
@@ -29,14 +29,6 @@ def server(tmp_path_factory):
     with live_server(tiny_settings(directory, start_paused=True)) as (base, _app):
         wait_ready_live(base)
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = launch(p)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

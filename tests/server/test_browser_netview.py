@@ -13,7 +13,7 @@ import io
 import pytest
 from PIL import Image
 
-from tests.server.browser import OUTPUT, launch, sync_api, watch_console
+from tests.server.browser import OUTPUT, watch_console
 from tests.server.live import live_server
 from tests.server.wide import (BLOCK, CONV1, CONV2, FC2, FC50, INPUT, POOL, SOFTMAX,
                                wide_settings)
@@ -49,14 +49,6 @@ def server(tmp_path_factory):
     # paused: the frame the page shows is the one the routes answer for
     with live_server(wide_settings(tmp_path_factory.mktemp("netview"))) as (base, _app):
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = launch(p)
-        yield chromium
-        chromium.close()
 
 
 def row(index: int) -> str:

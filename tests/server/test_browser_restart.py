@@ -8,9 +8,8 @@ from __future__ import annotations
 import socket
 
 import httpx
-import pytest
 
-from tests.server.browser import launch, sync_api, watch_console
+from tests.server.browser import watch_console
 from tests.server.conftest import TOKEN, presenter, tiny_settings
 from tests.server.live import live_server
 from tests.server.probe import wait_ready_live
@@ -22,14 +21,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = launch(p)
-        yield chromium
-        chromium.close()
 
 
 def pill(page) -> str:

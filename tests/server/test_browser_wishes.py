@@ -12,7 +12,7 @@ import pytest
 
 from server.events import format_subscription
 from server.measure import VIEWER_ALL, VIEWER_TOP
-from tests.server.browser import launch, sync_api, watch_console
+from tests.server.browser import watch_console
 from tests.server.conftest import TOKEN, tiny_settings
 from tests.server.live import live_server
 
@@ -23,14 +23,6 @@ def live(tmp_path_factory):
     settings = tiny_settings(directory, start_paused=False, frame_every_steps=5)
     with live_server(settings) as (base, app):
         yield base, app.state.runtime.hub
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = launch(p)
-        yield chromium
-        chromium.close()
 
 
 def wish_of_the_page(hub, expected: str, timeout: float = 15.0) -> str:
