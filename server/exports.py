@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.formats.convnetjs import ConvNetJSError, convnetjs_agreement, export_convnetjs, export_status
+from engine.formats.convnetjs import (ConvNetJSError, convnetjs_agreement, export_convnetjs,
+                                      export_status)
 from engine.formats.onnx_export import INSTALL_HINT, OnnxExportError, export_onnx, onnx_available
 from engine.formats.snapshot import dumps
 from server.errors import ApiError

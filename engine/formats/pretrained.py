@@ -12,7 +12,7 @@ from pathlib import Path
 from engine.formats.convnetjs import import_convnetjs
 from engine.data.sources import CIFAR10_CLASSES
 from engine.formats.snapshot import (Snapshot, SnapshotError, decode_json, read_capped,
-                             snapshot_from_json)
+                                     snapshot_from_json)
 
 # name -> file in pretrained_nets/, most accurate first: "pretrained" alone means the
 # first one shipped.

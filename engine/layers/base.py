@@ -145,8 +145,9 @@ def checked_batch(layer: Layer, x: np.ndarray, shape: tuple[int, ...], what: str
 class Layer:
     """Base class. Subclasses set `type` and are built from a validated, normalised LayerDef.
 
-    The LayerDef is a plain dict produced by `engine.spec.net_spec` (every optional key filled in, plus
-    `in_shape` and `out_shape` as (C, H, W)); constructors trust it and validate nothing.
+    The LayerDef is a plain dict produced by `engine.spec.net_spec` (every optional key filled
+    in, plus `in_shape` and `out_shape` as (C, H, W)); constructors trust it and validate
+    nothing.
     """
 
     type: ClassVar[str] = ""

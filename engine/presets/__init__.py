@@ -14,7 +14,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from engine.spec.net_spec import DEFAULT_BUDGET, Budget, NetSpec, SpecError, load_spec_text, parse_spec
+from engine.spec.net_spec import (DEFAULT_BUDGET, Budget, NetSpec, SpecError, load_spec_text,
+                                  parse_spec)
 
 # Order: trainable here first, then the case studies in the lecture's order.
 PRESETS = ("convnetjs", "cifar_small", "cifar_resnet", "lenet5", "alexnet", "zfnet", "vgg16",

@@ -98,3 +98,9 @@ class History:
         self._index.clear()
         self.stride = 1
         self._offered = 0
+
+
+def point_from_test(step: int, examples: int, test: dict[str, Any]) -> dict[str, Any]:
+    """A whole-test-set result as the history keeps it, at the step its weights were taken."""
+    return {"step": step, "examples": examples, "test_acc": test["accuracy"],
+            "test_loss": test.get("loss")}

@@ -8,7 +8,7 @@ import pytest
 from engine.formats import pretrained
 from engine.data import CIFAR10_CLASSES
 from engine.formats.pretrained import (available_pretrained, load_pretrained, parse_snapshot_bytes,
-                               resolve_snapshot)
+                                       resolve_snapshot)
 from engine.formats.snapshot import SnapshotError, dumps, save_snapshot, snapshot_to_json
 from tests.builders import tiny_net
 from tests.naive.convnetjs import make_net_json

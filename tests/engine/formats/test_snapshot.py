@@ -16,7 +16,7 @@ import pytest
 from engine.layers.base import Context
 from engine.optim import Optimizer
 from engine.formats.snapshot import (FORMAT, VERSION, SnapshotError, dumps, load_snapshot, loads,
-                             save_snapshot, snapshot_to_json)
+                                     save_snapshot, snapshot_to_json)
 from tests.builders import BN_LAYERS, REPO, TINY_LAYERS, tiny_net
 
 
