@@ -1,6 +1,7 @@
 // The top bar: connection badge, join address with its QR code, and the projector toggle.
 
 import qrcode from "../vendor/qrcode-generator/qrcode.mjs";
+import { followScroll } from "./scrollcue.js";
 
 export function setConnection(badge, { state, retryIn }) {
   if (state === "open") {
@@ -48,6 +49,7 @@ export function setJoinUrl(url) {
 // The projector toggle: large type and the one-screen layout (app.css, html.projector). The
 // choice is remembered; a ?projector= in the address is dropped once the toggle decides.
 export function setupHeader(onProjector) {
+  followScroll(document.querySelector("nav.jump"));   // a phone's section links run off screen
   const dialog = document.getElementById("qr-dialog");
   document.getElementById("qr-button").addEventListener("click", () => dialog.showModal());
   dialog.addEventListener("click", (e) => { if (e.target === dialog) dialog.close(); });

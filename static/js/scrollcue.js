@@ -14,11 +14,16 @@ function update(box) {
   if (cue && cue.classList.contains("scroll-cue")) cue.hidden = !wide;
 }
 
-// Wraps `content` (a table) in a sideways-scrolling box with its cue; returns the wrapper.
-export function scrollBox(content, className = "") {
-  const box = el("div", { class: `scroll-x ${className}`.trim(), tabindex: "0" }, content);
+// A box (class scroll-x) that scrolls sideways gets its faded edges kept up to date.
+export function followScroll(box) {
   box.addEventListener("scroll", () => update(box), { passive: true });
   requestAnimationFrame(() => update(box));
+  return box;
+}
+
+// Wraps `content` (a table) in a sideways-scrolling box with its cue; returns the wrapper.
+export function scrollBox(content, className = "") {
+  const box = followScroll(el("div", { class: `scroll-x ${className}`.trim(), tabindex: "0" }, content));
   return el("div", { class: "scroll-wrap" },
     el("p", { class: "scroll-cue", hidden: true, "aria-hidden": "true" }, "wider than the screen: swipe the table sideways →"),
     box);

@@ -251,6 +251,10 @@ def test_a_phone_gets_the_upload_near_the_top_and_a_cue_on_wide_tables(server, b
     assert box(page, ".topbar")["height"] <= 90              # was three rows
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width                               # nothing wider than the phone
+    # The section links run off the phone's screen: their right edge fades until scrolled.
+    page.wait_for_function("(s => (s.maskImage || s.webkitMaskImage || 'none') !== 'none')"
+                           "(getComputedStyle(document.querySelector('nav.jump')))",
+                           timeout=WAIT_MS)
     # The architecture table is wider than the phone: a cue says so, and the box's edge fades.
     page.locator("#arch-panel .summary-table").scroll_into_view_if_needed()
     page.wait_for_selector("#arch-panel .scroll-cue:not([hidden])", timeout=WAIT_MS)
