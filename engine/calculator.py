@@ -105,7 +105,7 @@ def own_flops(d: dict) -> int:
         return 2 * n_out * n_in
     if t == "pool":
         return n_out * d["sy"] * d["sx"]
-    if t in ("global_avg_pool", "relu", "sigmoid", "tanh", "leaky_relu", "maxout"):
+    if t in ("global_avg_pool", "relu", "sigmoid", "tanh", "leaky_relu", "gelu", "maxout"):
         return n_in
     if t == "batchnorm":
         return 2 * n_in

@@ -58,8 +58,8 @@ RECENT_FRAMES = 8
 KEPT_BYTES = 64_000_000     # ...fewer where the arrays of that many would pass this
 FILTER_PATH = "/api/frame/filter"
 # Layers whose channel k is their input's channel k: the class scores keep their class.
-KEEPS_CHANNELS = frozenset({"softmax", "svm", "relu", "leaky_relu", "sigmoid", "tanh",
-                            "dropout", "batchnorm", "pool", "global_avg_pool"})
+KEEPS_CHANNELS = frozenset({"softmax", "svm", "relu", "leaky_relu", "gelu", "sigmoid",
+                            "tanh", "dropout", "batchnorm", "pool", "global_avg_pool"})
 RGB = ("R", "G", "B")
 
 

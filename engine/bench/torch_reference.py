@@ -162,6 +162,8 @@ def _module(d: dict[str, Any]):
         return nn.ReLU()
     if t == "leaky_relu":
         return nn.LeakyReLU(d["alpha"])
+    if t == "gelu":
+        return nn.GELU()               # approximate="none": the erf form, as ours
     if t == "sigmoid":
         return nn.Sigmoid()
     if t == "tanh":

@@ -19,6 +19,8 @@ when predicting (float rounding aside):
   concat       each branch on the same input, then Concat on the channel axis
   softmax      Flatten, Softmax -> "probabilities"; svm -> "scores"; regression -> "values"
                (the loss layers' outputs when predicting; shape (batch, outputs))
+  gelu         x * 0.5 * (1 + erf(x / sqrt 2)) as Div, Erf, Add, Mul, Mul (Gelu itself
+               arrives in opset 20)
 plus Relu, LeakyRelu, Sigmoid, Tanh and GlobalAveragePool. The class names (a JSON list) and
 the normalisation are in the model's metadata.
 
@@ -115,6 +117,15 @@ def _layer(g: _Graph, layer, x: str, path: str) -> str:
         return g.node(kind.capitalize(), [x], name)
     if kind == "leaky_relu":
         return g.node("LeakyRelu", [x], name, alpha=float(layer.d["alpha"]))
+    if kind == "gelu":
+        # Gelu is an operator from opset 20 on; before it, x * 0.5 * (1 + erf(x / sqrt 2)) in
+        # this node order, the pattern onnxruntime fuses back into one Gelu kernel.
+        scaled = g.node("Div", [x, g.const(f"{name}.sqrt2", np.array(np.sqrt(2.0)))],
+                        f"{name}.div")
+        erf = g.node("Erf", [scaled], f"{name}.erf")
+        cdf2 = g.node("Add", [erf, g.const(f"{name}.one", np.array(1.0))], f"{name}.add")
+        doubled = g.node("Mul", [x, cdf2], f"{name}.mul")
+        return g.node("Mul", [doubled, g.const(f"{name}.half", np.array(0.5))], name)
     if kind == "maxout":
         c, h, w = layer.in_shape
         group = layer.d["group_size"]

@@ -1,4 +1,4 @@
-"""Activation layers (relu, leaky relu, sigmoid, tanh, maxout) and dropout."""
+"""Activation layers (relu, leaky relu, gelu, sigmoid, tanh, maxout) and dropout."""
 
 from __future__ import annotations
 
@@ -61,6 +61,17 @@ class LeakyReluLayer(_Elementwise):
 
     def scalars(self, dtype):
         return (dtype.type(self.alpha),)
+
+
+@register
+class GeluLayer(_Elementwise):
+    """x * Phi(x), the exact (erf) GELU. Not fused into a conv as relu is: its backward
+    needs x, not a mask, so it runs as its own pass."""
+
+    type = "gelu"
+    forward_kernel = staticmethod(kernels.gelu_forward)
+    backward_kernel = staticmethod(kernels.gelu_backward)
+    saves = "x"  # GELU is not one-to-one (it dips to -0.17 and back), so out cannot give x
 
 
 @register

@@ -16,7 +16,7 @@ from engine.spec.windows import AXIS_WORDS, check_axis, window_out
 
 # ConvNetJS's makeLayers writes these into every def after the first; they mean nothing here.
 IGNORED_KEYS = ("in_sx", "in_sy", "in_depth")
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "maxout", "leaky_relu")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "maxout", "leaky_relu", "gelu")
 WINDOW_KEYS = ("sx", "sy", "stride", "stride_x", "stride_y", "pad", "pad_x", "pad_y", "rounding")
 WEIGHT_KEYS = ("bias", "l1_decay_mul", "l2_decay_mul", "bias_pref")
 SUGAR_KEYS = ("activation", "group_size", "drop_prob")
@@ -26,7 +26,7 @@ LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "fc": ("num_neurons",) + WEIGHT_KEYS + SUGAR_KEYS,
     "pool": WINDOW_KEYS + ("mode",),
     "global_avg_pool": (),
-    "relu": (), "sigmoid": (), "tanh": (),
+    "relu": (), "sigmoid": (), "tanh": (), "gelu": (),
     "leaky_relu": ("alpha",),
     "maxout": ("group_size",),
     "dropout": ("drop_prob",),
@@ -39,7 +39,7 @@ LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "regression": ("num_neurons",),
 }
 LOSS_TYPES = ("softmax", "svm", "regression")
-ELEMENTWISE = ("relu", "sigmoid", "tanh", "leaky_relu", "dropout", "batchnorm", "lrn")
+ELEMENTWISE = ("relu", "sigmoid", "tanh", "leaky_relu", "gelu", "dropout", "batchnorm", "lrn")
 
 
 def _window(r: Reader, in_shape: Shape, *, pool: bool) -> dict:
@@ -159,7 +159,7 @@ def normalise_layer(obj: Any, path: str, in_shape: Shape | None, depth: int,
              "out_shape": (c,) + win["out_hw"]}
     elif layer_type == "global_avg_pool":
         d = {"type": layer_type, "out_shape": (c, 1, 1)}
-    elif layer_type in ("relu", "sigmoid", "tanh"):
+    elif layer_type in ("relu", "sigmoid", "tanh", "gelu"):
         d = {"type": layer_type}
     elif layer_type == "leaky_relu":
         d = {"type": layer_type, "alpha": r.float("alpha", 0.01, minimum=0.0)}

@@ -64,6 +64,17 @@ def test_receptive_field_and_jump():
     assert rows[5]["receptive_field"] == [6 + 7 * 2, 10 + 7 * 2]  # fc sees its whole input
 
 
+def test_every_activation_function_counts_one_flop_per_value_and_no_activations():
+    kinds = [{"type": "relu"}, {"type": "leaky_relu"}, {"type": "gelu"}, {"type": "sigmoid"},
+             {"type": "tanh"}]
+    spec = parse_spec([{"type": "input", "out_sx": 5, "out_sy": 4, "out_depth": 3},
+                       {"type": "conv", "sx": 1, "filters": 6, "activation": "gelu"}, *kinds,
+                       {"type": "softmax", "num_classes": 2}])
+    rows = summarize(spec)["layers"][2:8]
+    assert [r["type"] for r in rows] == ["gelu", "relu", "leaky_relu", "gelu", "sigmoid", "tanh"]
+    assert all(r["flops"] == 6 * 4 * 5 and r["activations"] == 0 for r in rows)
+
+
 def test_batchnorm_no_bias_and_blocks():
     block = {"type": "residual", "layers": [
         {"type": "conv", "sx": 3, "pad": 1, "stride": 2, "rounding": "floor", "filters": 64,

@@ -90,6 +90,7 @@ EXAMPLES = {
     "global_avg_pool": {"type": "global_avg_pool"},
     "relu": {"type": "relu"}, "sigmoid": {"type": "sigmoid"}, "tanh": {"type": "tanh"},
     "leaky_relu": {"type": "leaky_relu", "alpha": 0.1},
+    "gelu": {"type": "gelu"},
     "maxout": {"type": "maxout", "group_size": 2},
     "dropout": {"type": "dropout", "drop_prob": 0.5},
     "batchnorm": {"type": "batchnorm", "eps": 1e-5, "momentum": 0.1},

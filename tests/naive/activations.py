@@ -28,6 +28,17 @@ def leaky_relu_backward(x, dout, alpha):
     return _map(lambda v, g: g if v > 0 else alpha * g, x, dout)
 
 
+def gelu_forward(x):
+    """The exact GELU as written: x * 0.5 * (1 + erf(x / sqrt 2))."""
+    return _map(lambda v: v * 0.5 * (1.0 + math.erf(v / math.sqrt(2.0))), x)
+
+
+def gelu_backward(x, dout):
+    return _map(lambda v, g: g * (0.5 * (1.0 + math.erf(v / math.sqrt(2.0)))
+                                  + v * math.exp(-v * v / 2.0) / math.sqrt(2.0 * math.pi)),
+                x, dout)
+
+
 def sigmoid_forward(x):
     return _map(lambda v: 1.0 / (1.0 + math.exp(-v)) if v > -700 else 0.0, x)
 

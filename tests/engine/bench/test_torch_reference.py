@@ -134,6 +134,17 @@ SMALL_SPECS = {
         {"type": "fc", "num_neurons": 8, "activation": "relu", "drop_prob": 0.5},
         {"type": "regression", "num_neurons": 2},
     ],
+    "gelu": [  # the speedrun's conv -> batchnorm -> gelu, gelu as conv/fc sugar and in a block
+        INPUT,
+        {"type": "conv", "sx": 3, "filters": 4, "pad": 1, "bias": False},
+        {"type": "batchnorm"},
+        {"type": "gelu"},
+        {"type": "residual", "layers": [{"type": "conv", "sx": 3, "filters": 4, "pad": 1,
+                                         "activation": "gelu"}]},
+        {"type": "pool", "sx": 2, "stride": 2, "rounding": "floor"},
+        {"type": "fc", "num_neurons": 6, "activation": "gelu"},
+        {"type": "softmax", "num_classes": 3},
+    ],
     "blocks": [
         INPUT,
         {"type": "concat", "branches": [
@@ -158,7 +169,7 @@ def test_every_layer_type_matches_torch(name, dtype):
     compare(parse_spec(SMALL_SPECS[name]), dtype, batch=3, steps=2)
 
 
-@pytest.mark.parametrize("name", ["blocks", "dropout_and_regression"])
+@pytest.mark.parametrize("name", ["blocks", "dropout_and_regression", "gelu"])
 def test_eval_mode_matches_torch(name):
     compare(parse_spec(SMALL_SPECS[name]), np.float64, batch=2, training=False)
 

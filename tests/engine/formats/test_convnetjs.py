@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.formats.convnetjs import (ConvNetJSError, convnetjs_agreement, export_convnetjs,
-                              export_status, import_convnetjs, training_normalization)
+                                      export_status, import_convnetjs, training_normalization)
 from engine.data import Normalization, preprocess
 from engine.data.normalize import CONVNETJS_INPUT
 from engine.formats.pretrained import load_pretrained
@@ -231,6 +231,9 @@ def test_an_inexact_fold_is_refused_unless_approximate_and_its_agreement_measure
     ({"type": "conv", "sx": 4, "filters": 2, "stride_x": 1, "stride_y": 2, "pad": 1},
      "equal x/y stride"),
     ({"type": "leaky_relu"}, "no leaky_relu"),
+    ({"type": "gelu"}, r"layer 2 \(gelu\): ConvNetJS has no gelu layer"),
+    ({"type": "conv", "sx": 1, "filters": 2, "activation": "gelu"},   # the sugar's gelu too
+     r"layer 3 \(gelu\): ConvNetJS has no gelu layer"),
     ({"type": "dropout", "drop_prob": 0.5}, "dropout"),             # then a tanh
 ])
 def test_layers_convnetjs_lacks_are_refused_on_export(layer, message):

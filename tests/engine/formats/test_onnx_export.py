@@ -10,7 +10,7 @@ import pytest
 from engine.data import Normalization, preprocess
 from engine.net import Net
 from engine.formats.onnx_export import (INSTALL_HINT, OPSET, OnnxExportError, OnnxMissingError,
-                                export_onnx)
+                                        export_onnx)
 from engine.presets import TRAINABLE, load_preset
 from engine.formats.pretrained import available_pretrained, load_pretrained
 from engine.spec.net_spec import parse_spec
@@ -100,6 +100,7 @@ EVERY_LAYER = [
         {"type": "batchnorm"}, {"type": "relu"},
         {"type": "conv", "sx": 3, "filters": 6, "pad": 1}]},
     {"type": "tanh"},
+    {"type": "gelu"},
     {"type": "residual", "layers": [{"type": "conv", "sx": 1, "filters": 6},
                                     {"type": "sigmoid"}]},
     {"type": "concat", "branches": [
@@ -142,12 +143,13 @@ def test_a_net_with_every_layer_type_runs_in_onnxruntime_as_here(head):
         for _, child in getattr(layer, "walk", lambda: [])():
             types.add(child.type)
     assert types >= {"input", "conv", "batchnorm", "leaky_relu", "lrn", "maxout", "pool",
-                     "residual", "tanh", "sigmoid", "concat", "dropout", "global_avg_pool",
-                     "fc", "relu", head}
+                     "residual", "tanh", "gelu", "sigmoid", "concat", "dropout",
+                     "global_avg_pool", "fc", "relu", head}
     images = np.stack([np.asarray(_resize(img, 14, 12)) for img in pictures()])
     model, out = assert_same(net, DATA_NORM, images, [f"c{k}" for k in range(
         net.spec.num_outputs)])
     assert out.std(axis=0).mean() > 1e-3                   # the outputs depend on the image
+    assert "Erf" in {n.op_type for n in model.graph.node}    # gelu, spelled out for opset 17
     assert model.graph.output[0].name == {"softmax": "probabilities", "svm": "scores",
                                           "regression": "values"}[head]
 

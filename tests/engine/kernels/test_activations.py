@@ -1,6 +1,8 @@
 """engine/kernels/activations.py against tests/naive/activations.py and float64 central
 differences. Elementwise kernels take flat views, as the layers pass them."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,8 @@ OPS = {
     "leaky_relu": (kernels.leaky_relu_forward, kernels.leaky_relu_backward, "x",
                    lambda x: naive.leaky_relu_forward(x, ALPHA),
                    lambda x, g: naive.leaky_relu_backward(x, g, ALPHA)),
+    "gelu": (kernels.gelu_forward, kernels.gelu_backward, "x",
+             naive.gelu_forward, naive.gelu_backward),
     "sigmoid": (kernels.sigmoid_forward, kernels.sigmoid_backward, "out",
                 naive.sigmoid_forward, naive.sigmoid_backward),
     "tanh": (kernels.tanh_forward, kernels.tanh_backward, "out",
@@ -97,6 +101,22 @@ def test_tanh_is_accurate_near_zero_and_saturates():
     kernels.tanh_forward(out, x)
     np.testing.assert_allclose(out, np.tanh(x.astype(np.float64)), rtol=0, atol=1.5e-7)
     assert out[5] == 1 and out[6] == -1
+
+
+def test_gelu_keeps_its_small_negative_values_in_float32():
+    # Where 1 + erf(x / sqrt 2) cancels in float32 (x well below 0: at -6 it is 0 or 2^-24
+    # against 2e-9) the output keeps 5 digits (the rounding of x / sqrt 2 costs the rest),
+    # and the tails go to exactly 0 and x with no NaN.
+    x = np.array([-3.0, -5.0, -6.0, -9.0, -100.0, 0.0, 100.0, 1e-30], dtype=np.float32)
+    out = np.empty_like(x)
+    kernels.gelu_forward(out, x)
+    x64 = x.astype(np.float64)
+    exact = 0.5 * x64 * np.array([math.erfc(-v / math.sqrt(2.0)) for v in x64])
+    np.testing.assert_allclose(out, exact, rtol=2e-5, atol=1e-37)
+    assert out[4] == 0 and out[6] == 100
+    dx = np.empty_like(x)
+    kernels.gelu_backward(dx, np.ones_like(x), x)
+    assert np.isfinite(dx).all() and dx[4] == 0 and dx[6] == 1 and dx[5] == 0.5
 
 
 # (N, C, H, W, group_size); C = 7 with g = 2 leaves one channel out, as ConvNetJS floors C / g.

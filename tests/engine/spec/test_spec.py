@@ -8,7 +8,7 @@ import time
 import pytest
 
 from engine.spec.net_spec import (DEFAULT_BUDGET, Budget, NetSpec, SpecError, decode_spec_text,
-                         load_spec_text, parse_spec)
+                                  load_spec_text, parse_spec)
 
 CONVNETJS_DEMO = json.loads("""[
  {"type":"input","out_sx":32,"out_sy":32,"out_depth":3},
@@ -88,6 +88,24 @@ def test_activation_sugar_and_dropout_order():
     assert spec.layers[2]["out_shape"] == (2, 1, 1) and spec.layers[2]["group_size"] == 3
     assert spec.layers[3]["drop_prob"] == 0.25 and spec.layers[5]["alpha"] == 0.01
     assert spec.layers[1]["bias_pref"] == 0.0  # only relu changes the default
+
+
+def test_gelu_is_a_layer_and_an_activation_of_conv_and_fc():
+    spec = parse_spec(net(conv(activation="gelu", pad=1), {"type": "gelu"},
+                          {"type": "fc", "num_neurons": 4, "activation": "gelu",
+                           "drop_prob": 0.5}))
+    assert types(spec.layers) == ["input", "conv", "gelu", "gelu", "fc", "gelu", "dropout",
+                                  "fc", "softmax"]
+    conv_def, sugar, own = spec.layers[1:4]
+    assert own == {"type": "gelu", "in_shape": (4, 8, 8), "out_shape": (4, 8, 8)}
+    assert sugar == own and spec.layers[5]["out_shape"] == (4, 1, 1)
+    assert conv_def["bias_pref"] == 0.0                    # only relu changes the default
+    e = error(net({"type": "gelu", "approximate": "tanh"}))
+    assert (e.layer, e.field) == ("1", "approximate") and "none besides type" in str(e)
+    e = error(net(conv(activation="gelu_tanh")))
+    assert e.field == "activation" and '"gelu"' in str(e)
+    e = error(net({"type": "Gelu"}))
+    assert e.field == "type" and "gelu" in str(e)
 
 
 def test_svm_and_regression_get_an_fc():

@@ -84,6 +84,27 @@ def test_a_new_net_replaces_the_old_one(fresh_client):
         assert frame["layers"][1]["filters"]["count"] == 6
 
 
+def test_a_net_with_gelu_checks_trains_and_shows_its_gelu_layers(fresh_client):
+    spec = [TINY_SPEC[0], {**TINY_SPEC[1], "activation": "gelu"}, TINY_SPEC[2],
+            {"type": "gelu"}, TINY_SPEC[3]]
+    with fresh_client() as client:
+        wait_ready(client)
+        check = client.post("/api/net/check", json={"spec": spec}, headers=presenter()).json()
+        assert check["ok"] is True, check
+        rows = check["summary"]["layers"]
+        assert [r["type"] for r in rows] == ["input", "conv", "gelu", "pool", "gelu", "fc",
+                                             "softmax"]
+        assert rows[2]["flops"] == 4 * 8 * 8 and rows[4]["flops"] == 4 * 4 * 4
+        response = client.put("/api/net", json={"spec": spec}, headers=presenter())
+        assert response.status_code == 200, response.text
+        stepped = client.post("/api/control", json={"action": "step"}, headers=presenter())
+        assert stepped.status_code == 200, stepped.text
+        frame = client.get("/api/frame").json()
+        assert frame["step"] == 1
+        gelu = frame["layers"][2]
+        assert gelu["type"] == "gelu" and gelu["act"]["count"] == 4, gelu
+
+
 def test_summary_is_public_for_every_preset(client):
     body = client.get("/api/summary", params={"preset": "vgg16"}).json()
     assert body["trainable"] is False and body["summary"]["params"] == 138_357_544
