@@ -5,7 +5,9 @@ size the implementations are timed ALTERNATELY, in `--rounds` rounds of seconds/
 (ours, torch, numpy, ours, torch, ...), so a noisy neighbour hurts all of them alike; the best
 round is reported. Training = forward + backward + a momentum-SGD update (lr 1e-4, mu 0.9, as
 torch.optim.SGD); inference = an evaluation-mode forward pass. FLOPs are the architecture
-calculator's forward FLOPs (multiply-add = 2); a training step counts 3x forward.
+calculator's forward FLOPs (multiply-add = 2); a training step counts 3x forward. The machine's
+own float32 peak (peak.py, with 1 thread and with the thread count used) sets each layer's
+share of it in the per-layer table.
 """
 
 from __future__ import annotations
@@ -274,6 +276,7 @@ def _results(kind_rows, impls, flops_per_image):
 def run(args: argparse.Namespace) -> int:
     from engine.bench.per_layer import profile_layers, render_layers
     from engine.bench.machine import cpu_clock, jit_times, machine_info, others_share
+    from engine.bench.peak import measure_peak
     from engine.calculator import summarize
     batches = _int_list(args.batch, "4,32")
     inference = _int_list(args.inference_batch, "1,256")
@@ -292,14 +295,17 @@ def run(args: argparse.Namespace) -> int:
     tuner = ThreadTuner((c.threads,))
     if args.threads is None:
         tuner = _tune_threads(c, batches[0], rng)
+    peak = measure_peak((1, c.threads), seconds=min(0.5, args.seconds / 4))
+    peak_now = peak["gflops"][str(c.threads)]
     training = [(b, _race(c, True, b, args.seconds, args.rounds, rng)) for b in batches]
     infer = [(b, _race(c, False, b, args.seconds, args.rounds, rng)) for b in inference]
     layers = profile_layers(c, summary, max(batches), args.seconds, args.rounds, rng, LR,
-                            MOMENTUM)
+                            MOMENTUM, peak_gflops=peak_now)
     jit = jit_times(args.net) if args.jit else None
     import numba
     machine = machine_info(c.threads)
     machine["others_cpu_share"] = others = others_share(cpu_at_start)
+    machine["peak"] = peak
     if others is not None and others > 0.05:
         notes.append(f"other processes used {100 * others:.0f}% of the machine's CPU time during "
                      "this run: the figures understate every implementation (parallel kernels "
@@ -335,6 +341,12 @@ def run(args: argparse.Namespace) -> int:
            f"{m['cores']} cores available; other processes' share of the CPU during the run: "
            + (f"{100 * m['others_cpu_share']:.0f}%" if m["others_cpu_share"] is not None
               else "unknown"),
+           "peak float32, an FMA loop in Numba (best short run): "
+           + ", ".join(f"{v:,.1f} GFLOP/s with {n} {'thread' if n == '1' else 'threads'}"
+                       for n, v in peak["gflops"].items())
+           + f" ({peak['accumulators']} accumulators of "
+           + (f"{peak['vector_bits']}-bit vectors)" if peak["vector_bits"]
+              else "scalars or vectors without FMA)"),
            f"software: python {m['python']}, numpy {m['numpy']}, numba {m['numba']} "
            f"({m['numba_threading_layer']} layer), torch {m['torch'] or '-'}",
            f"threads: {_threads_line(tuner)}",

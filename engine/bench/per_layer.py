@@ -104,8 +104,11 @@ def _numpy_step(c, x, y, lr, momentum):
 
 
 def profile_layers(c, summary: dict, batch: int, seconds: float, rounds: int, rng,
-                   lr: float = 1e-4, momentum: float = 0.9) -> dict:
-    """{"batch", "steps": {impl: count}, "rows": [...], "update": {...}, "total": {...}}."""
+                   lr: float = 1e-4, momentum: float = 0.9,
+                   peak_gflops: float | None = None) -> dict:
+    """{"batch", "steps": {impl: count}, "rows": [...], "update": {...}, "total": {...},
+    "peak_gflops"}; with the machine's peak at this thread count (peak.measure_peak), every
+    rate also carries "peak_share", its fraction of that peak."""
     from engine.layers.base import Context
     x = rng.standard_normal((batch,) + c.net.input_shape).astype(np.float32)
     y = rng.integers(0, c.net.spec.num_outputs, batch).astype(np.int64)
@@ -135,22 +138,29 @@ def profile_layers(c, summary: dict, batch: int, seconds: float, rounds: int, rn
         for impl, steps in samples.items():
             f = statistics.median(s[0][i] for s in steps) * 1e3
             b = statistics.median(s[1][i] for s in steps) * 1e3
+            gflops = _gflops(3 * flops * batch, f + b)
             row[impl] = {"forward_ms": round(f, 4), "backward_ms": round(b, 4),
-                         "gflops": _gflops(3 * flops * batch, f + b)}
+                         "gflops": gflops, "peak_share": _share(gflops, peak_gflops)}
         rows.append(row)
     update = {impl: round(statistics.median(s[2] for s in steps) * 1e3, 4)
               for impl, steps in samples.items()}
     total = {}
     for impl in samples:
         ms = sum(r[impl]["forward_ms"] + r[impl]["backward_ms"] for r in rows) + update[impl]
-        total[impl] = {"ms": round(ms, 3), "gflops": _gflops(3 * summary["flops"] * batch, ms)}
+        gflops = _gflops(3 * summary["flops"] * batch, ms)
+        total[impl] = {"ms": round(ms, 3), "gflops": gflops,
+                       "peak_share": _share(gflops, peak_gflops)}
     assert len(rows) == n
     return {"batch": batch, "steps": {impl: len(s) for impl, s in samples.items()},
-            "rows": rows, "update_ms": update, "total": total}
+            "rows": rows, "update_ms": update, "total": total, "peak_gflops": peak_gflops}
 
 
 def _gflops(flops: float, ms: float) -> float | None:
     return round(flops / (ms * 1e6), 2) if flops and ms > 0 else None
+
+
+def _share(gflops: float | None, peak: float | None) -> float | None:
+    return round(gflops / peak, 4) if gflops is not None and peak else None
 
 
 def _label(d: dict) -> str:
@@ -166,25 +176,36 @@ def _label(d: dict) -> str:
 
 def render_layers(p: dict) -> list[str]:
     impls = [i for i in ("ours", "torch", "numpy") if i in p["total"]]
+    peak = p.get("peak_gflops")
     steps = ", ".join(f"{i} {p['steps'][i]}" for i in impls)
     lines = [f"per layer, training batch {p['batch']} (median over steps: {steps}); ms per "
-             "step, GFLOP/s = 3 x forward FLOPs / (fwd + bwd):"]
+             "step, GFLOP/s = 3 x forward FLOPs / (fwd + bwd)"
+             + (f", % peak = GFLOP/s / the machine's measured peak ({peak:.1f} GFLOP/s at "
+                "this thread count):" if peak else ":")]
     head = f"{'':3} {'layer':<20} {'out HxWxC':<10} {'MFLOP/img':>9}"
-    head += "".join(f" | {i:>5} fwd {'bwd':>7} {'GFLOP/s':>7}" for i in impls)
+    head += "".join(f" | {i:>5} fwd {'bwd':>7} {'GFLOP/s':>7}" + (f" {'% peak':>6}" if peak else "")
+                    for i in impls)
     lines.append(head)
 
     def gf(v):
         return f"{v:>7.1f}" if v is not None else f"{'-':>7}"
 
+    def share(v):
+        if not peak:
+            return ""
+        return f" {100 * v:>6.1f}" if v is not None else f" {'-':>6}"
+
     for r in p["rows"]:
         h, w, ch = r["out_shape"]
         line = f"{r['index']:>3} {r['layer']:<20} {f'{h}x{w}x{ch}':<10} {r['flops'] / 1e6:>9.2f}"
         for i in impls:
-            line += f" | {r[i]['forward_ms']:>9.3f} {r[i]['backward_ms']:>7.3f} {gf(r[i]['gflops'])}"
+            line += (f" | {r[i]['forward_ms']:>9.3f} {r[i]['backward_ms']:>7.3f} "
+                     f"{gf(r[i]['gflops'])}{share(r[i]['peak_share'])}")
         lines.append(line)
+    pad = " " * 7 if peak else ""
     line = f"{'':3} {'update (momentum sgd)':<41}"
-    lines.append(line + "".join(f" | {p['update_ms'][i]:>17.3f} {'':>7}" for i in impls))
+    lines.append(line + "".join(f" | {p['update_ms'][i]:>17.3f} {'':>7}{pad}" for i in impls))
     line = f"{'':3} {'total':<41}"
     lines.append(line + "".join(f" | {p['total'][i]['ms']:>17.3f} {gf(p['total'][i]['gflops'])}"
-                                for i in impls))
+                                f"{share(p['total'][i]['peak_share'])}" for i in impls))
     return lines

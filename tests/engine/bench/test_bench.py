@@ -92,3 +92,20 @@ def test_the_3x3_bench_net_of_the_readme_is_a_valid_spec(capsys):
     spec = parse_spec(json.loads(path.read_text()))
     assert [d["type"] for d in spec.layers].count("conv") == 5
     assert spec.input_shape == (3, 32, 32)
+
+
+def test_the_airbench94_bench_net_is_a_valid_spec_of_237_mflop_per_image():
+    # `bench --net engine/bench/nets/airbench94.json`: issue 13's airbench94-shaped net.
+    from pathlib import Path
+
+    import engine
+    from engine.calculator import summarize
+    from engine.spec.net_spec import parse_spec
+    path = Path(engine.__file__).parent / "bench" / "nets" / "airbench94.json"
+    spec = parse_spec(json.loads(path.read_text()))
+    convs = [d for d in spec.layers if d["type"] == "conv"]
+    assert [(d["sx"], d["filters"], d["pad_x"]) for d in convs] == [
+        (2, 24, 0)] + [(3, f, 1) for f in (64, 64, 256, 256, 256, 256)]
+    assert [d["type"] for d in spec.layers].count("batchnorm") == 6
+    assert spec.input_shape == (3, 32, 32) and spec.num_outputs == 10
+    assert abs(summarize(spec)["flops"] - 237e6) <= 0.05 * 237e6
