@@ -107,6 +107,7 @@ class Contenders:
                              momentum=MOMENTUM)
         self.impls = ["ours"]
         self.torch = self.tnet = self.numpy_net = None
+        self.label_smoothing = spec.layers[-1].get("label_smoothing", 0.0)   # torch's the same
         if use_torch:
             started = time.perf_counter()
             try:
@@ -165,7 +166,8 @@ class Contenders:
                 return None
             self.tnet.train()
             self.topt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(self.tnet(xt).flatten(1), yt)
+            loss = torch.nn.functional.cross_entropy(self.tnet(xt).flatten(1), yt,
+                                                     label_smoothing=self.label_smoothing)
             loss.backward()
             self.topt.step()
             return loss.detach().item()

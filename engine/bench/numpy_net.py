@@ -236,6 +236,7 @@ class NumpyNet:
         if spec.loss_type != "softmax":
             raise NotImplementedError("the NumPy benchmark reference supports softmax nets only")
         self.layers = [build(d) for d in spec.layers[:-1]]
+        self.label_smoothing = spec.layers[-1].get("label_smoothing", 0.0)
         ours = {name: arr for name, arr, _ in net.named_params()}
         buffers = dict(net.named_buffers())
         self.params, self.grads, self.velocity = {}, {}, {}
@@ -268,14 +269,19 @@ class NumpyNet:
         return e / e.sum(axis=1, keepdims=True)
 
     def loss_and_grads(self, x, y):
-        """Mean cross-entropy; gradients (batch means) written into self.grads."""
+        """Mean cross-entropy (label smoothing included); gradients (batch means) written into
+        self.grads."""
         scores, caches = self.forward(x, train=True)
         n = scores.shape[0]
-        e = np.exp(scores - scores.max(axis=1, keepdims=True))
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        e = np.exp(shifted)
+        log_probs = shifted - np.log(e.sum(axis=1, keepdims=True))   # finite where probs is 0
         probs = e / e.sum(axis=1, keepdims=True)
-        loss = float(-np.log(probs[np.arange(n), y]).mean())
-        d = probs
-        d[np.arange(n), y] -= 1
+        # the softmax layer's target: (1 - eps) * onehot + eps / K (eps = 0: plain onehot)
+        target = np.full_like(probs, self.label_smoothing / probs.shape[1])
+        target[np.arange(n), y] += 1 - self.label_smoothing
+        loss = float(-(target * log_probs).sum(axis=1).mean())
+        d = probs - target
         d = (d / n).reshape(n, -1, 1, 1)
         for g in self.grads.values():
             g.fill(0)

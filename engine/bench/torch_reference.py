@@ -2,7 +2,7 @@
 
     tnet = torch_net_from_spec(spec, net)       # same layers, same weights (copied from net)
     scores = tnet(torch.from_numpy(x))          # (N, K, 1, 1): the loss layer's INPUT
-    loss = torch_loss(scores, y, spec.loss_type)
+    loss = spec_loss(scores, y, spec)           # torch_loss with the spec's loss layer
     loss.backward(); torch_grads(tnet)          # {"<our param name>": ndarray}
 
 Parameter names are ours ("3.w", "5.layers.1.gamma", "7.branches.0.0.b"), so gradients compare
@@ -259,22 +259,33 @@ def set_dropout_rng(tnet, rng: np.random.Generator | None) -> None:
             module.rng = rng
 
 
-def torch_loss(scores, y, loss_type: str):
+def torch_loss(scores, y, loss_type: str, *, label_smoothing: float = 0.0):
     """Our loss definitions on torch scores (N, K, 1, 1) (or (N, K)); y: labels (N,) for softmax
-    and svm, targets (N, K) for regression (numpy or torch)."""
+    and svm, targets (N, K) for regression (numpy or torch). label_smoothing: the softmax
+    layer's (see spec_loss)."""
     torch = _torch()
     F = torch.nn.functional
     s = scores.reshape(scores.shape[0], -1)
+    if label_smoothing and loss_type != "softmax":
+        raise ValueError(f"label_smoothing applies to softmax only, not {loss_type!r}")
     if loss_type in ("softmax", "svm"):
         labels = torch.as_tensor(np.asarray(y, dtype=np.int64))
         if loss_type == "softmax":
-            return F.cross_entropy(s, labels)  # mean over the batch of -log p[label]
+            # mean over the batch of -sum_k t_k log p_k, t = (1 - eps) * onehot + eps / K
+            return torch.nn.CrossEntropyLoss(label_smoothing=label_smoothing)(s, labels)
         # multi_margin_loss averages over the K classes too; ConvNetJS sums over them.
         return F.multi_margin_loss(s, labels, p=1, margin=1.0) * s.shape[1]
     if loss_type == "regression":
         target = torch.as_tensor(np.asarray(y)).to(s.dtype)
         return 0.5 * ((s - target) ** 2).sum() / s.shape[0]
     raise ValueError(f"unknown loss type {loss_type!r}")
+
+
+def spec_loss(scores, y, spec):
+    """torch_loss with the spec's own loss layer: its type and (softmax) label smoothing."""
+    last = spec.layers[-1]
+    return torch_loss(scores, y, last["type"],
+                      label_smoothing=last.get("label_smoothing", 0.0))
 
 
 def torch_grads(tnet) -> dict[str, np.ndarray]:

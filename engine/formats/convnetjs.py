@@ -335,10 +335,24 @@ def export_status(spec, preprocess: dict | None) -> dict[str, Any]:
             problem = str(exc)
     if problem is not None:
         return {"possible": False, "exact": False, "detail": problem}
+    dropped = training_only_note(spec)
     if fold is not None and fold[2] is not None:
-        return {"possible": True, "exact": False, "detail": fold[2]}
+        return {"possible": True, "exact": False, "detail": fold[2] + dropped}
     return {"possible": True, "exact": True,
-            "detail": "ConvNetJS computes what this net computes (to float rounding)"}
+            "detail": "ConvNetJS computes what this net computes (to float rounding)" + dropped}
+
+
+def training_only_note(spec) -> str:
+    """What the export leaves out that shapes training only ("" when nothing): a softmax
+    layer's label_smoothing, which ConvNetJS's softmax lacks. Predictions do not depend on it,
+    so whether ConvNetJS computes what this net computes is unchanged."""
+    last = len(spec.layers) - 1
+    eps = spec.layers[last].get("label_smoothing", 0.0)
+    if not eps:
+        return ""
+    return (f"; layer {last} (softmax): its label_smoothing ({eps:g}) is left out, as "
+            "ConvNetJS has none: it shapes training only, so predictions are the same, but "
+            "training the export in ConvNetJS would use plain cross-entropy")
 
 
 # --- export ---------------------------------------------------------------------------------
@@ -372,7 +386,8 @@ def export_convnetjs(net: Net, preprocess: dict | None = None, *, approximate: b
     `preprocess` is the normalisation the net was trained with (a snapshot's, a trainer's):
     ConvNetJS feeds pixel/255 - 0.5, so any other is folded into the first conv or fc. That is
     exact unless that conv zero-pads (see export_status); such a net is refused unless
-    `approximate`. `classes` are kept in the document's note for our own import.
+    `approximate`. `classes` are kept in the document's note for our own import. A softmax
+    layer's label_smoothing is left out (training only; see training_only_note).
     """
     problem = structure_problem(net.spec)
     if problem:

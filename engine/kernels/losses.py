@@ -28,13 +28,20 @@ def softmax_forward(probs, x):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def softmax_cross_entropy(dx, losses, x, probs, y):
-    # x, probs (from softmax_forward), dx: (N, K); y: (N,) int64; losses: (N,)
-    # losses[i] = -log softmax(x[i])[y[i]] = logsumexp(x[i]) - x[i, y[i]]: computed from the
-    # scores, not log(probs), so a probability that underflows to 0 still gives a finite loss.
-    # dx = (probs - onehot(y)) / N.
+def softmax_cross_entropy(dx, losses, x, probs, y, smoothing):
+    # x, probs (from softmax_forward), dx: (N, K); y: (N,) int64; losses: (N,);
+    # smoothing: eps in [0, 1), the target is t = (1 - eps) * onehot(y) + eps / K (PyTorch's
+    # label_smoothing). With lse = logsumexp(x[i]), losses[i] = -sum_k t_k log softmax(x[i])_k
+    #   = (1 - eps) * (lse - x[i, y[i]]) + eps / K * sum_k (lse - x[i, k]):
+    # from the scores, not log(probs), so a probability that underflows to 0 still gives a
+    # finite loss, and every term is >= 0 (no cancellation). dx = (probs - t) / N.
+    # eps = 0 skips the smoothing terms, so the values are exactly the unsmoothed ones.
     n_batch, classes = x.shape
     inv_n = dx.dtype.type(1.0 / n_batch)
+    eps = x.dtype.type(smoothing)
+    on = x.dtype.type(1) - eps
+    off = eps / x.dtype.type(classes)
+    on_n, off_n = on * inv_n, off * inv_n
     for i in range(n_batch):
         top = x[i, 0]
         for j in range(1, classes):
@@ -43,10 +50,20 @@ def softmax_cross_entropy(dx, losses, x, probs, y):
         for j in range(classes):
             total += np.exp(x[i, j] - top)
         label = y[i]
-        losses[i] = np.log(total) + top - x[i, label]
-        for j in range(classes):
-            dx[i, j] = probs[i, j] * inv_n
-        dx[i, label] -= inv_n
+        lse = np.log(total) + top
+        if eps > 0:
+            spread = x.dtype.type(0)
+            for j in range(classes):
+                spread += lse - x[i, j]
+            losses[i] = on * (lse - x[i, label]) + off * spread
+            for j in range(classes):
+                dx[i, j] = probs[i, j] * inv_n - off_n
+            dx[i, label] -= on_n
+        else:
+            losses[i] = lse - x[i, label]
+            for j in range(classes):
+                dx[i, j] = probs[i, j] * inv_n
+            dx[i, label] -= inv_n
 
 
 @njit(cache=True, nogil=True, error_model="numpy")

@@ -66,9 +66,17 @@ class _ScoreLoss(LossLayer):
 
 @register
 class SoftmaxLayer(_ScoreLoss):
-    """Probabilities softmax(x); loss = mean over the batch of -log p[label]."""
+    """Probabilities softmax(x); loss = mean over the batch of -sum_k t_k log p_k with the
+    target t = (1 - eps) * onehot(label) + eps / K (eps: label_smoothing, PyTorch's meaning;
+    eps = 0 is -log p[label]). The smoothing shapes training only: the probabilities are the
+    same with or without it."""
 
     type = "softmax"
+
+    def __init__(self, d):
+        super().__init__(d)
+        # Defs from the spec parser always carry it; a hand-made def without it means 0.
+        self.label_smoothing = float(d.get("label_smoothing", 0.0))
 
     def forward(self, x, ctx):
         # x: (N, K, 1, 1) -> probabilities (N, K, 1, 1)
@@ -82,7 +90,8 @@ class SoftmaxLayer(_ScoreLoss):
         y = check_labels(y, x2d.shape[0], x2d.shape[1])
         probs2d = np.ascontiguousarray(out).reshape(x2d.shape)
         dx, dx2d, losses = self._buffers(x2d, ctx)
-        softmax_cross_entropy(dx2d, losses, x2d, probs2d, y)
+        softmax_cross_entropy(dx2d, losses, x2d, probs2d, y,
+                              x2d.dtype.type(self.label_smoothing))
         return float(losses.mean(dtype=np.float64)), dx
 
 

@@ -34,7 +34,7 @@ LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "lrn": ("k", "n", "alpha", "beta"),
     "residual": ("layers", "projection", "shortcut"),
     "concat": ("branches",),
-    "softmax": ("num_classes",),
+    "softmax": ("num_classes", "label_smoothing"),
     "svm": ("num_classes",),
     "regression": ("num_neurons",),
 }
@@ -128,6 +128,9 @@ def normalise_layer(obj: Any, path: str, in_shape: Shape | None, depth: int,
     for key in obj:
         if not isinstance(key, str):            # JSON keys are; a Python caller's may not be
             raise r.error(None, f"keys must be strings, got {show(key)}")
+        if key == "label_smoothing" and layer_type in ("svm", "regression"):
+            raise r.error(key, "only a softmax layer takes label_smoothing (it smooths the "
+                               "one-hot target of the cross-entropy)")
         if key != "type" and key not in known:
             listed = ", ".join(LAYER_KEYS[layer_type]) or "none besides type"
             raise r.error(key, f"unknown key for a {layer_type} layer; {closest(key, known)}"
@@ -193,6 +196,10 @@ def normalise_layer(obj: Any, path: str, in_shape: Shape | None, depth: int,
               "out_shape": (k, 1, 1)}
         before.append(fc)
         d = {"type": layer_type, key: k, "in_shape": (k, 1, 1), "out_shape": (k, 1, 1)}
+        if layer_type == "softmax":
+            # target = (1 - eps) * onehot + eps / K, as PyTorch's CrossEntropyLoss
+            d["label_smoothing"] = r.float("label_smoothing", 0.0, minimum=0.0, maximum=1.0,
+                                           open_max=True)
     d_in, d_out = d.pop("in_shape", in_shape), d.pop("out_shape", in_shape)
     d["in_shape"], d["out_shape"] = d_in, d_out  # keys last, in this order
     if layer_type in ("conv", "fc"):

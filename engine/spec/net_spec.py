@@ -150,6 +150,8 @@ def _user_layer(d: dict) -> dict:
             out["projection"] = True
         else:
             out["shortcut"] = user_layers(d["shortcut"])
+    elif t == "softmax" and not out.get("label_smoothing", 0.0):
+        out.pop("label_smoothing", None)   # the default: older specs' JSON stays as it was
     elif t == "concat":
         out["branches"] = [user_layers(branch) for branch in d["branches"]]
     return out

@@ -16,7 +16,12 @@ class Evaluation:
     a few batches at a time: the server's worker interleaves it with training steps and
     requests instead of going silent for the whole test set. Runs in evaluation mode in its
     own workspace, so training buffers are untouched; the caller must not change the net's
-    weights until it is done (the trainer hands it a frozen copy)."""
+    weights until it is done (the trainer hands it a frozen copy).
+
+    The loss it reports (softmax nets only) is the training loss's definition on the split:
+    it INCLUDES the softmax layer's label smoothing, as PyTorch's test loss does when its
+    CrossEntropyLoss carries label_smoothing, so training and test loss compare like for
+    like (with smoothing eps, even a perfect net's loss stays above 0)."""
 
     def __init__(self, net, split, normalization, *, batch_size: int = 250,
                  limit: int | None = None, workspace: Workspace | None = None) -> None:
@@ -50,11 +55,21 @@ class Evaluation:
                 labels = self.split.labels[positions]
                 np.add.at(self.confusion, (labels, np.argmax(out, axis=1)), 1)
                 if self.net.loss_layer.type == "softmax":
-                    p = np.maximum(out[np.arange(len(labels)), labels], 1e-30)
                     # One image at a time, in float64: the same sum however it is chunked.
-                    for loss in (-np.log(p.astype(np.float64))).tolist():
+                    for loss in self._losses(out, labels).tolist():
                         self.total_loss += loss
         return self.done
+
+    def _losses(self, probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Per-image softmax loss in float64, as training defines it: with the loss layer's
+        label smoothing eps, -(1 - eps) log p[label] - eps / K sum_k log p_k (probabilities
+        floored at 1e-30, so a confident mistake costs about 69, not infinity)."""
+        log_p = -np.log(np.maximum(probs, 1e-30).astype(np.float64))
+        loss = log_p[np.arange(len(labels)), labels]
+        eps = self.net.loss_layer.label_smoothing
+        if eps:
+            loss = (1.0 - eps) * loss + eps / probs.shape[1] * log_p.sum(axis=1)
+        return loss
 
     def result(self) -> dict[str, Any]:
         n, confusion = self.position, self.confusion

@@ -16,15 +16,19 @@ def softmax(x):
     return probs
 
 
-def softmax_cross_entropy(x, y):
+def softmax_cross_entropy(x, y, smoothing=0.0):
+    """Cross-entropy against the target t = (1 - smoothing) * onehot(y) + smoothing / K:
+    losses[i] = -sum_j t_j log p_j, dx = (p - t) / N."""
     n, k = x.shape
     losses, dx = np.zeros(n), np.zeros((n, k))
     probs = softmax(x)
     for i in range(n):
         top = max(x[i])
-        losses[i] = math.log(sum(math.exp(v - top) for v in x[i])) + top - x[i, y[i]]
+        log_total = math.log(sum(math.exp(v - top) for v in x[i])) + top
         for j in range(k):
-            dx[i, j] = (probs[i, j] - (1.0 if j == y[i] else 0.0)) / n
+            target = (1.0 - smoothing) * (1.0 if j == y[i] else 0.0) + smoothing / k
+            losses[i] -= target * (x[i, j] - log_total)
+            dx[i, j] = (probs[i, j] - target) / n
     return losses, dx
 
 

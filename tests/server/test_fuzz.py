@@ -47,7 +47,7 @@ LAYER_KEYS = ["type", "sx", "sy", "filters", "stride", "pad", "stride_x", "pad_y
               "num_neurons", "num_classes", "drop_prob", "l1_decay_mul", "l2_decay_mul",
               "activation", "group_size", "out_sx", "out_sy", "out_depth", "layers", "bias",
               "mode", "rounding", "projection", "branches", "alpha", "beta", "k", "n",
-              "slope", "bogus"]
+              "slope", "label_smoothing", "bogus"]
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
                  "multipart/form-data; boundary=fuzz", "image/png", "application/octet-stream",
                  None]

@@ -16,6 +16,7 @@ from engine.bench.torch_reference import (  # noqa: E402  (needs torch)
     engine_grads,
     named_torch_params,
     set_dropout_rng,
+    spec_loss,
     torch_grads,
     torch_loss,
     torch_net_from_spec,
@@ -64,7 +65,7 @@ def compare(spec, dtype, *, batch=3, training=True, seed=0, steps=1):
 
         xt = torch.from_numpy(x.copy()).requires_grad_()
         scores = tnet(xt)
-        tloss = torch_loss(scores, y, spec.loss_type)
+        tloss = spec_loss(scores, y, spec)    # its label smoothing included
         tloss.backward()
         assert_close(outputs[-2], scores.detach().numpy(), dtype, "scores")
         if spec.loss_type == "softmax":
@@ -143,7 +144,7 @@ SMALL_SPECS = {
                                          "activation": "gelu"}]},
         {"type": "pool", "sx": 2, "stride": 2, "rounding": "floor"},
         {"type": "fc", "num_neurons": 6, "activation": "gelu"},
-        {"type": "softmax", "num_classes": 3},
+        {"type": "softmax", "num_classes": 3, "label_smoothing": 0.1},
     ],
     "blocks": [
         INPUT,
@@ -172,6 +173,23 @@ def test_every_layer_type_matches_torch(name, dtype):
 @pytest.mark.parametrize("name", ["blocks", "dropout_and_regression", "gelu"])
 def test_eval_mode_matches_torch(name):
     compare(parse_spec(SMALL_SPECS[name]), np.float64, batch=2, training=False)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_label_smoothing_matches_torch_cross_entropy_loss(dtype):
+    layers = [dict(d) for d in load_preset("convnetjs").to_json()]
+    layers[-1]["label_smoothing"] = 0.1
+    spec = parse_spec(layers)
+    assert spec.layers[-1]["label_smoothing"] == 0.1
+    compare(spec, dtype, batch=4, steps=2)
+    # and the twin's loss is torch's own CrossEntropyLoss(label_smoothing=0.1)
+    scores = torch.randn(4, 10, 1, 1, dtype=torch.float64)
+    y = np.array([0, 3, 9, 3])
+    expected = torch.nn.CrossEntropyLoss(label_smoothing=0.1)(scores.flatten(1),
+                                                              torch.from_numpy(y))
+    assert spec_loss(scores, y, spec).item() == pytest.approx(expected.item(), rel=1e-15)
+    assert spec_loss(scores, y, spec).item() != pytest.approx(
+        torch_loss(scores, y, "softmax").item(), rel=1e-6)
 
 
 def test_every_schema_layer_type_is_covered():

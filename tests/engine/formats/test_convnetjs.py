@@ -250,6 +250,26 @@ def test_layers_convnetjs_lacks_are_refused_on_export(layer, message):
 NOT_CONVNETJS = Normalization((120.0, 121.0, 122.0), (60.0, 61.0, 62.0))
 
 
+def test_label_smoothing_is_left_out_of_the_export_and_the_status_says_so(rng):
+    layers = [SMALL_INPUT, {"type": "conv", "sx": 3, "filters": 4, "activation": "relu"},
+              {"type": "softmax", "num_classes": 3, "label_smoothing": 0.1}]
+    net = ours_with(layers, seed=2)
+    status = export_status(net.spec, None)
+    assert status["possible"] and status["exact"]          # predictions do not depend on it
+    assert "layer 4 (softmax): its label_smoothing (0.1) is left out" in status["detail"]
+    assert "training only" in status["detail"]
+    assert "label_smoothing" not in export_status(tiny_spec(layers[:-1] + [
+        {"type": "softmax", "num_classes": 3}]), None)["detail"]
+    # a net ConvNetJS can run keeps training on ConvNetJS's input convention
+    assert training_normalization(net.spec, NOT_CONVNETJS) == CONVNETJS_INPUT
+    doc = export_convnetjs(net)
+    assert "label_smoothing" not in json.dumps(doc)
+    pictures = images(rng, 3)
+    np.testing.assert_allclose(convnetjs_node.predict(doc, pictures),
+                               net_output(net, CONVNETJS_INPUT.to_dict(), pictures), rtol=1e-5,
+                               atol=1e-6)
+
+
 def test_nets_convnetjs_can_run_train_on_its_input_convention():
     from engine.presets import load_preset
     for preset in ("convnetjs", "cifar_small"):

@@ -14,9 +14,9 @@ def softmax(x):
     return probs
 
 
-def cross_entropy(x, y):
+def cross_entropy(x, y, smoothing=0.0):
     dx, losses = np.empty_like(x), np.empty(x.shape[0], x.dtype)
-    softmax_cross_entropy(dx, losses, x, softmax(x), y)
+    softmax_cross_entropy(dx, losses, x, softmax(x), y, x.dtype.type(smoothing))
     return losses, dx
 
 
@@ -106,3 +106,60 @@ def test_svm_margin_is_one_and_ties_cost_the_margin():
     # class 1: 1.5 - 2 + 1 = 0.5; class 2: 0.9 - 2 + 1 < 0; class 3 (a tie): 1
     np.testing.assert_allclose(losses, [1.5])
     np.testing.assert_allclose(dx, [[-2.0, 1.0, 0.0, 1.0]])
+
+
+# --- label smoothing: target (1 - eps) * onehot + eps / K, as torch's CrossEntropyLoss ----------
+
+SMOOTHINGS = [0.1, 0.5, 0.9]
+
+
+@pytest.mark.parametrize("smoothing", SMOOTHINGS)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-5)])
+def test_smoothed_cross_entropy_matches_naive(rng, smoothing, shape, dtype, tol):
+    x, y = scores_and_labels(rng, shape, dtype)
+    losses, dx = cross_entropy(x, y, smoothing)
+    ref_losses, ref_dx = naive.softmax_cross_entropy(x.astype(np.float64), y, smoothing)
+    assert losses.dtype == dtype and dx.dtype == dtype
+    np.testing.assert_allclose(losses, ref_losses, rtol=tol, atol=tol)
+    np.testing.assert_allclose(dx, ref_dx, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("smoothing", SMOOTHINGS)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_smoothed_cross_entropy_gradient_matches_numerical(rng, smoothing, shape):
+    x, y = scores_and_labels(rng, shape)
+
+    def mean_loss():
+        return float(cross_entropy(x, y, smoothing)[0].mean())
+
+    _, dx = cross_entropy(x, y, smoothing)
+    np.testing.assert_allclose(dx, numerical_grad(mean_loss, x), rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_zero_smoothing_gives_exactly_the_unsmoothed_values(rng, dtype):
+    x, y = scores_and_labels(rng, (7, 10), dtype)
+    losses, dx = cross_entropy(x, y, 0.0)
+    # what the kernel computed before label smoothing existed, operation for operation
+    top = x.max(axis=1)
+    total = np.exp(x - top[:, None]).sum(axis=1, dtype=dtype)
+    probs = softmax(x)
+    old_dx = probs * dtype(1.0 / len(y))
+    old_dx[np.arange(len(y)), y] -= dtype(1.0 / len(y))
+    np.testing.assert_array_equal(dx, old_dx)
+    np.testing.assert_allclose(losses, np.log(total) + top - x[np.arange(len(y)), y],
+                               rtol=2e-7 if dtype == np.float32 else 1e-15)
+    ref_losses, _ = naive.softmax_cross_entropy(x.astype(np.float64), y)
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_smoothed_cross_entropy_with_huge_logits_stays_finite(dtype):
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4]], dtype)
+    y = np.array([1, 0], np.int64)
+    losses, dx = cross_entropy(x, y, 0.1)
+    assert np.isfinite(losses).all() and np.isfinite(dx).all()
+    # row 0: lse = 1e4; 0.9 * 2e4 + 0.1 / 3 * (0 + 2e4 + 1e4)
+    np.testing.assert_allclose(losses[0], 0.9 * 2e4 + 0.1 / 3 * 3e4, rtol=1e-6)
+    np.testing.assert_allclose(dx.sum(axis=1), 0, atol=1e-6)

@@ -15,10 +15,10 @@ def torch():
 
 
 
-def make(kind, k):
+def make(kind, k, **extra):
     cls, key = {"softmax": (SoftmaxLayer, "num_classes"), "svm": (SVMLayer, "num_classes"),
                 "regression": (RegressionLayer, "num_neurons")}[kind]
-    return cls({"type": kind, key: k, "in_shape": (k, 1, 1), "out_shape": (k, 1, 1)})
+    return cls({"type": kind, key: k, **extra, "in_shape": (k, 1, 1), "out_shape": (k, 1, 1)})
 
 
 def batch(rng, n, k, dtype=np.float64):
@@ -46,6 +46,33 @@ def test_softmax_matches_torch_cross_entropy(torch, rng, n, k, dtype, tol):
                                rtol=tol * 10, atol=tol)
     assert loss == pytest.approx(loss_t.item(), rel=tol * 10, abs=tol)
     np.testing.assert_allclose(dx.reshape(n, k), xt.grad.numpy(), rtol=tol * 10, atol=tol)
+
+
+@pytest.mark.parametrize("smoothing", [0.1, 0.0, 0.6])
+@pytest.mark.parametrize("n,k", [(1, 10), (5, 3), (8, 2)])
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 1e-6)])
+def test_softmax_with_label_smoothing_matches_torch(torch, rng, smoothing, n, k, dtype, tol):
+    x, y = batch(rng, n, k, dtype)
+    probs, loss, dx = run(make("softmax", k, label_smoothing=smoothing), x, y)
+    xt = torch.from_numpy(x.reshape(n, k)).requires_grad_()
+    loss_t = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)(xt, torch.from_numpy(y))
+    loss_t.backward()
+    np.testing.assert_allclose(probs.reshape(n, k), torch.softmax(xt, 1).detach().numpy(),
+                               rtol=tol * 10, atol=tol)
+    assert loss == pytest.approx(loss_t.item(), rel=tol * 10, abs=tol)
+    np.testing.assert_allclose(dx.reshape(n, k), xt.grad.numpy(), rtol=tol * 10, atol=tol)
+
+
+def test_label_smoothing_changes_the_loss_not_the_probabilities(rng):
+    x, y = batch(rng, 6, 5)
+    plain_probs, plain_loss, plain_dx = (a.copy() if isinstance(a, np.ndarray) else a
+                                         for a in run(make("softmax", 5), x, y))
+    zero = run(make("softmax", 5, label_smoothing=0.0), x, y)
+    smooth_probs, smooth_loss, smooth_dx = run(make("softmax", 5, label_smoothing=0.2), x, y)
+    assert zero[1] == plain_loss
+    np.testing.assert_array_equal(zero[2], plain_dx)
+    np.testing.assert_array_equal(smooth_probs, plain_probs)
+    assert smooth_loss != plain_loss and not np.array_equal(smooth_dx, plain_dx)
 
 
 @pytest.mark.parametrize("n,k", [(1, 10), (6, 4), (1, 2)])

@@ -335,6 +335,47 @@ def test_drop_prob_outside_zero_one(p):
         assert e.field == "drop_prob" and "in [0, 1)" in str(e)
 
 
+@pytest.mark.parametrize("eps", [0, 0.0, 0.1, 0.5, 0.999])
+def test_softmax_label_smoothing_is_read_and_round_trips(eps):
+    spec = parse_spec(net(loss={"type": "softmax", "num_classes": 3, "label_smoothing": eps}))
+    last = spec.layers[-1]
+    assert last["label_smoothing"] == eps and type(last["label_smoothing"]) is float
+    assert spec.num_classes == 3 and types(spec.layers)[-2:] == ["fc", "softmax"]
+    again = load_spec_text(json.dumps(spec.to_json()))
+    assert again == spec and again.layers[-1]["label_smoothing"] == eps
+    # the default is 0 and leaves the canonical JSON as it was before the field existed
+    plain = parse_spec(net())
+    assert plain.layers[-1]["label_smoothing"] == 0.0
+    assert plain.to_json()[-1] == {"type": "softmax", "num_classes": 2}
+    assert ("label_smoothing" in spec.to_json()[-1]) == (eps != 0)
+
+
+@pytest.mark.parametrize("eps, words", [
+    (-0.1, "in [0, 1), got -0.1"), (1.0, "in [0, 1), got 1"), (1, "in [0, 1), got 1"),
+    (2.5, "in [0, 1)"), ("0.1", 'must be a number, got "0.1"'), (True, "must be a number"),
+    (None, "must be a number"), ([0.1], "must be a number"),
+    (10**400, "a number a float can hold"),
+])
+def test_label_smoothing_outside_zero_one_is_refused(eps, words):
+    e = error(net(loss={"type": "softmax", "num_classes": 3, "label_smoothing": eps}))
+    assert (e.layer, e.field, e.layer_type) == ("1", "label_smoothing", "softmax")
+    assert words in str(e), str(e)
+    text = '[{"type": "input", "out_sx": 4, "out_sy": 4, "out_depth": 1}, ' \
+           '{"type": "softmax", "num_classes": 2, "label_smoothing": %s}]'
+    for literal in ("1e400", "NaN", "Infinity"):
+        with pytest.raises(SpecError):
+            load_spec_text(text % literal)
+
+
+@pytest.mark.parametrize("loss", [{"type": "svm", "num_classes": 3},
+                                  {"type": "regression", "num_neurons": 2}])
+def test_label_smoothing_is_refused_on_svm_and_regression(loss):
+    for eps in (0.1, 0):
+        e = error(net(loss=dict(loss, label_smoothing=eps)))
+        assert (e.field, e.layer_type) == ("label_smoothing", loss["type"])
+        assert "only a softmax layer takes label_smoothing" in str(e)
+
+
 def test_unknown_type_and_keys_list_what_is_known():
     e = error(net({"type": "convv"}))
     assert (e.layer, e.field) == ("1", "type")

@@ -43,6 +43,27 @@ def test_evaluate_counts_a_confusion_matrix_and_per_class_accuracy(rng, batch_si
     assert result["loss"] == pytest.approx(-np.log(true_p).mean(), rel=1e-4)
 
 
+def test_the_test_loss_includes_label_smoothing_as_the_training_loss_does(rng):
+    split = _split(rng)
+    layers = [dict(layer) for layer in TINY_LAYERS]
+    layers[-1] = {**layers[-1], "label_smoothing": 0.2}
+    net = tiny_net(layers, seed=3)
+    plain = tiny_net(TINY_LAYERS, seed=3)                 # the same weights, no smoothing
+    x = split.preprocess(split.images)
+    probs = net.predict(x, Context()).reshape(len(x), -1).astype(np.float64)
+    log_p = np.log(probs)
+    expected = -(0.8 * log_p[np.arange(12), split.labels] + 0.2 / 3 * log_p.sum(axis=1))
+    result = evaluate(net, split, NORM, batch_size=5)
+    assert result["loss"] == pytest.approx(expected.mean(), rel=1e-5)
+    assert evaluate(plain, split, NORM)["loss"] == pytest.approx(
+        -log_p[np.arange(12), split.labels].mean(), rel=1e-5)
+    # the same number the training loss gives on that batch (in evaluation mode)
+    ctx = Context()
+    out, caches, _ = net.forward(x, ctx)
+    training_loss, _ = net.loss_layer.loss(out, caches[-1], split.labels, ctx)
+    assert result["loss"] == pytest.approx(training_loss, rel=1e-5)
+
+
 def test_evaluate_limit_and_svm_loss_is_none(rng):
     split = _split(rng)
     layers = [dict(layer) for layer in TINY_LAYERS]

@@ -29,6 +29,10 @@ BAD_SPECS = [
                {"type": "softmax", "num_classes": 2}]}, "net_mismatch"),      # wrong size
     ({"spec": [{"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
                {"type": "softmax", "num_classes": 10}]}, "net_mismatch"),     # wrong classes
+    ({"spec": [{"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
+               {"type": "softmax", "num_classes": 2, "label_smoothing": 1.0}]}, "invalid_spec"),
+    ({"spec": [{"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
+               {"type": "svm", "num_classes": 2, "label_smoothing": 0.1}]}, "invalid_spec"),
     ({"preset": "nonexistent"}, "unknown_preset"),
     ({"preset": "vgg16"}, "not_trainable"),
     ({"preset": "convnetjs"}, "net_mismatch"),             # 32x32 input, 8x8 images here
@@ -103,6 +107,28 @@ def test_a_net_with_gelu_checks_trains_and_shows_its_gelu_layers(fresh_client):
         assert frame["step"] == 1
         gelu = frame["layers"][2]
         assert gelu["type"] == "gelu" and gelu["act"]["count"] == 4, gelu
+
+
+def test_a_net_with_label_smoothing_trains_and_says_what_exports_leave_out(fresh_client):
+    spec = [*TINY_SPEC[:-1], {**TINY_SPEC[-1], "label_smoothing": 0.1}]
+    with fresh_client() as client:
+        wait_ready(client)
+        response = client.put("/api/net", json={"spec": spec}, headers=presenter())
+        assert response.status_code == 200, response.text
+        assert response.json()["net"]["spec"][-1] == {"type": "softmax", "num_classes": 2,
+                                                      "label_smoothing": 0.1}
+        trainer = client.app.state.runtime.worker.trainer       # paused: the worker is idle
+        assert trainer.net.loss_layer.label_smoothing == 0.1
+        stepped = client.post("/api/control", json={"action": "step"}, headers=presenter())
+        assert stepped.status_code == 200, stepped.text
+        assert client.get("/api/frame").json()["step"] == 1
+        metrics = client.get("/api/state").json()["metrics"]
+        assert metrics["step"] == 1 and 0 < metrics["loss"] < 10
+        state = client.get("/api/state").json()
+        detail = state["exports"]["convnetjs"]["detail"]
+        assert "label_smoothing (0.1) is left out" in detail, detail
+        snapshot = client.get("/api/snapshot", headers=presenter()).json()
+        assert snapshot["spec"]["layers"][-1]["label_smoothing"] == 0.1
 
 
 def test_summary_is_public_for_every_preset(client):
