@@ -13,6 +13,7 @@ JSON error shape.
 from __future__ import annotations
 
 import html
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -77,7 +78,9 @@ def _page(request: Request, role: str) -> Response:
 async def index(request: Request, token: str | None = None):
     if token is None:
         return _page(request, role_of(request))
-    return await _log_in(request, token)
+    # The page's own options (?projector=1) survive the exchange; only the token leaves.
+    kept = [(key, value) for key, value in request.query_params.multi_items() if key != "token"]
+    return await _log_in(request, token, "/?" + urlencode(kept) if kept else "/")
 
 
 @router.post("/login", dependencies=[PUBLIC], response_class=HTMLResponse,
@@ -90,7 +93,7 @@ def _wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-async def _log_in(request: Request, token: str):
+async def _log_in(request: Request, token: str, back: str = "/"):
     try:
         session = log_in(request, token)
     except ApiError as exc:              # too many wrong tokens from this address
@@ -106,7 +109,7 @@ async def _log_in(request: Request, token: str):
     save = runtime(request).sessions.saver()
     if save is not None:           # kept across a restart (server/credentials.py); it fsyncs
         await run_in_threadpool(save)
-    response = RedirectResponse("/", status_code=303, headers=NO_STORE)
+    response = RedirectResponse(back, status_code=303, headers=NO_STORE)
     response.set_cookie(cookie_name(request), session, httponly=True, samesite="strict",
                         path="/")
     return response

@@ -117,6 +117,14 @@ def test_token_exchange_sets_an_httponly_session_cookie_and_cleans_the_address(c
     client.cookies.clear()
 
 
+def test_token_exchange_keeps_the_pages_own_options_in_the_address(client):
+    # `serve` prints /?token=T; a presenter who adds &projector=1 gets the projector page.
+    response = client.get(f"/?token={TOKEN}&projector=1", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/?projector=1"
+    client.cookies.clear()
+
+
 def test_the_cookie_holds_a_session_id_not_the_token(client):
     session = log_in(client)
     client.cookies.clear()
