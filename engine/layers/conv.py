@@ -11,7 +11,12 @@ import numpy as np
 
 from engine.kernels import conv as conv_kernels
 from engine.kernels import fc as fc_kernels
+from engine.kernels import winograd
 from engine.layers.base import FLOAT_DTYPES, Layer, register
+
+# Below this many input or output channels a 3x3 conv stays on the direct kernels (measured
+# with `convnet-demo bench`: see uses_winograd).
+WINOGRAD_MIN_CHANNELS = 64
 
 
 def _checked(layer: Layer, a: np.ndarray, shape: tuple[int, ...], what: str,
@@ -141,9 +146,29 @@ class ConvLayer(_Weighted):
     def backward(self, dout, cache, grads, ctx):
         return self._backward(dout, None, cache, grads, ctx)
 
+    def uses_winograd(self) -> bool:
+        """3x3 at stride 1 with enough channels on both sides runs as Winograd F(2x2, 3x3)
+        (engine/kernels/winograd.py); narrower layers spend more on its transforms than its
+        2.25x fewer multiplies save, and the direct kernels take every other shape."""
+        c, h, w = self.in_shape
+        return (winograd.applies(self.sy, self.sx, self.stride_y, self.stride_x, self.pad_y,
+                                 self.pad_x, h, w)
+                and min(c, self.filters) >= WINOGRAD_MIN_CHANNELS)
+
+    def _output_buffers(self, ctx, relu, out_shape, dtype):
+        out = ctx.workspace.empty(self, "out", out_shape, dtype)
+        # The relu's output is the relu layer's own buffer, as relu.forward would give it.
+        relu_out = (ctx.workspace.empty(relu, "out", out_shape, dtype) if relu is not None
+                    else ctx.workspace.empty(self, "no_relu", (0, 0, 0, 0), dtype))
+        return out, relu_out
+
     def _forward(self, x, ctx, relu):
         w, b, dtype = self._weights()
         x = _batch(self, x, self.in_shape, "input", dtype)
+        if b is None:
+            b = ctx.workspace.zeros(self, "no_bias", (self.filters,), dtype)
+        if self.uses_winograd():
+            return self._forward_winograd(x, w, b, ctx, relu)
         g, phases = self.geometry(x.shape[0])
         geo = tuple(g)  # what the kernels take (see engine/kernels/conv.py)
         xph = ctx.workspace.empty_aligned(self, "xph", (g.phases * g.c * g.row,), dtype)
@@ -154,28 +179,44 @@ class ConvLayer(_Weighted):
             wf = ctx.workspace.empty(self, "wf", (g.phases, g.f4, g.c * g.taps_y * g.taps_x),
                                      dtype)
             conv_kernels.forward_weights(wf, w, phases, g.stride_y, g.stride_x)
-        if b is None:
-            b = ctx.workspace.zeros(self, "no_bias", (g.f,), dtype)
         grid = ctx.workspace.empty_aligned(self, "grid", (g.f4, g.grid_row), dtype)
-        out_shape = (g.n, g.f, g.out_h, g.out_w)
-        out = ctx.workspace.empty(self, "out", out_shape, dtype)
-        # The relu's output is the relu layer's own buffer, as relu.forward would give it.
-        relu_out = (ctx.workspace.empty(relu, "out", out_shape, dtype) if relu is not None
-                    else ctx.workspace.empty(self, "no_relu", (0, 0, 0, 0), dtype))
+        out, relu_out = self._output_buffers(ctx, relu, (g.n, g.f, g.out_h, g.out_w), dtype)
         conv_kernels.conv_forward(out, relu_out, grid, xph, wf, b, geo, phases)
         return out, (g, geo, phases, xph, w), relu_out
 
+    def _forward_winograd(self, x, w, b, ctx, relu):
+        c, h, wd = self.in_shape
+        g = winograd.winograd_geometry(x.shape[0], c, h, wd, self.filters, self.pad_y,
+                                       self.pad_x)
+        geo, dtype = tuple(g), w.dtype
+        u = ctx.workspace.empty(self, "wino_u", (16 * g.f_rows, g.c), dtype)
+        ut = ctx.workspace.empty(self, "wino_ut", (16 * g.dc_rows, g.f), dtype)
+        winograd.transform_weights(u, ut, w)
+        v = ctx.workspace.empty_aligned(self, "wino_v", (16 * g.c_rows * g.tile_row,), dtype)
+        winograd.transform_input(v, x, geo)
+        m = ctx.workspace.empty_aligned(self, "wino_m", (16 * g.f_rows, g.tile_row), dtype)
+        winograd.multiply(m, v, u, g.f4, g.c, geo)
+        out, relu_out = self._output_buffers(ctx, relu, (g.n, g.f, g.out_h, g.out_w), dtype)
+        winograd.transform_output(out, relu_out, m.reshape(-1), b, geo)
+        return out, ("winograd", g, geo, v, ut, w), relu_out
+
+    def _checked_relu(self, relu_out, out_shape, dtype, ctx):
+        if relu_out is None:
+            return ctx.workspace.empty(self, "no_relu", (0, 0, 0, 0), dtype)
+        if (not isinstance(relu_out, np.ndarray) or relu_out.shape != out_shape
+                or relu_out.dtype != dtype or not relu_out.flags.c_contiguous):
+            raise ValueError(f"conv layer: the fused relu's output must be a C-contiguous "
+                             f"{dtype} array of shape {out_shape}")
+        return relu_out
+
     def _backward(self, dout, relu_out, cache, grads, ctx):
+        if cache[0] == "winograd":
+            return self._backward_winograd(dout, relu_out, cache, grads, ctx)
         g, geo, phases, xph, w = cache
         dtype = w.dtype
         out_shape = (g.n, g.f, g.out_h, g.out_w)
         dout = _checked(self, dout, out_shape, "dout", dtype)
-        if relu_out is None:
-            relu_out = ctx.workspace.empty(self, "no_relu", (0, 0, 0, 0), dtype)
-        elif (not isinstance(relu_out, np.ndarray) or relu_out.shape != out_shape
-              or relu_out.dtype != dtype or not relu_out.flags.c_contiguous):
-            raise ValueError(f"conv layer: the fused relu's output must be a C-contiguous "
-                             f"{dtype} array of shape {out_shape}")
+        relu_out = self._checked_relu(relu_out, out_shape, dtype, ctx)
         dw, db = self._grads(grads, dtype)
         dpad = ctx.workspace.empty_aligned(self, "dpad", (g.f4 * g.row,), dtype)
         if db is None:
@@ -189,6 +230,28 @@ class ConvLayer(_Weighted):
         grid = ctx.workspace.empty_aligned(self, "dx_grid", (g.c4, g.grid_row), dtype)
         dx = ctx.workspace.empty(self, "dx", (g.n, g.c, g.h, g.w), dtype)
         conv_kernels.conv_backward_data(dx, grid, dpad, wd, geo, phases)
+        return dx
+
+    def _backward_winograd(self, dout, relu_out, cache, grads, ctx):
+        _, g, geo, v, ut, w = cache
+        dtype = w.dtype
+        out_shape = (g.n, g.f, g.out_h, g.out_w)
+        dout = _checked(self, dout, out_shape, "dout", dtype)
+        relu_out = self._checked_relu(relu_out, out_shape, dtype, ctx)
+        dw, db = self._grads(grads, dtype)
+        if db is None:
+            db = ctx.workspace.empty(self, "no_bias_grad", (0,), dtype)
+        z = ctx.workspace.empty_aligned(self, "wino_z", (16 * g.f_rows * g.tile_row,), dtype)
+        winograd.transform_dout(z, db, dout, relu_out, geo)
+        du = ctx.workspace.empty(self, "wino_du", (16 * g.f_rows, g.c), dtype)
+        winograd.weight_products(du, z, v, geo)
+        winograd.weight_gradient(dw, du)
+        if self.first_weighted and not ctx.input_grad:
+            return None
+        dv = ctx.workspace.empty_aligned(self, "wino_dv", (16 * g.dc_rows, g.tile_row), dtype)
+        winograd.multiply(dv, z, ut, g.c4, g.f, geo)
+        dx = ctx.workspace.empty(self, "dx", (g.n, g.c, g.h, g.w), dtype)
+        winograd.transform_input_grad(dx, dv.reshape(-1), geo)
         return dx
 
 

@@ -44,6 +44,9 @@ CONV_CASES = [  # (N, in_shape, filters, sy, sx, stride_y, stride_x, pad_y, pad_
     (2, (4, 9, 9), 5, 3, 3, 2, 2, 1, 1, True),
     (2, (6, 5, 5), 3, 1, 1, 1, 1, 0, 0, False),
     (1, (2, 1, 1), 3, 5, 5, 1, 1, 2, 2, True),
+    # Winograd F(2x2, 3x3) (engine/kernels/winograd.py): 3x3 at stride 1, 64+ channels
+    (2, (64, 7, 7), 64, 3, 3, 1, 1, 1, 1, True),
+    (3, (65, 5, 6), 67, 3, 3, 1, 1, 0, 2, False),
 ]
 
 
@@ -74,6 +77,22 @@ def test_conv_matches_torch(case, dtype, rng):
         np.testing.assert_allclose(grads["b"], tb.grad.numpy(), **tol)
     else:
         assert set(grads) == {"w"}
+
+
+@pytest.mark.parametrize("in_shape, filters, stride, pad, winograd", [
+    ((64, 7, 7), 64, 1, 1, True),
+    ((64, 3, 3), 128, 1, 2, True),
+    ((63, 7, 7), 64, 1, 1, False),     # too few input channels to pay for the transforms
+    ((64, 7, 7), 32, 1, 1, False),     # too few filters
+    ((64, 8, 8), 64, 2, 1, False),     # stride 2
+])
+def test_wide_3x3_stride_1_convs_run_as_winograd(in_shape, filters, stride, pad, winograd, rng):
+    layer = ConvLayer(conv_def(in_shape, filters, 3, 3, stride, stride, pad, pad))
+    layer.init(rng)
+    assert layer.uses_winograd() is winograd
+    _, cache = layer.forward(rng.standard_normal((2,) + in_shape).astype(np.float32),
+                               Context())
+    assert (cache[0] == "winograd") is winograd
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -144,10 +163,11 @@ def test_non_contiguous_input_gradient_accumulation_and_buffer_reuse(layer, rng)
     assert layer.forward(x, ctx)[0] is out3
 
 
-def test_a_first_layer_skips_dx_only_when_the_pass_needs_none(rng):
-    layer = ConvLayer(conv_def((3, 6, 6), 4, 3, 3, pad_y=1, pad_x=1))
+@pytest.mark.parametrize("channels, filters", [(3, 4), (64, 64)])   # direct, Winograd
+def test_a_first_layer_skips_dx_only_when_the_pass_needs_none(channels, filters, rng):
+    layer = ConvLayer(conv_def((channels, 6, 6), filters, 3, 3, pad_y=1, pad_x=1))
     layer.init(rng)
-    x = rng.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    x = rng.standard_normal((2, channels, 6, 6)).astype(np.float32)
     out, cache = layer.forward(x, Context())
     needed = layer.backward(np.ones_like(out), cache, grads_for(layer), Context(input_grad=False))
     assert needed is not None                  # not the net's first weighted layer: dx as ever

@@ -1,0 +1,434 @@
+"""Winograd F(2x2, 3x3) convolution: 3x3 filters at stride 1, forward above backward.
+
+A 3x3 convolution computes each 2x2 block of outputs ("tile") from a 4x4 block of input with
+36 multiplies per channel pair; Winograd's minimal filtering algorithm (Lavin and Gray, "Fast
+Algorithms for Convolutional Neural Networks", 2016) does it with 16, 2.25x fewer:
+
+    Y = A^T [ (G g G^T) * (B^T d B) ] A        g: 3x3 filter, d: 4x4 input tile, *: elementwise
+
+    B^T = [1  0 -1  0]    G = [ 1    0    0 ]    A^T = [1  1  1  0]
+          [0  1  1  0]        [1/2  1/2  1/2]          [0  1 -1 -1]
+          [0 -1  1  0]        [1/2 -1/2  1/2]
+          [0  1  0 -1]        [ 0    0    1 ]
+
+Summed over input channels, the elementwise product becomes 16 independent matrix products,
+one per element e of the 4x4 transformed tile: M[e] (F x T) = U[e] (F x C) @ V[e] (C x T)
+over all T tiles of the batch. Those products are long unit-stride loops and run through
+conv.py's register-blocked `_correlate4` (4 output rows x 3 inputs per pass), chunked so a
+chunk of V stays in cache while every filter block passes over it. Unlike the direct kernels'
+grids (conv.py), tiles waste nothing on padding columns, which is what made 7x7 and 3x3 maps
+slow there (53% and 24% of peak at 256 channels).
+
+Backward is the adjoint of the same three linear steps, not a second convolution:
+    Z_t = A dY_t A^T               (4x4 from each 2x2 tile of dout)
+    dU[e] = Z[e] @ V[e]^T          -> dw += G^T dU G
+    dV[e] = U[e]^T @ Z[e]          -> dx += B dV_t B^T, each 4x4 tile added where it read x
+
+Layouts (flattened, rows `tile_row` long, tile t = (n*tiles_y + ty)*tiles_x + tx):
+V (16*C, tile_row) and dV (16*C4, tile_row); M and Z (16*F4, tile_row); U (16*F4, C) and
+Ut (16*C4, F), the weights of row (e, f) or (e, c). Channel counts are padded to multiples of
+4 for _correlate4; padding rows and tail tiles are zero. Kernels validate and allocate
+nothing (engine/layers/conv.py does both).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+from numba import njit, prange
+
+from engine.kernels.conv import ALIGN, _correlate4, _fill, _vector_length, round_up
+
+MIN_CHUNK, MAX_CHUNK = 256, 2048   # tiles per matrix-product task
+V_CHUNK_BYTES = 256 * 1024          # V's share of L2 in a product task
+DW_CHUNK = 1024    # tiles per pass of the weight-gradient dot products: Z's rows stay in L1
+
+
+class WinogradGeometry(NamedTuple):
+    """n, c, h, w, f: batch, input channels, input size, filters; f4, c4: rounded up to 4;
+    out_h, out_w: output size; tiles_y, tiles_x: 2x2 tiles per image; tiles: in the batch;
+    tile_row: tiles rounded up (a row of V, M, Z, dV); chunk: tiles per product task.
+    f_rows, c_rows, dc_rows: rows per element e in M, Z and U; V; dV and Ut (f4, c, c4
+    rounded up to odd: see winograd_geometry)."""
+
+    n: int; c: int; h: int; w: int; f: int; f4: int; c4: int      # noqa: E702
+    pad_y: int; pad_x: int; out_h: int; out_w: int                # noqa: E702
+    tiles_y: int; tiles_x: int; tiles: int; tile_row: int; chunk: int  # noqa: E702
+    f_rows: int; c_rows: int; dc_rows: int                        # noqa: E702
+
+
+def applies(sy: int, sx: int, stride_y: int, stride_x: int, pad_y: int, pad_x: int,
+            h: int, w: int) -> bool:
+    """Whether a conv of this shape can run here: 3x3 at stride 1, padding at most 2 (so every
+    tile starts at most 2 pixels outside the image), an output of at least one pixel."""
+    return (sy == sx == 3 and stride_y == stride_x == 1 and 0 <= pad_y <= 2
+            and 0 <= pad_x <= 2 and h + 2 * pad_y >= 3 and w + 2 * pad_x >= 3)
+
+
+@lru_cache(maxsize=256)
+def winograd_geometry(n, c, h, w, f, pad_y, pad_x) -> WinogradGeometry:
+    out_h, out_w = h + 2 * pad_y - 2, w + 2 * pad_x - 2
+    tiles_y, tiles_x = (out_h + 1) // 2, (out_w + 1) // 2
+    tiles = n * tiles_y * tiles_x
+    tile_row = round_up(tiles, ALIGN)
+    # Rows 4 KiB apart (a power-of-two tile count) share L1 sets and alias in the store
+    # buffer: the 16 rows a transform touches per tile evicted each other and the products
+    # ran at a third of their speed. An odd number of 64-byte lines, with neighbouring rows
+    # at least 512 bytes apart modulo 4 KiB, spreads them.
+    while tile_row // ALIGN % 2 == 0 or any(
+            not 512 <= k * tile_row * 4 % 4096 <= 3584 for k in range(1, 4)):
+        tile_row += ALIGN
+    # Long chunks amortise each pass's setup (12 weights to broadcast); V's chunk, c x chunk
+    # floats, read again by every block of 4 filters, must stay in L2.
+    chunk = min(tile_row, max(MIN_CHUNK, min(MAX_CHUNK, V_CHUNK_BYTES // (4 * c) // ALIGN * ALIGN)))
+    # The same again for the 16 blocks of rows, one per e, that a transform reads or writes
+    # for each tile: with an even number of rows per block, 256 channels put all 16 in one
+    # L1 set (4x slower transforms). An odd number of odd-line rows spreads them.
+    f4, c4 = round_up(f), round_up(c)
+    return WinogradGeometry(n, c, h, w, f, f4, c4, pad_y, pad_x, out_h, out_w, tiles_y,
+                            tiles_x, tiles, tile_row, chunk, f4 + 1, c | 1, c4 + 1)
+
+
+# --- the 1-D transforms and their adjoints (a 4x4 transform is one along each axis) ---------
+
+@njit(cache=True, nogil=True, inline="always")
+def _bt(a0, a1, a2, a3):
+    # B^T a: input tile -> transformed
+    return a0 - a2, a1 + a2, a2 - a1, a1 - a3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _b(g0, g1, g2, g3):
+    # B g: the adjoint of _bt (gradient of a transformed tile -> of the input tile)
+    return g0, g1 - g2 + g3, g1 + g2 - g0, -g3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _at(m0, m1, m2, m3):
+    # A^T m: product -> 2 outputs
+    return m0 + m1 + m2, m1 - m2 - m3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _a(y0, y1):
+    # A y: the adjoint of _at
+    return y0, y0 + y1, y0 - y1, -y1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _g(a0, a1, a2, half):
+    # G a: filter taps -> transformed
+    return a0, (a0 + a1 + a2) * half, (a0 - a1 + a2) * half, a2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gt(u0, u1, u2, u3, half):
+    # G^T u: the adjoint of _g
+    return u0 + (u1 + u2) * half, (u1 - u2) * half, (u1 + u2) * half + u3
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pixel(plane, y, x, h, w):
+    # plane[y, x], zero outside the image (the padding, and the far side of a last tile)
+    if 0 <= y < h and 0 <= x < w:
+        return plane[y, x]
+    return plane.dtype.type(0)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dout_at(dout, relu_out, relu, n, f, y, x, h, w):
+    # dout[n, f, y, x], zero beyond the output and, with a fused relu, where it did not pass
+    zero = dout.dtype.type(0)
+    if y >= h or x >= w or (relu and not relu_out[n, f, y, x] > zero):
+        return zero
+    return dout[n, f, y, x]
+
+
+# --- forward ----------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def transform_weights(u, ut, w):
+    # w: (F, C, 3, 3) -> u: (16*F4, C) rows G w[f, c] G^T per e; ut: (16*C4, F) the same,
+    # transposed, for dx. One task = one filter: it owns u's rows (e, f) and ut's column f.
+    n_f, n_c = w.shape[0], w.shape[1]
+    f_rows, dc_rows = u.shape[0] // 16, ut.shape[0] // 16
+    zero = u.dtype.type(0)
+    half = u.dtype.type(0.5)
+    for f in prange(f_rows):
+        for c in range(dc_rows):
+            if f >= n_f or c >= n_c:
+                for e in range(16):
+                    if c < n_c:
+                        u[e * f_rows + f, c] = zero
+                    if f < n_f:
+                        ut[e * dc_rows + c, f] = zero
+                continue
+            g = w[f, c]
+            # rows of G g (4 x 3), then G applied along each row: (G g) G^T
+            r0 = _g(g[0, 0], g[1, 0], g[2, 0], half)
+            r1 = _g(g[0, 1], g[1, 1], g[2, 1], half)
+            r2 = _g(g[0, 2], g[1, 2], g[2, 2], half)
+            for i in range(4):
+                t = _g(r0[i], r1[i], r2[i], half)
+                for j in range(4):
+                    u[(i * 4 + j) * f_rows + f, c] = t[j]
+                    ut[(i * 4 + j) * dc_rows + c, f] = t[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def transform_input(v, x, geo):
+    # x: (N, C, H, W) -> v: (16*C, tile_row) flattened, B^T d B of every 4x4 tile d (tile
+    # (ty, tx) of image n starts at (2ty - pad_y, 2tx - pad_x)); tail tiles zero.
+    # One task = one (image, channel): it owns those tiles' columns in 16 rows.
+    g = WinogradGeometry(*geo)
+    per_image = g.tiles_y * g.tiles_x
+    zero = v.dtype.type(0)
+    for task in prange(g.n * g.c):
+        c = task // g.n
+        n = task - c * g.n
+        plane = x[n, c]
+        for ty in range(g.tiles_y):
+            y0 = 2 * ty - g.pad_y
+            for tx in range(g.tiles_x):
+                x0 = 2 * tx - g.pad_x
+                t = n * per_image + ty * g.tiles_x + tx
+                h0 = _bt(_pixel(plane, y0, x0, g.h, g.w), _pixel(plane, y0, x0 + 1, g.h, g.w),
+                         _pixel(plane, y0, x0 + 2, g.h, g.w), _pixel(plane, y0, x0 + 3, g.h, g.w))
+                h1 = _bt(_pixel(plane, y0 + 1, x0, g.h, g.w),
+                         _pixel(plane, y0 + 1, x0 + 1, g.h, g.w),
+                         _pixel(plane, y0 + 1, x0 + 2, g.h, g.w),
+                         _pixel(plane, y0 + 1, x0 + 3, g.h, g.w))
+                h2 = _bt(_pixel(plane, y0 + 2, x0, g.h, g.w),
+                         _pixel(plane, y0 + 2, x0 + 1, g.h, g.w),
+                         _pixel(plane, y0 + 2, x0 + 2, g.h, g.w),
+                         _pixel(plane, y0 + 2, x0 + 3, g.h, g.w))
+                h3 = _bt(_pixel(plane, y0 + 3, x0, g.h, g.w),
+                         _pixel(plane, y0 + 3, x0 + 1, g.h, g.w),
+                         _pixel(plane, y0 + 3, x0 + 2, g.h, g.w),
+                         _pixel(plane, y0 + 3, x0 + 3, g.h, g.w))
+                for j in range(4):
+                    col = _bt(h0[j], h1[j], h2[j], h3[j])
+                    for i in range(4):
+                        v[((i * 4 + j) * g.c_rows + c) * g.tile_row + t] = col[i]
+        if n == g.n - 1:
+            for e in range(16):
+                start = (e * g.c_rows + c) * g.tile_row
+                _fill(v[start + g.tiles:start + g.tile_row], zero)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def multiply(out, src, weights, n_out4, n_in, geo):
+    # out[(e, o), t] = sum_i weights[(e, o), i] * src[(e, i), t] for o < n_out4, t in a chunk:
+    # the 16 matrix products, M = U V (forward) and dV = Ut Z (dx). out: (16*rows, tile_row)
+    # and weights: (16*rows, n_in) with rows >= n_out4; src: flattened (16*rows', tile_row)
+    # with rows' >= n_in.
+    # One task = (e, chunk of tiles): it owns out's columns of that chunk in e's rows.
+    g = WinogradGeometry(*geo)
+    n_chunks = (g.tile_row + g.chunk - 1) // g.chunk
+    src_rows = src.shape[0] // (16 * g.tile_row)   # rows per e in src (n_in, or padded)
+    out_rows = out.shape[0] // 16
+    for task in prange(16 * n_chunks):
+        e = task // n_chunks
+        t0 = (task - e * n_chunks) * g.chunk
+        length = _vector_length(min(g.chunk, g.tile_row - t0))
+        for o in range(e * out_rows, e * out_rows + n_out4, 4):
+            for k in range(4):
+                _fill(out[o + k, t0:t0 + length], 0)
+            _correlate4(out, o, t0, src, e * src_rows * g.tile_row + t0, g.tile_row,
+                        weights, n_in, 1, 1, 1, length)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def transform_output(out, relu_out, m, bias, geo):
+    # m: (16*F4, tile_row), bias: (F,) -> out: (N, F, Ho, Wo) = A^T m_t A + bias per tile;
+    # relu_out as in conv.conv_forward (max(out, 0), or empty when no relu is fused).
+    # One task = one (image, filter).
+    g = WinogradGeometry(*geo)
+    per_image = g.tiles_y * g.tiles_x
+    relu = relu_out.size > 0
+    zero = out.dtype.type(0)
+    stride = g.f_rows * g.tile_row     # from element e to e + 1 of one tile
+    for task in prange(g.n * g.f):
+        n = task // g.f
+        f = task - n * g.f
+        bf = bias[f]
+        for ty in range(g.tiles_y):
+            for tx in range(g.tiles_x):
+                base = f * g.tile_row + n * per_image + ty * g.tiles_x + tx
+                r0 = _at(m[base], m[base + stride], m[base + 2 * stride], m[base + 3 * stride])
+                r1 = _at(m[base + 4 * stride], m[base + 5 * stride], m[base + 6 * stride],
+                         m[base + 7 * stride])
+                r2 = _at(m[base + 8 * stride], m[base + 9 * stride], m[base + 10 * stride],
+                         m[base + 11 * stride])
+                r3 = _at(m[base + 12 * stride], m[base + 13 * stride], m[base + 14 * stride],
+                         m[base + 15 * stride])
+                for j in range(2):
+                    col = _at(r0[j], r1[j], r2[j], r3[j])
+                    ox = 2 * tx + j
+                    if ox >= g.out_w:
+                        continue
+                    for i in range(2):
+                        oy = 2 * ty + i
+                        if oy < g.out_h:
+                            value = col[i] + bf
+                            out[n, f, oy, ox] = value
+                            if relu:
+                                relu_out[n, f, oy, ox] = zero if value < zero else value
+
+
+# --- backward ---------------------------------------------------------------------------
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def transform_dout(z, db, dout, relu_out, geo):
+    # dout: (N, F, Ho, Wo) -> z: (16*F4, tile_row) flattened, A dY_t A^T per 2x2 tile dY_t
+    # (zero beyond the output's edge; rows f >= F and tail tiles zero). db: (F,) += dout
+    # summed (skipped when empty), in one fixed order, so a fused relu gives the bits the
+    # relu layer's own backward would. relu_out: not empty when a relu is fused: dout is then
+    # the gradient at its output and passes only where relu_out > 0.
+    # One task = one filter: it owns z's rows (e, f) and db[f].
+    g = WinogradGeometry(*geo)
+    relu = relu_out.size > 0
+    zero = z.dtype.type(0)
+    stride = g.f_rows * g.tile_row
+    for f in prange(g.f4):
+        if f >= g.f:
+            for e in range(16):
+                _fill(z[e * stride + f * g.tile_row:e * stride + (f + 1) * g.tile_row], zero)
+            continue
+        s = zero
+        for n in range(g.n):
+            for ty in range(g.tiles_y):
+                for tx in range(g.tiles_x):
+                    oy, ox = 2 * ty, 2 * tx
+                    d00 = _dout_at(dout, relu_out, relu, n, f, oy, ox, g.out_h, g.out_w)
+                    d01 = _dout_at(dout, relu_out, relu, n, f, oy, ox + 1, g.out_h, g.out_w)
+                    d10 = _dout_at(dout, relu_out, relu, n, f, oy + 1, ox, g.out_h, g.out_w)
+                    d11 = _dout_at(dout, relu_out, relu, n, f, oy + 1, ox + 1, g.out_h,
+                                   g.out_w)
+                    s += (d00 + d01) + (d10 + d11)
+                    r0 = _a(d00, d01)
+                    r1 = _a(d10, d11)
+                    base = f * g.tile_row + (n * g.tiles_y + ty) * g.tiles_x + tx
+                    for j in range(4):
+                        col = _a(r0[j], r1[j])
+                        for i in range(4):
+                            z[base + (i * 4 + j) * stride] = col[i]
+        for e in range(16):
+            start = e * stride + f * g.tile_row
+            _fill(z[start + g.tiles:start + g.tile_row], zero)
+        if db.shape[0] > 0:
+            db[f] += s
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True,
+      fastmath={"reassoc", "contract"})
+def weight_products(du, z, v, geo):
+    # du: (16*F4, C) = Z[e] @ V[e]^T, dot products over all tiles (tail tiles are zero).
+    # One task = (e, 4 filters): it owns du's rows (e, f..f+3). reassoc lets the sums
+    # vectorise (it only reorders them).
+    g = WinogradGeometry(*geo)
+    n_blocks = g.f4 // 4
+    zero = du.dtype.type(0)
+    for task in prange(16 * n_blocks):
+        e = task // n_blocks
+        row = e * g.f_rows + (task - e * n_blocks) * 4
+        for k in range(4):
+            _fill(du[row + k], zero)
+        for t0 in range(0, g.tile_row, DW_CHUNK):
+            length = min(DW_CHUNK, g.tile_row - t0)
+            d0 = z[row * g.tile_row + t0:]
+            d1 = z[(row + 1) * g.tile_row + t0:]
+            d2 = z[(row + 2) * g.tile_row + t0:]
+            d3 = z[(row + 3) * g.tile_row + t0:]
+            c = 0
+            while c < g.c:
+                # up to 3 channels per pass; missing ones repeat the last (sums unused)
+                m = min(3, g.c - c)
+                x0 = v[(e * g.c_rows + c) * g.tile_row + t0:]
+                x1 = v[(e * g.c_rows + c + min(1, m - 1)) * g.tile_row + t0:]
+                x2 = v[(e * g.c_rows + c + m - 1) * g.tile_row + t0:]
+                s00 = s01 = s02 = s10 = s11 = s12 = zero
+                s20 = s21 = s22 = s30 = s31 = s32 = zero
+                for i in range(length):
+                    e0, e1, e2, e3 = d0[i], d1[i], d2[i], d3[i]
+                    v0, v1, v2 = x0[i], x1[i], x2[i]
+                    s00 += e0 * v0
+                    s01 += e0 * v1
+                    s02 += e0 * v2
+                    s10 += e1 * v0
+                    s11 += e1 * v1
+                    s12 += e1 * v2
+                    s20 += e2 * v0
+                    s21 += e2 * v1
+                    s22 += e2 * v2
+                    s30 += e3 * v0
+                    s31 += e3 * v1
+                    s32 += e3 * v2
+                sums = ((s00, s01, s02), (s10, s11, s12), (s20, s21, s22), (s30, s31, s32))
+                for k in range(4):
+                    du[row + k, c] += sums[k][0]
+                    if m > 1:
+                        du[row + k, c + 1] += sums[k][1]
+                    if m > 2:
+                        du[row + k, c + 2] += sums[k][2]
+                c += m
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def weight_gradient(dw, du):
+    # du: (16*F4, C) -> dw: (F, C, 3, 3) += G^T du[:, f, c] G. One task = one filter.
+    n_f, n_c = dw.shape[0], dw.shape[1]
+    f_rows = du.shape[0] // 16
+    half = dw.dtype.type(0.5)
+    for f in prange(n_f):
+        for c in range(n_c):
+            r0 = _gt(du[f, c], du[f_rows + f, c], du[2 * f_rows + f, c], du[3 * f_rows + f, c], half)
+            r1 = _gt(du[4 * f_rows + f, c], du[5 * f_rows + f, c], du[6 * f_rows + f, c],
+                     du[7 * f_rows + f, c], half)
+            r2 = _gt(du[8 * f_rows + f, c], du[9 * f_rows + f, c], du[10 * f_rows + f, c],
+                     du[11 * f_rows + f, c], half)
+            r3 = _gt(du[12 * f_rows + f, c], du[13 * f_rows + f, c], du[14 * f_rows + f, c],
+                     du[15 * f_rows + f, c], half)
+            for j in range(3):
+                col = _gt(r0[j], r1[j], r2[j], r3[j], half)
+                for i in range(3):
+                    dw[f, c, i, j] += col[i]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def transform_input_grad(dx, dv, geo):
+    # dv: (16*C4, tile_row) -> dx: (N, C, H, W), fully overwritten: the sum over the tiles
+    # that read each pixel of B dV_t B^T (tiles overlap by 2 pixels; the padding's share is
+    # dropped). One task = one (image, channel): it owns dx[n, c].
+    g = WinogradGeometry(*geo)
+    per_image = g.tiles_y * g.tiles_x
+    zero = dx.dtype.type(0)
+    stride = g.dc_rows * g.tile_row
+    for task in prange(g.n * g.c):
+        n = task // g.c
+        c = task - n * g.c
+        plane = dx[n, c]
+        for y in range(g.h):
+            _fill(plane[y], zero)
+        for ty in range(g.tiles_y):
+            y0 = 2 * ty - g.pad_y
+            for tx in range(g.tiles_x):
+                x0 = 2 * tx - g.pad_x
+                base = c * g.tile_row + n * per_image + ty * g.tiles_x + tx
+                r0 = _b(dv[base], dv[base + stride], dv[base + 2 * stride],
+                        dv[base + 3 * stride])
+                r1 = _b(dv[base + 4 * stride], dv[base + 5 * stride], dv[base + 6 * stride],
+                        dv[base + 7 * stride])
+                r2 = _b(dv[base + 8 * stride], dv[base + 9 * stride], dv[base + 10 * stride],
+                        dv[base + 11 * stride])
+                r3 = _b(dv[base + 12 * stride], dv[base + 13 * stride],
+                        dv[base + 14 * stride], dv[base + 15 * stride])
+                for j in range(4):
+                    x = x0 + j
+                    col = _b(r0[j], r1[j], r2[j], r3[j])
+                    if 0 <= x < g.w:
+                        for i in range(4):
+                            y = y0 + i
+                            if 0 <= y < g.h:
+                                plane[y, x] += col[i]

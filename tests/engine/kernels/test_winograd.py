@@ -1,0 +1,123 @@
+"""Winograd F(2x2, 3x3) kernels against the naive loops, central differences in float64, and
+the direct kernels' own promises (a fused relu gives the bits of the relu layer)."""
+
+import numpy as np
+import pytest
+
+from engine.kernels import winograd as K
+from tests.gradcheck import numerical_grad
+from tests.naive import conv as naive
+
+# (N, C, H, W, F, pad_y, pad_x)
+CASES = [
+    (2, 3, 7, 6, 4, 1, 1),        # odd output width: the last tile column is half outside
+    (1, 1, 1, 1, 1, 1, 1),        # one pixel: one tile, three quarters of it padding
+    (3, 5, 8, 8, 6, 1, 1),        # C, F not multiples of 4
+    (2, 4, 5, 9, 8, 0, 0),        # valid convolution, non-square
+    (2, 2, 4, 4, 3, 2, 2),        # padding 2: tiles start two pixels outside
+    (1, 3, 6, 5, 5, 0, 2),        # different padding per axis
+    (4, 7, 3, 3, 9, 1, 1),        # 3x3 maps, as the last block of a wide net
+    (2, 9, 15, 15, 16, 1, 1),     # more tiles than a vector, odd size
+]
+
+
+def run_winograd(x, w, b, pad_y, pad_x, dout=None, relu=False):
+    """The kernel sequence the conv layer runs, with NaN-filled scratch (nothing may read it
+    before writing it). Returns out, or (out, dx, dw, db) when dout is given; with relu the
+    relu's output is fused and dout is the gradient at it."""
+    n, c, h, wd = x.shape
+    f = w.shape[0]
+    g = K.winograd_geometry(n, c, h, wd, f, pad_y, pad_x)
+    dt = x.dtype
+    u = np.full((16 * g.f_rows, c), np.nan, dt)
+    ut = np.full((16 * g.dc_rows, f), np.nan, dt)
+    v = np.full(16 * g.c_rows * g.tile_row, np.nan, dt)
+    m = np.full((16 * g.f_rows, g.tile_row), np.nan, dt)
+    out = np.full((n, f, g.out_h, g.out_w), np.nan, dt)
+    relu_out = np.full(out.shape, np.nan, dt) if relu else np.zeros((0, 0, 0, 0), dt)
+    K.transform_weights(u, ut, w)
+    K.transform_input(v, x, tuple(g))
+    K.multiply(m, v, u, g.f4, c, tuple(g))
+    K.transform_output(out, relu_out, m.reshape(-1), b, tuple(g))
+    result = (out, relu_out) if relu else out
+    if dout is None:
+        return result
+    z = np.full(16 * g.f_rows * g.tile_row, np.nan, dt)
+    du = np.full((16 * g.f_rows, c), np.nan, dt)
+    dv = np.full((16 * g.dc_rows, g.tile_row), np.nan, dt)
+    dx = np.full(x.shape, np.nan, dt)
+    dw, db = np.zeros_like(w), np.zeros(f, dt)
+    K.transform_dout(z, db, dout, relu_out, tuple(g))
+    K.weight_products(du, z, v, tuple(g))
+    K.weight_gradient(dw, du)
+    K.multiply(dv, z, ut, g.c4, f, tuple(g))
+    K.transform_input_grad(dx, dv.reshape(-1), tuple(g))
+    return result, dx, dw, db
+
+
+@pytest.mark.parametrize("case", CASES, ids=[str(c) for c in CASES])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_and_backward_match_the_naive_loops(case, dtype, rng):
+    n, c, h, w, f, pad_y, pad_x = case
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((f, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    out_h, out_w = h + 2 * pad_y - 2, w + 2 * pad_x - 2
+    dout = rng.standard_normal((n, f, out_h, out_w)).astype(dtype)
+    out, dx, dw, db = run_winograd(x, wt, b, pad_y, pad_x, dout)
+    want = naive.conv_forward(x, wt, b, 1, 1, pad_y, pad_x)
+    want_dx, want_dw, want_db = naive.conv_backward(dout, x, wt, 1, 1, pad_y, pad_x)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-11)
+    np.testing.assert_allclose(out, want, **tol)
+    np.testing.assert_allclose(dx, want_dx, **tol)
+    np.testing.assert_allclose(dw, want_dw, **tol)
+    np.testing.assert_allclose(db, want_db, **tol)
+
+
+def test_backward_matches_central_differences_in_float64(rng):
+    n, c, h, w, f, pad_y, pad_x = 2, 3, 5, 4, 5, 1, 0
+    x = rng.standard_normal((n, c, h, w))
+    wt = rng.standard_normal((f, c, 3, 3))
+    b = rng.standard_normal(f)
+    dout = rng.standard_normal((n, f, h + 2 * pad_y - 2, w + 2 * pad_x - 2))
+
+    def loss():   # numerical_grad perturbs x, wt and b in place
+        return float(np.sum(run_winograd(x, wt, b, pad_y, pad_x) * dout))
+
+    _, dx, dw, db = run_winograd(x, wt, b, pad_y, pad_x, dout)
+    np.testing.assert_allclose(dx, numerical_grad(loss, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dw, numerical_grad(loss, wt), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(db, numerical_grad(loss, b), rtol=1e-6, atol=1e-7)
+
+
+def test_a_fused_relu_gives_exactly_what_the_relu_layer_would(rng):
+    # Forward: the relu's output is max(out, 0) of the same out. Backward: the fused pass
+    # masks dout where the relu's output is not positive, as relu's backward does before
+    # the plain pass; every gradient has the same bits (db's sum runs in one fixed order).
+    n, c, h, w, f = 3, 6, 9, 7, 8
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    wt = rng.standard_normal((f, c, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(f).astype(np.float32)
+    dout = rng.standard_normal((n, f, h, w)).astype(np.float32)
+    (out, relu_out), dx, dw, db = run_winograd(x, wt, b, 1, 1, dout, relu=True)
+    plain_out = run_winograd(x, wt, b, 1, 1)
+    np.testing.assert_array_equal(out, plain_out)
+    np.testing.assert_array_equal(relu_out, np.maximum(plain_out, 0))
+    masked = np.where(relu_out > 0, dout, np.float32(0))
+    _, plain_dx, plain_dw, plain_db = run_winograd(x, wt, b, 1, 1, masked)
+    np.testing.assert_array_equal(dx, plain_dx)
+    np.testing.assert_array_equal(dw, plain_dw)
+    np.testing.assert_array_equal(db, plain_db)
+
+
+@pytest.mark.parametrize("shape, applies", [
+    ((3, 3, 1, 1, 1, 1, 32, 32), True),
+    ((3, 3, 1, 1, 0, 0, 3, 3), True),
+    ((3, 3, 1, 1, 2, 2, 1, 1), True),
+    ((3, 3, 2, 2, 1, 1, 32, 32), False),    # stride 2
+    ((5, 5, 1, 1, 2, 2, 32, 32), False),    # 5x5
+    ((3, 3, 1, 1, 3, 3, 8, 8), False),      # padding wider than two
+    ((3, 3, 1, 1, 0, 0, 2, 2), False),      # no output
+])
+def test_it_applies_to_3x3_stride_1_only(shape, applies):
+    assert K.applies(*shape) is applies
