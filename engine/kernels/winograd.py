@@ -324,17 +324,15 @@ def transform_dout(z, db, dout, relu_out, geo):
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True,
       fastmath={"reassoc", "contract"})
 def weight_products(du, z, v, geo):
-    # du: (16*F4, C) = Z[e] @ V[e]^T, dot products over all tiles (tail tiles are zero).
-    # One task = (e, 4 filters): it owns du's rows (e, f..f+3). reassoc lets the sums
-    # vectorise (it only reorders them).
+    # du: (16*f_rows, C) += Z[e] @ V[e]^T, dot products over all tiles (tail tiles are
+    # zero); a batch in groups adds each group's. One task = (e, 4 filters): it owns du's
+    # rows (e, f..f+3). reassoc lets the sums vectorise (it only reorders them).
     g = WinogradGeometry(*geo)
     n_blocks = g.f4 // 4
     zero = du.dtype.type(0)
     for task in prange(16 * n_blocks):
         e = task // n_blocks
         row = e * g.f_rows + (task - e * n_blocks) * 4
-        for k in range(4):
-            _fill(du[row + k], zero)
         for t0 in range(0, g.tile_row, DW_CHUNK):
             length = min(DW_CHUNK, g.tile_row - t0)
             d0 = z[row * g.tile_row + t0:]

@@ -17,6 +17,9 @@ from engine.layers.base import FLOAT_DTYPES, Layer, register
 # Below this many input or output channels a 3x3 conv stays on the direct kernels (measured
 # with `convnet-demo bench`: see uses_winograd).
 WINOGRAD_MIN_CHANNELS = 64
+# A Winograd conv's scratch for one group of images (engine/kernels/winograd.py's V, M, Z
+# and dV are 4x the size of the output): bounded, whatever the batch.
+WINOGRAD_GROUP_BYTES = 48 * 2**20
 
 
 def _checked(layer: Layer, a: np.ndarray, shape: tuple[int, ...], what: str,
@@ -184,21 +187,47 @@ class ConvLayer(_Weighted):
         conv_kernels.conv_forward(out, relu_out, grid, xph, wf, b, geo, phases)
         return out, (g, geo, phases, xph, w), relu_out
 
+    def _winograd_groups(self, n: int):
+        """[(n0, n1, geometry)]: the batch in groups of images small enough that one group's
+        transformed tiles (V, M; or V, Z, dV) stay under WINOGRAD_GROUP_BYTES. The scratch
+        is sized for one group, so an evaluation batch of 256 costs what 30 images do."""
+        c, h, w = self.in_shape
+        one = winograd.winograd_geometry(1, c, h, w, self.filters, self.pad_y, self.pad_x)
+        per_image = 64 * one.tiles_y * one.tiles_x * (one.c_rows + one.f_rows + one.dc_rows)
+        size = max(1, min(n, WINOGRAD_GROUP_BYTES // per_image))
+        count = -(-n // size)
+        size = -(-n // count)                  # the same number of groups, evenly filled
+        return [(n0, min(n, n0 + size),
+                 winograd.winograd_geometry(min(n, n0 + size) - n0, c, h, w, self.filters,
+                                            self.pad_y, self.pad_x))
+                for n0 in range(0, n, size)]
+
+    @staticmethod
+    def _flat(ctx, owner, name, size, shape, dtype):
+        """The first size elements of a per-layer aligned buffer, as `shape`: every group
+        shares the buffer of the largest."""
+        return ctx.workspace.empty_aligned(owner, name, (size,), dtype)[:int(np.prod(shape))] \
+            .reshape(shape)
+
     def _forward_winograd(self, x, w, b, ctx, relu):
-        c, h, wd = self.in_shape
-        g = winograd.winograd_geometry(x.shape[0], c, h, wd, self.filters, self.pad_y,
-                                       self.pad_x)
-        geo, dtype = tuple(g), w.dtype
-        u = ctx.workspace.empty(self, "wino_u", (16 * g.f_rows, g.c), dtype)
-        ut = ctx.workspace.empty(self, "wino_ut", (16 * g.dc_rows, g.f), dtype)
+        groups = self._winograd_groups(x.shape[0])
+        big, dtype = groups[0][2], w.dtype
+        u = ctx.workspace.empty(self, "wino_u", (16 * big.f_rows, big.c), dtype)
+        ut = ctx.workspace.empty(self, "wino_ut", (16 * big.dc_rows, big.f), dtype)
         winograd.transform_weights(u, ut, w)
-        v = ctx.workspace.empty_aligned(self, "wino_v", (16 * g.c_rows * g.tile_row,), dtype)
-        winograd.transform_input(v, x, geo)
-        m = ctx.workspace.empty_aligned(self, "wino_m", (16 * g.f_rows, g.tile_row), dtype)
-        winograd.multiply(m, v, u, g.f4, g.c, geo)
-        out, relu_out = self._output_buffers(ctx, relu, (g.n, g.f, g.out_h, g.out_w), dtype)
-        winograd.transform_output(out, relu_out, m.reshape(-1), b, geo)
-        return out, ("winograd", g, geo, v, ut, w), relu_out
+        out, relu_out = self._output_buffers(ctx, relu, (x.shape[0], big.f, big.out_h,
+                                                         big.out_w), dtype)
+        rows = 16 * big.tile_row
+        for n0, n1, g in groups:
+            geo = tuple(g)
+            v = self._flat(ctx, self, "wino_v", rows * big.c_rows, (16 * g.c_rows * g.tile_row,),
+                           dtype)
+            winograd.transform_input(v, x[n0:n1], geo)
+            m = self._flat(ctx, self, "wino_m", rows * big.f_rows,
+                           (16 * g.f_rows, g.tile_row), dtype)
+            winograd.multiply(m, v, u, g.f4, g.c, geo)
+            winograd.transform_output(out[n0:n1], relu_out[n0:n1], m.reshape(-1), b, geo)
+        return out, ("winograd", groups, x, ut, w), relu_out
 
     def _checked_relu(self, relu_out, out_shape, dtype, ctx):
         if relu_out is None:
@@ -233,25 +262,37 @@ class ConvLayer(_Weighted):
         return dx
 
     def _backward_winograd(self, dout, relu_out, cache, grads, ctx):
-        _, g, geo, v, ut, w = cache
-        dtype = w.dtype
-        out_shape = (g.n, g.f, g.out_h, g.out_w)
+        # Group by group, as forward: V again from x (cheaper than keeping it for the whole
+        # batch), Z from dout, dU summed over the groups, dx written group by group.
+        _, groups, x, ut, w = cache
+        big, dtype = groups[0][2], w.dtype
+        out_shape = (x.shape[0], big.f, big.out_h, big.out_w)
         dout = _checked(self, dout, out_shape, "dout", dtype)
         relu_out = self._checked_relu(relu_out, out_shape, dtype, ctx)
         dw, db = self._grads(grads, dtype)
         if db is None:
             db = ctx.workspace.empty(self, "no_bias_grad", (0,), dtype)
-        z = ctx.workspace.empty_aligned(self, "wino_z", (16 * g.f_rows * g.tile_row,), dtype)
-        winograd.transform_dout(z, db, dout, relu_out, geo)
-        du = ctx.workspace.empty(self, "wino_du", (16 * g.f_rows, g.c), dtype)
-        winograd.weight_products(du, z, v, geo)
+        du = ctx.workspace.empty(self, "wino_du", (16 * big.f_rows, big.c), dtype)
+        du.fill(0)
+        input_grad = not (self.first_weighted and not ctx.input_grad)
+        dx = (ctx.workspace.empty(self, "dx", (x.shape[0], big.c, big.h, big.w), dtype)
+              if input_grad else None)
+        rows = 16 * big.tile_row
+        for n0, n1, g in groups:
+            geo = tuple(g)
+            v = self._flat(ctx, self, "wino_v", rows * big.c_rows, (16 * g.c_rows * g.tile_row,),
+                           dtype)
+            winograd.transform_input(v, x[n0:n1], geo)
+            z = self._flat(ctx, self, "wino_z", rows * big.f_rows,
+                           (16 * g.f_rows * g.tile_row,), dtype)
+            winograd.transform_dout(z, db, dout[n0:n1], relu_out[n0:n1], geo)
+            winograd.weight_products(du, z, v, geo)
+            if input_grad:
+                dv = self._flat(ctx, self, "wino_dv", rows * big.dc_rows,
+                                (16 * g.dc_rows, g.tile_row), dtype)
+                winograd.multiply(dv, z, ut, g.c4, g.f, geo)
+                winograd.transform_input_grad(dx[n0:n1], dv.reshape(-1), geo)
         winograd.weight_gradient(dw, du)
-        if self.first_weighted and not ctx.input_grad:
-            return None
-        dv = ctx.workspace.empty_aligned(self, "wino_dv", (16 * g.dc_rows, g.tile_row), dtype)
-        winograd.multiply(dv, z, ut, g.c4, g.f, geo)
-        dx = ctx.workspace.empty(self, "dx", (g.n, g.c, g.h, g.w), dtype)
-        winograd.transform_input_grad(dx, dv.reshape(-1), geo)
         return dx
 
 

@@ -43,7 +43,7 @@ def run_winograd(x, w, b, pad_y, pad_x, dout=None, relu=False):
     if dout is None:
         return result
     z = np.full(16 * g.f_rows * g.tile_row, np.nan, dt)
-    du = np.full((16 * g.f_rows, c), np.nan, dt)
+    du = np.zeros((16 * g.f_rows, c), dt)   # weight_products adds into it
     dv = np.full((16 * g.dc_rows, g.tile_row), np.nan, dt)
     dx = np.full(x.shape, np.nan, dt)
     dw, db = np.zeros_like(w), np.zeros(f, dt)

@@ -95,6 +95,25 @@ def test_wide_3x3_stride_1_convs_run_as_winograd(in_shape, filters, stride, pad,
     assert (cache[0] == "winograd") is winograd
 
 
+def test_a_winograd_batch_runs_in_groups_with_the_results_of_one(monkeypatch, rng):
+    # Scratch for a few images at a time (the group bound), the results as if in one go.
+    import engine.layers.conv as conv_layer
+    layer = ConvLayer(conv_def((64, 5, 5), 64, 3, 3, pad_y=1, pad_x=1))
+    layer.init(rng, np.float64)
+    layer.params["b"][:] = rng.standard_normal(64)
+    x = rng.standard_normal((7, 64, 5, 5))
+    dout = rng.standard_normal((7, 64, 5, 5))
+    whole = run(layer, x, dout)
+    monkeypatch.setattr(conv_layer, "WINOGRAD_GROUP_BYTES", 1)
+    assert [(n0, n1) for n0, n1, _ in layer._winograd_groups(7)] == [(n, n + 1) for n in range(7)]
+    monkeypatch.setattr(conv_layer, "WINOGRAD_GROUP_BYTES", 3 * 64 * 9 * (65 + 65 + 69))
+    assert [(n0, n1) for n0, n1, _ in layer._winograd_groups(7)] == [(0, 3), (3, 6), (6, 7)]
+    grouped = run(layer, x, dout)
+    for a, b in zip(whole[:2] + (whole[2]["w"], whole[2]["b"]),
+                    grouped[:2] + (grouped[2]["w"], grouped[2]["b"])):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("bias", [True, False])
 def test_fc_matches_torch(bias, rng):
     torch = pytest.importorskip("torch", reason="torch is the reference for the fc layer")
