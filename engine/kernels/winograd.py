@@ -1,34 +1,39 @@
-"""Winograd F(2x2, 3x3) convolution: 3x3 filters at stride 1, forward above backward.
+"""Winograd F(4x4, 3x3) convolution: 3x3 filters at stride 1, forward above backward.
 
-A 3x3 convolution computes each 2x2 block of outputs ("tile") from a 4x4 block of input with
-36 multiplies per channel pair; Winograd's minimal filtering algorithm (Lavin and Gray, "Fast
-Algorithms for Convolutional Neural Networks", 2016) does it with 16, 2.25x fewer:
+A 3x3 convolution computes each 4x4 block of outputs ("tile") from a 6x6 block of input with
+144 multiplies per channel pair; Winograd's minimal filtering algorithm (Lavin and Gray, "Fast
+Algorithms for Convolutional Neural Networks", 2016) does it with 36, 4x fewer:
 
-    Y = A^T [ (G g G^T) * (B^T d B) ] A        g: 3x3 filter, d: 4x4 input tile, *: elementwise
+    Y = A^T [ (G g G^T) * (B^T d B) ] A        g: 3x3 filter, d: 6x6 input tile, *: elementwise
 
-    B^T = [1  0 -1  0]    G = [ 1    0    0 ]    A^T = [1  1  1  0]
-          [0  1  1  0]        [1/2  1/2  1/2]          [0  1 -1 -1]
-          [0 -1  1  0]        [1/2 -1/2  1/2]
-          [0  1  0 -1]        [ 0    0    1 ]
+    B^T = [4  0 -5  0  1  0]    G = [ 1/4     0     0 ]    A^T = [1  1  1  1  1  0]
+          [0 -4 -4  1  1  0]        [-1/6  -1/6  -1/6 ]          [0  1 -1  2 -2  0]
+          [0  4 -4 -1  1  0]        [-1/6   1/6  -1/6 ]          [0  1  1  4  4  0]
+          [0 -2 -1  2  1  0]        [1/24  1/12   1/6 ]          [0  1 -1  8 -8  1]
+          [0  2 -1 -2  1  0]        [1/24 -1/12   1/6 ]
+          [0  4  0 -5  0  1]        [  0     0     1  ]
 
-Summed over input channels, the elementwise product becomes 16 independent matrix products,
-one per element e of the 4x4 transformed tile: M[e] (F x T) = U[e] (F x C) @ V[e] (C x T)
+Summed over input channels, the elementwise product becomes 36 independent matrix products,
+one per element e of the 6x6 transformed tile: M[e] (F x T) = U[e] (F x C) @ V[e] (C x T)
 over all T tiles of the batch. Those products are long unit-stride loops and run through
 conv.py's register-blocked `_correlate4` (4 output rows x 3 inputs per pass), chunked so a
 chunk of V stays in cache while every filter block passes over it. Unlike the direct kernels'
 grids (conv.py), tiles waste nothing on padding columns, which is what made 7x7 and 3x3 maps
-slow there (53% and 24% of peak at 256 channels).
+slow there (53% and 24% of peak at 256 channels). F(2x2, 3x3) (16 products, 2.25x fewer
+multiplies) came first; F(4x4, 3x3) does 1.78x less product work again and moves 1.78x less
+transformed data per output, for rounding errors some 10x larger (still ~1e-5 of the outputs'
+scale in float32, see tests/engine/kernels/test_winograd.py).
 
 Backward is the adjoint of the same three linear steps, not a second convolution:
-    Z_t = A dY_t A^T               (4x4 from each 2x2 tile of dout)
+    Z_t = A dY_t A^T               (6x6 from each 4x4 tile of dout)
     dU[e] = Z[e] @ V[e]^T          -> dw += G^T dU G
-    dV[e] = U[e]^T @ Z[e]          -> dx += B dV_t B^T, each 4x4 tile added where it read x
+    dV[e] = U[e]^T @ Z[e]          -> dx += B dV_t B^T, each 6x6 tile added where it read x
 
 Layouts (flattened, rows `tile_row` long, tile t = (n*tiles_y + ty)*tiles_x + tx):
-V (16*C, tile_row) and dV (16*C4, tile_row); M and Z (16*F4, tile_row); U (16*F4, C) and
-Ut (16*C4, F), the weights of row (e, f) or (e, c). Channel counts are padded to multiples of
-4 for _correlate4; padding rows and tail tiles are zero. Kernels validate and allocate
-nothing (engine/layers/conv.py does both).
+V (36*c_rows, tile_row) and dV (36*dc_rows, tile_row); M and Z (36*f_rows, tile_row); U
+(36*f_rows, C) and Ut (36*dc_rows, F), the weights of row (e, f) or (e, c). Channel counts are
+padded to multiples of 4 for _correlate4; padding rows and tail tiles are zero. Kernels
+validate and allocate nothing (engine/layers/conv.py does both).
 """
 
 from __future__ import annotations
@@ -42,12 +47,14 @@ from engine.kernels.conv import ALIGN, _correlate4, _fill, _vector_length, round
 
 MIN_CHUNK, MAX_CHUNK = 256, 2048   # tiles per matrix-product task
 V_CHUNK_BYTES = 256 * 1024          # V's share of L2 in a product task
-DW_CHUNK = 1024    # tiles per pass of the weight-gradient dot products: Z's rows stay in L1
+TILE, ALPHA = 4, 6                  # outputs per tile side; inputs per tile side (TILE + 2)
+ELEMENTS = ALPHA * ALPHA            # transformed values per tile: 36 matrix products
+DW_CHUNK = 1024                     # tiles per pass of the weight-gradient dot products
 
 
 class WinogradGeometry(NamedTuple):
     """n, c, h, w, f: batch, input channels, input size, filters; f4, c4: rounded up to 4;
-    out_h, out_w: output size; tiles_y, tiles_x: 2x2 tiles per image; tiles: in the batch;
+    out_h, out_w: output size; tiles_y, tiles_x: 4x4 tiles per image; tiles: in the batch;
     tile_row: tiles rounded up (a row of V, M, Z, dV); chunk: tiles per product task.
     f_rows, c_rows, dc_rows: rows per element e in M, Z and U; V; dV and Ut (f4, c, c4
     rounded up to odd: see winograd_geometry)."""
@@ -69,11 +76,11 @@ def applies(sy: int, sx: int, stride_y: int, stride_x: int, pad_y: int, pad_x: i
 @lru_cache(maxsize=256)
 def winograd_geometry(n, c, h, w, f, pad_y, pad_x) -> WinogradGeometry:
     out_h, out_w = h + 2 * pad_y - 2, w + 2 * pad_x - 2
-    tiles_y, tiles_x = (out_h + 1) // 2, (out_w + 1) // 2
+    tiles_y, tiles_x = -(-out_h // TILE), -(-out_w // TILE)
     tiles = n * tiles_y * tiles_x
     tile_row = round_up(tiles, ALIGN)
     # Rows 4 KiB apart (a power-of-two tile count) share L1 sets and alias in the store
-    # buffer: the 16 rows a transform touches per tile evicted each other and the products
+    # buffer: the rows a transform touches per tile evicted each other and the products
     # ran at a third of their speed. An odd number of 64-byte lines, with neighbouring rows
     # at least 512 bytes apart modulo 4 KiB, spreads them.
     while tile_row // ALIGN % 2 == 0 or any(
@@ -81,138 +88,188 @@ def winograd_geometry(n, c, h, w, f, pad_y, pad_x) -> WinogradGeometry:
         tile_row += ALIGN
     # Long chunks amortise each pass's setup (12 weights to broadcast); V's chunk, c x chunk
     # floats, read again by every block of 4 filters, must stay in L2.
-    chunk = min(tile_row, max(MIN_CHUNK, min(MAX_CHUNK, V_CHUNK_BYTES // (4 * c) // ALIGN * ALIGN)))
-    # The same again for the 16 blocks of rows, one per e, that a transform reads or writes
-    # for each tile: with an even number of rows per block, 256 channels put all 16 in one
-    # L1 set (4x slower transforms). An odd number of odd-line rows spreads them.
+    chunk = min(tile_row, max(MIN_CHUNK, min(MAX_CHUNK, V_CHUNK_BYTES // (4 * c) // ALIGN
+                                             * ALIGN)))
+    # The same again for the blocks of rows, one per e, that a transform reads or writes for
+    # each tile: with an even number of rows per block, 256 channels put them all in one L1
+    # set (4x slower transforms). An odd number of odd-line rows spreads them.
     f4, c4 = round_up(f), round_up(c)
     return WinogradGeometry(n, c, h, w, f, f4, c4, pad_y, pad_x, out_h, out_w, tiles_y,
                             tiles_x, tiles, tile_row, chunk, f4 + 1, c | 1, c4 + 1)
 
 
-# --- the 1-D transforms and their adjoints (a 4x4 transform is one along each axis) ---------
+# --- the 1-D transforms and their adjoints (a 6x6 transform is one along each axis) ---------
+# k: the constants in the arrays' own float type (a Python 4.0 would make float32 math float64):
+# k = (2, 4, 5, 8, 1/4, 1/6, 1/12, 1/24), see _constants.
 
 @njit(cache=True, nogil=True, inline="always")
-def _bt(a0, a1, a2, a3):
-    # B^T a: input tile -> transformed
-    return a0 - a2, a1 + a2, a2 - a1, a1 - a3
+def _constants(x):
+    t = x.dtype.type
+    return (t(2.0), t(4.0), t(5.0), t(8.0), t(0.25), t(1.0 / 6.0), t(1.0 / 12.0),
+            t(1.0 / 24.0))
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _b(g0, g1, g2, g3):
+def _bt(d0, d1, d2, d3, d4, d5, k):
+    # B^T d: input tile -> transformed
+    two, four, five = k[0], k[1], k[2]
+    return (four * d0 - five * d2 + d4,
+            d3 + d4 - four * (d1 + d2),
+            four * (d1 - d2) + d4 - d3,
+            two * (d3 - d1) + d4 - d2,
+            two * (d1 - d3) + d4 - d2,
+            four * d1 - five * d3 + d5)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _b(g0, g1, g2, g3, g4, g5, k):
     # B g: the adjoint of _bt (gradient of a transformed tile -> of the input tile)
-    return g0, g1 - g2 + g3, g1 + g2 - g0, -g3
+    two, four, five = k[0], k[1], k[2]
+    return (four * g0,
+            four * (g2 - g1 + g5) + two * (g4 - g3),
+            -five * g0 - four * (g1 + g2) - g3 - g4,
+            g1 - g2 + two * (g3 - g4) - five * g5,
+            g0 + g1 + g2 + g3 + g4,
+            g5)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _at(m0, m1, m2, m3):
-    # A^T m: product -> 2 outputs
-    return m0 + m1 + m2, m1 - m2 - m3
+def _at(m0, m1, m2, m3, m4, m5, k):
+    # A^T m: product -> 4 outputs
+    two, four, eight = k[0], k[1], k[3]
+    return (m0 + m1 + m2 + m3 + m4,
+            m1 - m2 + two * (m3 - m4),
+            m1 + m2 + four * (m3 + m4),
+            m1 - m2 + eight * (m3 - m4) + m5)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _a(y0, y1):
+def _a(y0, y1, y2, y3, k):
     # A y: the adjoint of _at
-    return y0, y0 + y1, y0 - y1, -y1
+    two, four, eight = k[0], k[1], k[3]
+    return (y0,
+            y0 + y1 + y2 + y3,
+            y0 - y1 + y2 - y3,
+            y0 + two * y1 + four * y2 + eight * y3,
+            y0 - two * y1 + four * y2 - eight * y3,
+            y3)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _g(a0, a1, a2, half):
+def _g(a0, a1, a2, k):
     # G a: filter taps -> transformed
-    return a0, (a0 + a1 + a2) * half, (a0 - a1 + a2) * half, a2
+    quarter, sixth, twelfth, twentyfourth = k[4], k[5], k[6], k[7]
+    return (quarter * a0,
+            -sixth * (a0 + a1 + a2),
+            -sixth * (a0 - a1 + a2),
+            twentyfourth * a0 + twelfth * a1 + sixth * a2,
+            twentyfourth * a0 - twelfth * a1 + sixth * a2,
+            a2)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gt(u0, u1, u2, u3, half):
+def _gt(u0, u1, u2, u3, u4, u5, k):
     # G^T u: the adjoint of _g
-    return u0 + (u1 + u2) * half, (u1 - u2) * half, (u1 + u2) * half + u3
+    quarter, sixth, twelfth, twentyfourth = k[4], k[5], k[6], k[7]
+    return (quarter * u0 - sixth * (u1 + u2) + twentyfourth * (u3 + u4),
+            sixth * (u2 - u1) + twelfth * (u3 - u4),
+            sixth * (u3 + u4 - u1 - u2) + u5)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _pixel(plane, y, x, h, w):
-    # plane[y, x], zero outside the image (the padding, and the far side of a last tile)
-    if 0 <= y < h and 0 <= x < w:
-        return plane[y, x]
-    return plane.dtype.type(0)
+def _input_row(plane, y, x0, h, w, k):
+    # B^T applied along row y of the 6 pixels from column x0; zero outside the image (the
+    # padding, and the far side of a last tile)
+    zero = plane.dtype.type(0)
+    if not 0 <= y < h:
+        return (zero, zero, zero, zero, zero, zero)
+    row = plane[y]
+    if 0 <= x0 and x0 + ALPHA <= w:
+        return _bt(row[x0], row[x0 + 1], row[x0 + 2], row[x0 + 3], row[x0 + 4], row[x0 + 5], k)
+    p = (row[x0] if 0 <= x0 < w else zero, row[x0 + 1] if 0 <= x0 + 1 < w else zero,
+         row[x0 + 2] if 0 <= x0 + 2 < w else zero, row[x0 + 3] if 0 <= x0 + 3 < w else zero,
+         row[x0 + 4] if 0 <= x0 + 4 < w else zero, row[x0 + 5] if 0 <= x0 + 5 < w else zero)
+    return _bt(p[0], p[1], p[2], p[3], p[4], p[5], k)
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _dout_at(dout, relu_out, relu, n, f, y, x, h, w):
-    # dout[n, f, y, x], zero beyond the output and, with a fused relu, where it did not pass
+def _dout_row(dout, relu_out, relu, n, f, y, x0, h, w, k):
+    # A applied along row y of dout's 4 values from column x0: zero beyond the output and,
+    # with a fused relu, where it did not pass. Also returns their sum (for db).
     zero = dout.dtype.type(0)
-    if y >= h or x >= w or (relu and not relu_out[n, f, y, x] > zero):
-        return zero
-    return dout[n, f, y, x]
+    if y >= h:
+        return (zero, zero, zero, zero, zero, zero), zero
+    d = dout[n, f, y]
+    r = relu_out[n, f, y] if relu else d
+    v0 = d[x0] if x0 < w and (not relu or r[x0] > zero) else zero
+    v1 = d[x0 + 1] if x0 + 1 < w and (not relu or r[x0 + 1] > zero) else zero
+    v2 = d[x0 + 2] if x0 + 2 < w and (not relu or r[x0 + 2] > zero) else zero
+    v3 = d[x0 + 3] if x0 + 3 < w and (not relu or r[x0 + 3] > zero) else zero
+    return _a(v0, v1, v2, v3, k), (v0 + v1) + (v2 + v3)
 
 
 # --- forward ----------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def transform_weights(u, ut, w):
-    # w: (F, C, 3, 3) -> u: (16*F4, C) rows G w[f, c] G^T per e; ut: (16*C4, F) the same,
-    # transposed, for dx. One task = one filter: it owns u's rows (e, f) and ut's column f.
+    # w: (F, C, 3, 3) -> u: (36*f_rows, C) rows G w[f, c] G^T per e; ut: (36*dc_rows, F) the
+    # same, transposed, for dx; padding rows zero. One task = one filter: it owns u's rows
+    # (e, f) and ut's column f.
     n_f, n_c = w.shape[0], w.shape[1]
-    f_rows, dc_rows = u.shape[0] // 16, ut.shape[0] // 16
+    f_rows, dc_rows = u.shape[0] // ELEMENTS, ut.shape[0] // ELEMENTS
     zero = u.dtype.type(0)
-    half = u.dtype.type(0.5)
+    k = _constants(u)
     for f in prange(f_rows):
         for c in range(dc_rows):
             if f >= n_f or c >= n_c:
-                for e in range(16):
+                for e in range(ELEMENTS):
                     if c < n_c:
                         u[e * f_rows + f, c] = zero
                     if f < n_f:
                         ut[e * dc_rows + c, f] = zero
                 continue
             g = w[f, c]
-            # rows of G g (4 x 3), then G applied along each row: (G g) G^T
-            r0 = _g(g[0, 0], g[1, 0], g[2, 0], half)
-            r1 = _g(g[0, 1], g[1, 1], g[2, 1], half)
-            r2 = _g(g[0, 2], g[1, 2], g[2, 2], half)
-            for i in range(4):
-                t = _g(r0[i], r1[i], r2[i], half)
-                for j in range(4):
-                    u[(i * 4 + j) * f_rows + f, c] = t[j]
-                    ut[(i * 4 + j) * dc_rows + c, f] = t[j]
+            # columns of g transformed (G g: 6 x 3), then each row of that: (G g) G^T
+            r0 = _g(g[0, 0], g[1, 0], g[2, 0], k)
+            r1 = _g(g[0, 1], g[1, 1], g[2, 1], k)
+            r2 = _g(g[0, 2], g[1, 2], g[2, 2], k)
+            for i in range(ALPHA):
+                t = _g(r0[i], r1[i], r2[i], k)
+                for j in range(ALPHA):
+                    u[(i * ALPHA + j) * f_rows + f, c] = t[j]
+                    ut[(i * ALPHA + j) * dc_rows + c, f] = t[j]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def transform_input(v, x, geo):
-    # x: (N, C, H, W) -> v: (16*C, tile_row) flattened, B^T d B of every 4x4 tile d (tile
-    # (ty, tx) of image n starts at (2ty - pad_y, 2tx - pad_x)); tail tiles zero.
-    # One task = one (image, channel): it owns those tiles' columns in 16 rows.
+    # x: (N, C, H, W) -> v: (36*c_rows, tile_row) flattened, B^T d B of every 6x6 tile d
+    # (tile (ty, tx) of image n starts at (4ty - pad_y, 4tx - pad_x)); tail tiles zero.
+    # One task = one (image, channel): it owns those tiles' columns in 36 rows.
     g = WinogradGeometry(*geo)
     per_image = g.tiles_y * g.tiles_x
     zero = v.dtype.type(0)
+    k = _constants(v)
     for task in prange(g.n * g.c):
         c = task // g.n
         n = task - c * g.n
         plane = x[n, c]
         for ty in range(g.tiles_y):
-            y0 = 2 * ty - g.pad_y
+            y0 = TILE * ty - g.pad_y
             for tx in range(g.tiles_x):
-                x0 = 2 * tx - g.pad_x
+                x0 = TILE * tx - g.pad_x
                 t = n * per_image + ty * g.tiles_x + tx
-                h0 = _bt(_pixel(plane, y0, x0, g.h, g.w), _pixel(plane, y0, x0 + 1, g.h, g.w),
-                         _pixel(plane, y0, x0 + 2, g.h, g.w), _pixel(plane, y0, x0 + 3, g.h, g.w))
-                h1 = _bt(_pixel(plane, y0 + 1, x0, g.h, g.w),
-                         _pixel(plane, y0 + 1, x0 + 1, g.h, g.w),
-                         _pixel(plane, y0 + 1, x0 + 2, g.h, g.w),
-                         _pixel(plane, y0 + 1, x0 + 3, g.h, g.w))
-                h2 = _bt(_pixel(plane, y0 + 2, x0, g.h, g.w),
-                         _pixel(plane, y0 + 2, x0 + 1, g.h, g.w),
-                         _pixel(plane, y0 + 2, x0 + 2, g.h, g.w),
-                         _pixel(plane, y0 + 2, x0 + 3, g.h, g.w))
-                h3 = _bt(_pixel(plane, y0 + 3, x0, g.h, g.w),
-                         _pixel(plane, y0 + 3, x0 + 1, g.h, g.w),
-                         _pixel(plane, y0 + 3, x0 + 2, g.h, g.w),
-                         _pixel(plane, y0 + 3, x0 + 3, g.h, g.w))
-                for j in range(4):
-                    col = _bt(h0[j], h1[j], h2[j], h3[j])
-                    for i in range(4):
-                        v[((i * 4 + j) * g.c_rows + c) * g.tile_row + t] = col[i]
+                h0 = _input_row(plane, y0, x0, g.h, g.w, k)
+                h1 = _input_row(plane, y0 + 1, x0, g.h, g.w, k)
+                h2 = _input_row(plane, y0 + 2, x0, g.h, g.w, k)
+                h3 = _input_row(plane, y0 + 3, x0, g.h, g.w, k)
+                h4 = _input_row(plane, y0 + 4, x0, g.h, g.w, k)
+                h5 = _input_row(plane, y0 + 5, x0, g.h, g.w, k)
+                for j in range(ALPHA):
+                    col = _bt(h0[j], h1[j], h2[j], h3[j], h4[j], h5[j], k)
+                    for i in range(ALPHA):
+                        v[((i * ALPHA + j) * g.c_rows + c) * g.tile_row + t] = col[i]
         if n == g.n - 1:
-            for e in range(16):
+            for e in range(ELEMENTS):
                 start = (e * g.c_rows + c) * g.tile_row
                 _fill(v[start + g.tiles:start + g.tile_row], zero)
 
@@ -220,15 +277,15 @@ def transform_input(v, x, geo):
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def multiply(out, src, weights, n_out4, n_in, geo):
     # out[(e, o), t] = sum_i weights[(e, o), i] * src[(e, i), t] for o < n_out4, t in a chunk:
-    # the 16 matrix products, M = U V (forward) and dV = Ut Z (dx). out: (16*rows, tile_row)
-    # and weights: (16*rows, n_in) with rows >= n_out4; src: flattened (16*rows', tile_row)
+    # the 36 matrix products, M = U V (forward) and dV = Ut Z (dx). out: (36*rows, tile_row)
+    # and weights: (36*rows, n_in) with rows >= n_out4; src: flattened (36*rows', tile_row)
     # with rows' >= n_in.
     # One task = (e, chunk of tiles): it owns out's columns of that chunk in e's rows.
     g = WinogradGeometry(*geo)
     n_chunks = (g.tile_row + g.chunk - 1) // g.chunk
-    src_rows = src.shape[0] // (16 * g.tile_row)   # rows per e in src (n_in, or padded)
-    out_rows = out.shape[0] // 16
-    for task in prange(16 * n_chunks):
+    src_rows = src.shape[0] // (ELEMENTS * g.tile_row)
+    out_rows = out.shape[0] // ELEMENTS
+    for task in prange(ELEMENTS * n_chunks):
         e = task // n_chunks
         t0 = (task - e * n_chunks) * g.chunk
         length = _vector_length(min(g.chunk, g.tile_row - t0))
@@ -241,13 +298,14 @@ def multiply(out, src, weights, n_out4, n_in, geo):
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def transform_output(out, relu_out, m, bias, geo):
-    # m: (16*F4, tile_row), bias: (F,) -> out: (N, F, Ho, Wo) = A^T m_t A + bias per tile;
-    # relu_out as in conv.conv_forward (max(out, 0), or empty when no relu is fused).
-    # One task = one (image, filter).
+    # m: (36*f_rows, tile_row) flattened, bias: (F,) -> out: (N, F, Ho, Wo) = A^T m_t A + bias
+    # per tile; relu_out as in conv.conv_forward (max(out, 0), or empty when no relu is
+    # fused). One task = one (image, filter).
     g = WinogradGeometry(*geo)
     per_image = g.tiles_y * g.tiles_x
     relu = relu_out.size > 0
     zero = out.dtype.type(0)
+    k = _constants(out)
     stride = g.f_rows * g.tile_row     # from element e to e + 1 of one tile
     for task in prange(g.n * g.f):
         n = task // g.f
@@ -256,65 +314,78 @@ def transform_output(out, relu_out, m, bias, geo):
         for ty in range(g.tiles_y):
             for tx in range(g.tiles_x):
                 base = f * g.tile_row + n * per_image + ty * g.tiles_x + tx
-                r0 = _at(m[base], m[base + stride], m[base + 2 * stride], m[base + 3 * stride])
-                r1 = _at(m[base + 4 * stride], m[base + 5 * stride], m[base + 6 * stride],
-                         m[base + 7 * stride])
-                r2 = _at(m[base + 8 * stride], m[base + 9 * stride], m[base + 10 * stride],
-                         m[base + 11 * stride])
-                r3 = _at(m[base + 12 * stride], m[base + 13 * stride], m[base + 14 * stride],
-                         m[base + 15 * stride])
-                for j in range(2):
-                    col = _at(r0[j], r1[j], r2[j], r3[j])
-                    ox = 2 * tx + j
+                r0 = _at(m[base], m[base + stride], m[base + 2 * stride],
+                         m[base + 3 * stride], m[base + 4 * stride], m[base + 5 * stride], k)
+                b = base + 6 * stride
+                r1 = _at(m[b], m[b + stride], m[b + 2 * stride], m[b + 3 * stride],
+                         m[b + 4 * stride], m[b + 5 * stride], k)
+                b += 6 * stride
+                r2 = _at(m[b], m[b + stride], m[b + 2 * stride], m[b + 3 * stride],
+                         m[b + 4 * stride], m[b + 5 * stride], k)
+                b += 6 * stride
+                r3 = _at(m[b], m[b + stride], m[b + 2 * stride], m[b + 3 * stride],
+                         m[b + 4 * stride], m[b + 5 * stride], k)
+                b += 6 * stride
+                r4 = _at(m[b], m[b + stride], m[b + 2 * stride], m[b + 3 * stride],
+                         m[b + 4 * stride], m[b + 5 * stride], k)
+                b += 6 * stride
+                r5 = _at(m[b], m[b + stride], m[b + 2 * stride], m[b + 3 * stride],
+                         m[b + 4 * stride], m[b + 5 * stride], k)
+                for j in range(TILE):
+                    ox = TILE * tx + j
                     if ox >= g.out_w:
-                        continue
-                    for i in range(2):
-                        oy = 2 * ty + i
-                        if oy < g.out_h:
-                            value = col[i] + bf
-                            out[n, f, oy, ox] = value
-                            if relu:
-                                relu_out[n, f, oy, ox] = zero if value < zero else value
+                        break
+                    col = _at(r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], k)
+                    for i in range(TILE):
+                        oy = TILE * ty + i
+                        if oy >= g.out_h:
+                            break
+                        value = col[i] + bf
+                        out[n, f, oy, ox] = value
+                        if relu:
+                            relu_out[n, f, oy, ox] = zero if value < zero else value
 
 
 # --- backward ---------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def transform_dout(z, db, dout, relu_out, geo):
-    # dout: (N, F, Ho, Wo) -> z: (16*F4, tile_row) flattened, A dY_t A^T per 2x2 tile dY_t
-    # (zero beyond the output's edge; rows f >= F and tail tiles zero). db: (F,) += dout
-    # summed (skipped when empty), in one fixed order, so a fused relu gives the bits the
-    # relu layer's own backward would. relu_out: not empty when a relu is fused: dout is then
-    # the gradient at its output and passes only where relu_out > 0.
+    # dout: (N, F, Ho, Wo) -> z: (36*f_rows, tile_row) flattened, A dY_t A^T per 4x4 tile
+    # dY_t (zero beyond the output's edge; rows f >= F and tail tiles zero). db: (F,) +=
+    # dout summed (skipped when empty), in one fixed order, so a fused relu gives the bits
+    # the relu layer's own backward would. relu_out: not empty when a relu is fused: dout is
+    # then the gradient at its output and passes only where relu_out > 0.
     # One task = one filter: it owns z's rows (e, f) and db[f].
     g = WinogradGeometry(*geo)
     relu = relu_out.size > 0
     zero = z.dtype.type(0)
+    k = _constants(z)
     stride = g.f_rows * g.tile_row
     for f in prange(g.f4):
         if f >= g.f:
-            for e in range(16):
+            for e in range(ELEMENTS):
                 _fill(z[e * stride + f * g.tile_row:e * stride + (f + 1) * g.tile_row], zero)
             continue
         s = zero
         for n in range(g.n):
             for ty in range(g.tiles_y):
+                oy = TILE * ty
                 for tx in range(g.tiles_x):
-                    oy, ox = 2 * ty, 2 * tx
-                    d00 = _dout_at(dout, relu_out, relu, n, f, oy, ox, g.out_h, g.out_w)
-                    d01 = _dout_at(dout, relu_out, relu, n, f, oy, ox + 1, g.out_h, g.out_w)
-                    d10 = _dout_at(dout, relu_out, relu, n, f, oy + 1, ox, g.out_h, g.out_w)
-                    d11 = _dout_at(dout, relu_out, relu, n, f, oy + 1, ox + 1, g.out_h,
-                                   g.out_w)
-                    s += (d00 + d01) + (d10 + d11)
-                    r0 = _a(d00, d01)
-                    r1 = _a(d10, d11)
+                    ox = TILE * tx
+                    h0, s0 = _dout_row(dout, relu_out, relu, n, f, oy, ox, g.out_h, g.out_w, k)
+                    h1, s1 = _dout_row(dout, relu_out, relu, n, f, oy + 1, ox, g.out_h,
+                                       g.out_w, k)
+                    h2, s2 = _dout_row(dout, relu_out, relu, n, f, oy + 2, ox, g.out_h,
+                                       g.out_w, k)
+                    h3, s3 = _dout_row(dout, relu_out, relu, n, f, oy + 3, ox, g.out_h,
+                                       g.out_w, k)
+                    s += (s0 + s1) + (s2 + s3)
                     base = f * g.tile_row + (n * g.tiles_y + ty) * g.tiles_x + tx
-                    for j in range(4):
-                        col = _a(r0[j], r1[j])
-                        for i in range(4):
-                            z[base + (i * 4 + j) * stride] = col[i]
-        for e in range(16):
+                    for j in range(ALPHA):
+                        col = _a(h0[j], h1[j], h2[j], h3[j], k)
+                        for i in range(ALPHA):
+                            z[base + (i * ALPHA + j) * stride] = col[i]
+        for e in range(ELEMENTS):
             start = e * stride + f * g.tile_row
             _fill(z[start + g.tiles:start + g.tile_row], zero)
         if db.shape[0] > 0:
@@ -324,13 +395,13 @@ def transform_dout(z, db, dout, relu_out, geo):
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True,
       fastmath={"reassoc", "contract"})
 def weight_products(du, z, v, geo):
-    # du: (16*f_rows, C) += Z[e] @ V[e]^T, dot products over all tiles (tail tiles are
+    # du: (36*f_rows, C) += Z[e] @ V[e]^T, dot products over all tiles (tail tiles are
     # zero); a batch in groups adds each group's. One task = (e, 4 filters): it owns du's
     # rows (e, f..f+3). reassoc lets the sums vectorise (it only reorders them).
     g = WinogradGeometry(*geo)
     n_blocks = g.f4 // 4
     zero = du.dtype.type(0)
-    for task in prange(16 * n_blocks):
+    for task in prange(ELEMENTS * n_blocks):
         e = task // n_blocks
         row = e * g.f_rows + (task - e * n_blocks) * 4
         for t0 in range(0, g.tile_row, DW_CHUNK):
@@ -364,44 +435,56 @@ def weight_products(du, z, v, geo):
                     s31 += e3 * v1
                     s32 += e3 * v2
                 sums = ((s00, s01, s02), (s10, s11, s12), (s20, s21, s22), (s30, s31, s32))
-                for k in range(4):
-                    du[row + k, c] += sums[k][0]
+                for q in range(4):
+                    du[row + q, c] += sums[q][0]
                     if m > 1:
-                        du[row + k, c + 1] += sums[k][1]
+                        du[row + q, c + 1] += sums[q][1]
                     if m > 2:
-                        du[row + k, c + 2] += sums[k][2]
+                        du[row + q, c + 2] += sums[q][2]
                 c += m
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def weight_gradient(dw, du):
-    # du: (16*F4, C) -> dw: (F, C, 3, 3) += G^T du[:, f, c] G. One task = one filter.
+    # du: (36*f_rows, C) -> dw: (F, C, 3, 3) += G^T du[:, f, c] G. One task = one filter.
     n_f, n_c = dw.shape[0], dw.shape[1]
-    f_rows = du.shape[0] // 16
-    half = dw.dtype.type(0.5)
+    f_rows = du.shape[0] // ELEMENTS
+    k = _constants(dw)
     for f in prange(n_f):
         for c in range(n_c):
-            r0 = _gt(du[f, c], du[f_rows + f, c], du[2 * f_rows + f, c], du[3 * f_rows + f, c], half)
-            r1 = _gt(du[4 * f_rows + f, c], du[5 * f_rows + f, c], du[6 * f_rows + f, c],
-                     du[7 * f_rows + f, c], half)
-            r2 = _gt(du[8 * f_rows + f, c], du[9 * f_rows + f, c], du[10 * f_rows + f, c],
-                     du[11 * f_rows + f, c], half)
-            r3 = _gt(du[12 * f_rows + f, c], du[13 * f_rows + f, c], du[14 * f_rows + f, c],
-                     du[15 * f_rows + f, c], half)
+            b = f
+            r0 = _gt(du[b, c], du[b + f_rows, c], du[b + 2 * f_rows, c],
+                     du[b + 3 * f_rows, c], du[b + 4 * f_rows, c], du[b + 5 * f_rows, c], k)
+            b += 6 * f_rows
+            r1 = _gt(du[b, c], du[b + f_rows, c], du[b + 2 * f_rows, c],
+                     du[b + 3 * f_rows, c], du[b + 4 * f_rows, c], du[b + 5 * f_rows, c], k)
+            b += 6 * f_rows
+            r2 = _gt(du[b, c], du[b + f_rows, c], du[b + 2 * f_rows, c],
+                     du[b + 3 * f_rows, c], du[b + 4 * f_rows, c], du[b + 5 * f_rows, c], k)
+            b += 6 * f_rows
+            r3 = _gt(du[b, c], du[b + f_rows, c], du[b + 2 * f_rows, c],
+                     du[b + 3 * f_rows, c], du[b + 4 * f_rows, c], du[b + 5 * f_rows, c], k)
+            b += 6 * f_rows
+            r4 = _gt(du[b, c], du[b + f_rows, c], du[b + 2 * f_rows, c],
+                     du[b + 3 * f_rows, c], du[b + 4 * f_rows, c], du[b + 5 * f_rows, c], k)
+            b += 6 * f_rows
+            r5 = _gt(du[b, c], du[b + f_rows, c], du[b + 2 * f_rows, c],
+                     du[b + 3 * f_rows, c], du[b + 4 * f_rows, c], du[b + 5 * f_rows, c], k)
             for j in range(3):
-                col = _gt(r0[j], r1[j], r2[j], r3[j], half)
+                col = _gt(r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], k)
                 for i in range(3):
                     dw[f, c, i, j] += col[i]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def transform_input_grad(dx, dv, geo):
-    # dv: (16*C4, tile_row) -> dx: (N, C, H, W), fully overwritten: the sum over the tiles
-    # that read each pixel of B dV_t B^T (tiles overlap by 2 pixels; the padding's share is
-    # dropped). One task = one (image, channel): it owns dx[n, c].
+    # dv: (36*dc_rows, tile_row) flattened -> dx: (N, C, H, W), fully overwritten: the sum
+    # over the tiles that read each pixel of B dV_t B^T (tiles overlap by 2 pixels; the
+    # padding's share is dropped). One task = one (image, channel): it owns dx[n, c].
     g = WinogradGeometry(*geo)
     per_image = g.tiles_y * g.tiles_x
     zero = dx.dtype.type(0)
+    k = _constants(dx)
     stride = g.dc_rows * g.tile_row
     for task in prange(g.n * g.c):
         n = task // g.c
@@ -410,23 +493,32 @@ def transform_input_grad(dx, dv, geo):
         for y in range(g.h):
             _fill(plane[y], zero)
         for ty in range(g.tiles_y):
-            y0 = 2 * ty - g.pad_y
+            y0 = TILE * ty - g.pad_y
             for tx in range(g.tiles_x):
-                x0 = 2 * tx - g.pad_x
-                base = c * g.tile_row + n * per_image + ty * g.tiles_x + tx
-                r0 = _b(dv[base], dv[base + stride], dv[base + 2 * stride],
-                        dv[base + 3 * stride])
-                r1 = _b(dv[base + 4 * stride], dv[base + 5 * stride], dv[base + 6 * stride],
-                        dv[base + 7 * stride])
-                r2 = _b(dv[base + 8 * stride], dv[base + 9 * stride], dv[base + 10 * stride],
-                        dv[base + 11 * stride])
-                r3 = _b(dv[base + 12 * stride], dv[base + 13 * stride],
-                        dv[base + 14 * stride], dv[base + 15 * stride])
-                for j in range(4):
+                x0 = TILE * tx - g.pad_x
+                b = c * g.tile_row + n * per_image + ty * g.tiles_x + tx
+                r0 = _b(dv[b], dv[b + stride], dv[b + 2 * stride], dv[b + 3 * stride],
+                        dv[b + 4 * stride], dv[b + 5 * stride], k)
+                b += 6 * stride
+                r1 = _b(dv[b], dv[b + stride], dv[b + 2 * stride], dv[b + 3 * stride],
+                        dv[b + 4 * stride], dv[b + 5 * stride], k)
+                b += 6 * stride
+                r2 = _b(dv[b], dv[b + stride], dv[b + 2 * stride], dv[b + 3 * stride],
+                        dv[b + 4 * stride], dv[b + 5 * stride], k)
+                b += 6 * stride
+                r3 = _b(dv[b], dv[b + stride], dv[b + 2 * stride], dv[b + 3 * stride],
+                        dv[b + 4 * stride], dv[b + 5 * stride], k)
+                b += 6 * stride
+                r4 = _b(dv[b], dv[b + stride], dv[b + 2 * stride], dv[b + 3 * stride],
+                        dv[b + 4 * stride], dv[b + 5 * stride], k)
+                b += 6 * stride
+                r5 = _b(dv[b], dv[b + stride], dv[b + 2 * stride], dv[b + 3 * stride],
+                        dv[b + 4 * stride], dv[b + 5 * stride], k)
+                for j in range(ALPHA):
                     x = x0 + j
-                    col = _b(r0[j], r1[j], r2[j], r3[j])
                     if 0 <= x < g.w:
-                        for i in range(4):
+                        col = _b(r0[j], r1[j], r2[j], r3[j], r4[j], r5[j], k)
+                        for i in range(ALPHA):
                             y = y0 + i
                             if 0 <= y < g.h:
                                 plane[y, x] += col[i]

@@ -12,6 +12,7 @@ import numpy as np
 from engine.kernels import conv as conv_kernels
 from engine.kernels import fc as fc_kernels
 from engine.kernels import winograd
+from engine.kernels.winograd import ELEMENTS
 from engine.layers.base import FLOAT_DTYPES, Layer, register
 
 # Below this many input or output channels a 3x3 conv stays on the direct kernels (measured
@@ -193,7 +194,8 @@ class ConvLayer(_Weighted):
         is sized for one group, so an evaluation batch of 256 costs what 30 images do."""
         c, h, w = self.in_shape
         one = winograd.winograd_geometry(1, c, h, w, self.filters, self.pad_y, self.pad_x)
-        per_image = 64 * one.tiles_y * one.tiles_x * (one.c_rows + one.f_rows + one.dc_rows)
+        per_image = (4 * ELEMENTS * one.tiles_y * one.tiles_x
+                     * (one.c_rows + one.f_rows + one.dc_rows))
         size = max(1, min(n, WINOGRAD_GROUP_BYTES // per_image))
         count = -(-n // size)
         size = -(-n // count)                  # the same number of groups, evenly filled
@@ -212,19 +214,19 @@ class ConvLayer(_Weighted):
     def _forward_winograd(self, x, w, b, ctx, relu):
         groups = self._winograd_groups(x.shape[0])
         big, dtype = groups[0][2], w.dtype
-        u = ctx.workspace.empty(self, "wino_u", (16 * big.f_rows, big.c), dtype)
-        ut = ctx.workspace.empty(self, "wino_ut", (16 * big.dc_rows, big.f), dtype)
+        u = ctx.workspace.empty(self, "wino_u", (ELEMENTS * big.f_rows, big.c), dtype)
+        ut = ctx.workspace.empty(self, "wino_ut", (ELEMENTS * big.dc_rows, big.f), dtype)
         winograd.transform_weights(u, ut, w)
         out, relu_out = self._output_buffers(ctx, relu, (x.shape[0], big.f, big.out_h,
                                                          big.out_w), dtype)
-        rows = 16 * big.tile_row
+        rows = ELEMENTS * big.tile_row
         for n0, n1, g in groups:
             geo = tuple(g)
-            v = self._flat(ctx, self, "wino_v", rows * big.c_rows, (16 * g.c_rows * g.tile_row,),
-                           dtype)
+            v = self._flat(ctx, self, "wino_v", rows * big.c_rows,
+                           (ELEMENTS * g.c_rows * g.tile_row,), dtype)
             winograd.transform_input(v, x[n0:n1], geo)
             m = self._flat(ctx, self, "wino_m", rows * big.f_rows,
-                           (16 * g.f_rows, g.tile_row), dtype)
+                           (ELEMENTS * g.f_rows, g.tile_row), dtype)
             winograd.multiply(m, v, u, g.f4, g.c, geo)
             winograd.transform_output(out[n0:n1], relu_out[n0:n1], m.reshape(-1), b, geo)
         return out, ("winograd", groups, x, ut, w), relu_out
@@ -272,24 +274,24 @@ class ConvLayer(_Weighted):
         dw, db = self._grads(grads, dtype)
         if db is None:
             db = ctx.workspace.empty(self, "no_bias_grad", (0,), dtype)
-        du = ctx.workspace.empty(self, "wino_du", (16 * big.f_rows, big.c), dtype)
+        du = ctx.workspace.empty(self, "wino_du", (ELEMENTS * big.f_rows, big.c), dtype)
         du.fill(0)
         input_grad = not (self.first_weighted and not ctx.input_grad)
         dx = (ctx.workspace.empty(self, "dx", (x.shape[0], big.c, big.h, big.w), dtype)
               if input_grad else None)
-        rows = 16 * big.tile_row
+        rows = ELEMENTS * big.tile_row
         for n0, n1, g in groups:
             geo = tuple(g)
-            v = self._flat(ctx, self, "wino_v", rows * big.c_rows, (16 * g.c_rows * g.tile_row,),
-                           dtype)
+            v = self._flat(ctx, self, "wino_v", rows * big.c_rows,
+                           (ELEMENTS * g.c_rows * g.tile_row,), dtype)
             winograd.transform_input(v, x[n0:n1], geo)
             z = self._flat(ctx, self, "wino_z", rows * big.f_rows,
-                           (16 * g.f_rows * g.tile_row,), dtype)
+                           (ELEMENTS * g.f_rows * g.tile_row,), dtype)
             winograd.transform_dout(z, db, dout[n0:n1], relu_out[n0:n1], geo)
             winograd.weight_products(du, z, v, geo)
             if input_grad:
                 dv = self._flat(ctx, self, "wino_dv", rows * big.dc_rows,
-                                (16 * g.dc_rows, g.tile_row), dtype)
+                                (ELEMENTS * g.dc_rows, g.tile_row), dtype)
                 winograd.multiply(dv, z, ut, g.c4, g.f, geo)
                 winograd.transform_input_grad(dx[n0:n1], dv.reshape(-1), geo)
         winograd.weight_gradient(dw, du)

@@ -29,10 +29,10 @@ def run_winograd(x, w, b, pad_y, pad_x, dout=None, relu=False):
     f = w.shape[0]
     g = K.winograd_geometry(n, c, h, wd, f, pad_y, pad_x)
     dt = x.dtype
-    u = np.full((16 * g.f_rows, c), np.nan, dt)
-    ut = np.full((16 * g.dc_rows, f), np.nan, dt)
-    v = np.full(16 * g.c_rows * g.tile_row, np.nan, dt)
-    m = np.full((16 * g.f_rows, g.tile_row), np.nan, dt)
+    u = np.full((K.ELEMENTS * g.f_rows, c), np.nan, dt)
+    ut = np.full((K.ELEMENTS * g.dc_rows, f), np.nan, dt)
+    v = np.full(K.ELEMENTS * g.c_rows * g.tile_row, np.nan, dt)
+    m = np.full((K.ELEMENTS * g.f_rows, g.tile_row), np.nan, dt)
     out = np.full((n, f, g.out_h, g.out_w), np.nan, dt)
     relu_out = np.full(out.shape, np.nan, dt) if relu else np.zeros((0, 0, 0, 0), dt)
     K.transform_weights(u, ut, w)
@@ -42,9 +42,9 @@ def run_winograd(x, w, b, pad_y, pad_x, dout=None, relu=False):
     result = (out, relu_out) if relu else out
     if dout is None:
         return result
-    z = np.full(16 * g.f_rows * g.tile_row, np.nan, dt)
-    du = np.zeros((16 * g.f_rows, c), dt)   # weight_products adds into it
-    dv = np.full((16 * g.dc_rows, g.tile_row), np.nan, dt)
+    z = np.full(K.ELEMENTS * g.f_rows * g.tile_row, np.nan, dt)
+    du = np.zeros((K.ELEMENTS * g.f_rows, c), dt)   # weight_products adds into it
+    dv = np.full((K.ELEMENTS * g.dc_rows, g.tile_row), np.nan, dt)
     dx = np.full(x.shape, np.nan, dt)
     dw, db = np.zeros_like(w), np.zeros(f, dt)
     K.transform_dout(z, db, dout, relu_out, tuple(g))

@@ -106,7 +106,9 @@ def test_a_winograd_batch_runs_in_groups_with_the_results_of_one(monkeypatch, rn
     whole = run(layer, x, dout)
     monkeypatch.setattr(conv_layer, "WINOGRAD_GROUP_BYTES", 1)
     assert [(n0, n1) for n0, n1, _ in layer._winograd_groups(7)] == [(n, n + 1) for n in range(7)]
-    monkeypatch.setattr(conv_layer, "WINOGRAD_GROUP_BYTES", 3 * 64 * 9 * (65 + 65 + 69))
+    one = conv_layer.winograd.winograd_geometry(1, 64, 5, 5, 64, 1, 1)
+    per_image = 4 * conv_layer.ELEMENTS * one.tiles * (one.c_rows + one.f_rows + one.dc_rows)
+    monkeypatch.setattr(conv_layer, "WINOGRAD_GROUP_BYTES", 3 * per_image)
     assert [(n0, n1) for n0, n1, _ in layer._winograd_groups(7)] == [(0, 3), (3, 6), (6, 7)]
     grouped = run(layer, x, dout)
     for a, b in zip(whole[:2] + (whole[2]["w"], whole[2]["b"]),
