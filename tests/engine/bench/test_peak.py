@@ -75,3 +75,19 @@ def test_runs_grow_to_real_work_even_when_every_parallel_call_waits_on_a_busy_co
     acc = np.ones((threads, lanes), np.float32)
     measured = _best_rate(busy_neighbour_kernel, acc, lanes, 0.05, per_thread_gflops=rate)
     assert threads * rate * 0.2 < measured < threads * rate
+
+
+def test_a_winograd_conv_is_marked_in_the_per_layer_table(capsys, tmp_path):
+    spec = {"layers": [{"type": "input", "out_sx": 6, "out_sy": 6, "out_depth": 64},
+                       {"type": "conv", "sx": 3, "pad": 1, "filters": 64},
+                       {"type": "conv", "sx": 3, "pad": 1, "filters": 8},
+                       {"type": "softmax", "num_classes": 3}]}
+    (tmp_path / "net.json").write_text(json.dumps(spec))
+    code = main(["bench", "--net", str(tmp_path / "net.json"), "--batch", "2",
+                 "--inference-batch", "1", "--seconds", "0.05", "--no-torch", "--no-numpy",
+                 "--threads", "1"])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    convs = [line for line in lines if " conv 3x3 " in line]
+    assert "conv 3x3 s1 wino" in convs[0] and "wino" not in convs[1]  # 8 filters: direct
+    assert any(line.strip().startswith("wino: our conv runs as Winograd") for line in lines)
