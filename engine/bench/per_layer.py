@@ -133,7 +133,7 @@ def profile_layers(c, summary: dict, batch: int, seconds: float, rounds: int, rn
     rows = []
     for i, d in enumerate(c.net.spec.layers):
         flops = summary["layers"][i]["flops"]
-        row = {"index": i, "layer": _label(d, c.net.layers[i]), "out_shape": summary["layers"][i]["out_shape"],
+        row = {"index": i, "layer": _label(d, c.net.layers[i], batch), "out_shape": summary["layers"][i]["out_shape"],
                "flops": flops}
         for impl, steps in samples.items():
             f = statistics.median(s[0][i] for s in steps) * 1e3
@@ -163,10 +163,10 @@ def _share(gflops: float | None, peak: float | None) -> float | None:
     return round(gflops / peak, 4) if gflops is not None and peak else None
 
 
-def _label(d: dict, layer=None) -> str:
+def _label(d: dict, layer=None, batch: int = 1) -> str:
     t = d["type"]
     if t == "conv":
-        winograd = layer is not None and layer.uses_winograd()
+        winograd = layer is not None and layer.uses_winograd(batch)
         return f"conv {d['sy']}x{d['sx']} s{d['stride_y']}" + (" wino" if winograd else "")
     if t == "pool":
         return f"pool {d['mode']} {d['sy']}x{d['sx']} s{d['stride_y']}"

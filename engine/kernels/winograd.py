@@ -28,10 +28,11 @@ Backward is the adjoint of the same three linear steps, not a second convolution
     Z_t = A dY_t A^T               (6x6 from each 4x4 tile of dout)
     dU[e] = Z[e] @ V[e]^T          -> dw += G^T dU G
     dV[e] = U[e]^T @ Z[e]          -> dx += B dV_t B^T, each 6x6 tile added where it read x
+                                      (U^T: transpose_weights, made in backward only)
 
 Layouts (flattened, rows `tile_row` long, tile t = (n*tiles_y + ty)*tiles_x + tx):
 V (36*c_rows, tile_row) and dV (36*dc_rows, tile_row); M and Z (36*f_rows, tile_row); U
-(36*f_rows, C) and Ut (36*dc_rows, F), the weights of row (e, f) or (e, c). Channel counts are
+and dU (36*f_rows, c_cols) and Ut (36*dc_rows, F), the weights of row (e, f) or (e, c). Channel counts are
 padded to multiples of 4 for _correlate4; padding rows and tail tiles are zero. Kernels
 validate and allocate nothing (engine/layers/conv.py does both).
 """
@@ -57,12 +58,12 @@ class WinogradGeometry(NamedTuple):
     out_h, out_w: output size; tiles_y, tiles_x: 4x4 tiles per image; tiles: in the batch;
     tile_row: tiles rounded up (a row of V, M, Z, dV); chunk: tiles per product task.
     f_rows, c_rows, dc_rows: rows per element e in M, Z and U; V; dV and Ut (f4, c, c4
-    rounded up to odd: see winograd_geometry)."""
+    rounded up to odd: see winograd_geometry); c_cols: a row of U and dU (c, spread)."""
 
     n: int; c: int; h: int; w: int; f: int; f4: int; c4: int      # noqa: E702
     pad_y: int; pad_x: int; out_h: int; out_w: int                # noqa: E702
     tiles_y: int; tiles_x: int; tiles: int; tile_row: int; chunk: int  # noqa: E702
-    f_rows: int; c_rows: int; dc_rows: int                        # noqa: E702
+    f_rows: int; c_rows: int; dc_rows: int; c_cols: int           # noqa: E702
 
 
 def applies(sy: int, sx: int, stride_y: int, stride_x: int, pad_y: int, pad_x: int,
@@ -78,14 +79,7 @@ def winograd_geometry(n, c, h, w, f, pad_y, pad_x) -> WinogradGeometry:
     out_h, out_w = h + 2 * pad_y - 2, w + 2 * pad_x - 2
     tiles_y, tiles_x = -(-out_h // TILE), -(-out_w // TILE)
     tiles = n * tiles_y * tiles_x
-    tile_row = round_up(tiles, ALIGN)
-    # Rows 4 KiB apart (a power-of-two tile count) share L1 sets and alias in the store
-    # buffer: the rows a transform touches per tile evicted each other and the products
-    # ran at a third of their speed. An odd number of 64-byte lines, with neighbouring rows
-    # at least 512 bytes apart modulo 4 KiB, spreads them.
-    while tile_row // ALIGN % 2 == 0 or any(
-            not 512 <= k * tile_row * 4 % 4096 <= 3584 for k in range(1, 4)):
-        tile_row += ALIGN
+    tile_row = spread_row(tiles)
     # Long chunks amortise each pass's setup (12 weights to broadcast); V's chunk, c x chunk
     # floats, read again by every block of 4 filters, must stay in L2.
     chunk = min(tile_row, max(MIN_CHUNK, min(MAX_CHUNK, V_CHUNK_BYTES // (4 * c) // ALIGN
@@ -95,7 +89,24 @@ def winograd_geometry(n, c, h, w, f, pad_y, pad_x) -> WinogradGeometry:
     # set (4x slower transforms). An odd number of odd-line rows spreads them.
     f4, c4 = round_up(f), round_up(c)
     return WinogradGeometry(n, c, h, w, f, f4, c4, pad_y, pad_x, out_h, out_w, tiles_y,
-                            tiles_x, tiles, tile_row, chunk, f4 + 1, c | 1, c4 + 1)
+                            tiles_x, tiles, tile_row, chunk, f4 + 1, c | 1, c4 + 1,
+                            spread_row(c))
+
+
+def spread_row(n: int) -> int:
+    """A row length for n float32 values whose rows do not collide in L1.
+
+    Rows 4 KiB apart (a power-of-two length) share L1 sets and alias in the store buffer:
+    the rows a transform touches per tile (one per element e) evicted each other, and the
+    products ran at a third of their speed. An odd number of 64-byte lines spreads them over
+    the sets, and rows of 4 KiB or more keep neighbours at least 512 bytes apart modulo
+    4 KiB. (Short rows stay short: one tile padded to 144 made batch-1 inference 10x
+    slower.)"""
+    row = round_up(n, ALIGN)
+    while row // ALIGN % 2 == 0 or (row * 4 >= 4096 and any(
+            not 512 <= k * row * 4 % 4096 <= 3584 for k in range(1, 4))):
+        row += ALIGN
+    return row
 
 
 # --- the 1-D transforms and their adjoints (a 6x6 transform is one along each axis) ---------
@@ -211,23 +222,19 @@ def _dout_row(dout, relu_out, relu, n, f, y, x0, h, w, k):
 # --- forward ----------------------------------------------------------------------------
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def transform_weights(u, ut, w):
-    # w: (F, C, 3, 3) -> u: (36*f_rows, C) rows G w[f, c] G^T per e; ut: (36*dc_rows, F) the
-    # same, transposed, for dx; padding rows zero. One task = one filter: it owns u's rows
-    # (e, f) and ut's column f.
+def transform_weights(u, w):
+    # w: (F, C, 3, 3) -> u: (36*f_rows, c_cols), row (e, f) = element e of G w[f, c] G^T for each
+    # c; padding rows zero. One task = one filter: it owns u's rows (e, f).
     n_f, n_c = w.shape[0], w.shape[1]
-    f_rows, dc_rows = u.shape[0] // ELEMENTS, ut.shape[0] // ELEMENTS
+    f_rows = u.shape[0] // ELEMENTS
     zero = u.dtype.type(0)
     k = _constants(u)
     for f in prange(f_rows):
-        for c in range(dc_rows):
-            if f >= n_f or c >= n_c:
-                for e in range(ELEMENTS):
-                    if c < n_c:
-                        u[e * f_rows + f, c] = zero
-                    if f < n_f:
-                        ut[e * dc_rows + c, f] = zero
-                continue
+        if f >= n_f:
+            for e in range(ELEMENTS):
+                _fill(u[e * f_rows + f], zero)
+            continue
+        for c in range(n_c):
             g = w[f, c]
             # columns of g transformed (G g: 6 x 3), then each row of that: (G g) G^T
             r0 = _g(g[0, 0], g[1, 0], g[2, 0], k)
@@ -237,7 +244,32 @@ def transform_weights(u, ut, w):
                 t = _g(r0[i], r1[i], r2[i], k)
                 for j in range(ALPHA):
                     u[(i * ALPHA + j) * f_rows + f, c] = t[j]
-                    ut[(i * ALPHA + j) * dc_rows + c, f] = t[j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def transpose_weights(ut, u, n_f, n_c):
+    # u: (36*f_rows, c_cols) -> ut: (36*dc_rows, F), each e's block transposed for dx's
+    # products (backward only: inference never pays for it); rows c >= C zero. Blocks of 16 x 16
+    # keep both sides' lines in cache (a column at a time touched a new line per value).
+    # One task = (e, 16 rows of ut): it owns them.
+    f_rows = u.shape[0] // ELEMENTS
+    dc_rows = ut.shape[0] // ELEMENTS
+    zero = ut.dtype.type(0)
+    row_blocks = (dc_rows + 15) // 16
+    for task in prange(ELEMENTS * row_blocks):
+        e = task // row_blocks
+        c0 = (task - e * row_blocks) * 16
+        c1 = min(dc_rows, c0 + 16)
+        for f0 in range(0, n_f, 16):
+            f1 = min(n_f, f0 + 16)
+            for c in range(c0, c1):
+                dst = ut[e * dc_rows + c]
+                if c >= n_c:
+                    for f in range(f0, f1):
+                        dst[f] = zero
+                else:
+                    for f in range(f0, f1):
+                        dst[f] = u[e * f_rows + f, c]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -395,7 +427,7 @@ def transform_dout(z, db, dout, relu_out, geo):
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True,
       fastmath={"reassoc", "contract"})
 def weight_products(du, z, v, geo):
-    # du: (36*f_rows, C) += Z[e] @ V[e]^T, dot products over all tiles (tail tiles are
+    # du: (36*f_rows, c_cols) += Z[e] @ V[e]^T, dot products over all tiles (tail tiles are
     # zero); a batch in groups adds each group's. One task = (e, 4 filters): it owns du's
     # rows (e, f..f+3). reassoc lets the sums vectorise (it only reorders them).
     g = WinogradGeometry(*geo)
@@ -446,7 +478,7 @@ def weight_products(du, z, v, geo):
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def weight_gradient(dw, du):
-    # du: (36*f_rows, C) -> dw: (F, C, 3, 3) += G^T du[:, f, c] G. One task = one filter.
+    # du: (36*f_rows, c_cols) -> dw: (F, C, 3, 3) += G^T du[:, f, c] G. One task = one filter.
     n_f, n_c = dw.shape[0], dw.shape[1]
     f_rows = du.shape[0] // ELEMENTS
     k = _constants(dw)

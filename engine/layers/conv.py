@@ -15,9 +15,10 @@ from engine.kernels import winograd
 from engine.kernels.winograd import ELEMENTS
 from engine.layers.base import FLOAT_DTYPES, Layer, register
 
-# Below this many input or output channels a 3x3 conv stays on the direct kernels (measured
-# with `convnet-demo bench`: see uses_winograd).
+# Below this many input or output channels, or tiles in the batch, a 3x3 conv stays on the
+# direct kernels (see uses_winograd).
 WINOGRAD_MIN_CHANNELS = 64
+WINOGRAD_MIN_TILES = 32
 # A Winograd conv's scratch for one group of images (engine/kernels/winograd.py's V, M, Z
 # and dV are 4x the size of the output): bounded, whatever the batch.
 WINOGRAD_GROUP_BYTES = 48 * 2**20
@@ -150,14 +151,19 @@ class ConvLayer(_Weighted):
     def backward(self, dout, cache, grads, ctx):
         return self._backward(dout, None, cache, grads, ctx)
 
-    def uses_winograd(self) -> bool:
-        """3x3 at stride 1 with enough channels on both sides runs as Winograd F(2x2, 3x3)
-        (engine/kernels/winograd.py); narrower layers spend more on its transforms than its
-        2.25x fewer multiplies save, and the direct kernels take every other shape."""
+    def uses_winograd(self, n: int) -> bool:
+        """A batch of n through a 3x3 conv at stride 1 with enough channels on both sides
+        runs as Winograd F(4x4, 3x3) (engine/kernels/winograd.py); narrower layers spend
+        more on its transforms than its 4x fewer multiplies save, a batch of few tiles
+        (batch-1 inference) more on its fixed costs, and the direct kernels take every
+        other shape. Measured one layer at a time: docs/engine.md."""
         c, h, w = self.in_shape
-        return (winograd.applies(self.sy, self.sx, self.stride_y, self.stride_x, self.pad_y,
+        if not (winograd.applies(self.sy, self.sx, self.stride_y, self.stride_x, self.pad_y,
                                  self.pad_x, h, w)
-                and min(c, self.filters) >= WINOGRAD_MIN_CHANNELS)
+                and min(c, self.filters) >= WINOGRAD_MIN_CHANNELS):
+            return False
+        one = winograd.winograd_geometry(1, c, h, w, self.filters, self.pad_y, self.pad_x)
+        return n * one.tiles >= WINOGRAD_MIN_TILES
 
     def _output_buffers(self, ctx, relu, out_shape, dtype):
         out = ctx.workspace.empty(self, "out", out_shape, dtype)
@@ -171,7 +177,7 @@ class ConvLayer(_Weighted):
         x = _batch(self, x, self.in_shape, "input", dtype)
         if b is None:
             b = ctx.workspace.zeros(self, "no_bias", (self.filters,), dtype)
-        if self.uses_winograd():
+        if self.uses_winograd(x.shape[0]):
             return self._forward_winograd(x, w, b, ctx, relu)
         g, phases = self.geometry(x.shape[0])
         geo = tuple(g)  # what the kernels take (see engine/kernels/conv.py)
@@ -214,9 +220,8 @@ class ConvLayer(_Weighted):
     def _forward_winograd(self, x, w, b, ctx, relu):
         groups = self._winograd_groups(x.shape[0])
         big, dtype = groups[0][2], w.dtype
-        u = ctx.workspace.empty(self, "wino_u", (ELEMENTS * big.f_rows, big.c), dtype)
-        ut = ctx.workspace.empty(self, "wino_ut", (ELEMENTS * big.dc_rows, big.f), dtype)
-        winograd.transform_weights(u, ut, w)
+        u = ctx.workspace.empty(self, "wino_u", (ELEMENTS * big.f_rows, big.c_cols), dtype)
+        winograd.transform_weights(u, w)
         out, relu_out = self._output_buffers(ctx, relu, (x.shape[0], big.f, big.out_h,
                                                          big.out_w), dtype)
         rows = ELEMENTS * big.tile_row
@@ -229,7 +234,7 @@ class ConvLayer(_Weighted):
                            (ELEMENTS * g.f_rows, g.tile_row), dtype)
             winograd.multiply(m, v, u, g.f4, g.c, geo)
             winograd.transform_output(out[n0:n1], relu_out[n0:n1], m.reshape(-1), b, geo)
-        return out, ("winograd", groups, x, ut, w), relu_out
+        return out, ("winograd", groups, x, u, w), relu_out
 
     def _checked_relu(self, relu_out, out_shape, dtype, ctx):
         if relu_out is None:
@@ -266,7 +271,7 @@ class ConvLayer(_Weighted):
     def _backward_winograd(self, dout, relu_out, cache, grads, ctx):
         # Group by group, as forward: V again from x (cheaper than keeping it for the whole
         # batch), Z from dout, dU summed over the groups, dx written group by group.
-        _, groups, x, ut, w = cache
+        _, groups, x, u, w = cache
         big, dtype = groups[0][2], w.dtype
         out_shape = (x.shape[0], big.f, big.out_h, big.out_w)
         dout = _checked(self, dout, out_shape, "dout", dtype)
@@ -274,11 +279,14 @@ class ConvLayer(_Weighted):
         dw, db = self._grads(grads, dtype)
         if db is None:
             db = ctx.workspace.empty(self, "no_bias_grad", (0,), dtype)
-        du = ctx.workspace.empty(self, "wino_du", (ELEMENTS * big.f_rows, big.c), dtype)
+        du = ctx.workspace.empty(self, "wino_du", (ELEMENTS * big.f_rows, big.c_cols), dtype)
         du.fill(0)
         input_grad = not (self.first_weighted and not ctx.input_grad)
         dx = (ctx.workspace.empty(self, "dx", (x.shape[0], big.c, big.h, big.w), dtype)
               if input_grad else None)
+        if input_grad:
+            ut = ctx.workspace.empty(self, "wino_ut", (ELEMENTS * big.dc_rows, big.f), dtype)
+            winograd.transpose_weights(ut, u, big.f, big.c)
         rows = ELEMENTS * big.tile_row
         for n0, n1, g in groups:
             geo = tuple(g)

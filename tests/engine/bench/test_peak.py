@@ -78,7 +78,8 @@ def test_runs_grow_to_real_work_even_when_every_parallel_call_waits_on_a_busy_co
 
 
 def test_a_winograd_conv_is_marked_in_the_per_layer_table(capsys, tmp_path):
-    spec = {"layers": [{"type": "input", "out_sx": 6, "out_sy": 6, "out_depth": 64},
+    # 16x16 maps at batch 2: 32 tiles of 4x4 outputs, enough for Winograd
+    spec = {"layers": [{"type": "input", "out_sx": 16, "out_sy": 16, "out_depth": 64},
                        {"type": "conv", "sx": 3, "pad": 1, "filters": 64},
                        {"type": "conv", "sx": 3, "pad": 1, "filters": 8},
                        {"type": "softmax", "num_classes": 3}]}

@@ -21,6 +21,9 @@ ort = pytest.importorskip("onnxruntime", reason="the export extra (onnxruntime) 
                                                 "installed")
 
 TOLERANCE = 1e-5
+# Our wide 3x3 convs run as Winograd F(4x4, 3x3), whose float32 rounding is about 1e-5 of the
+# outputs' scale (engine/kernels/winograd.py); onnxruntime sums them directly.
+WINOGRAD_TOLERANCE = 5e-5
 DATA_NORM = {"mean": [125.3, 122.9, 113.9], "std": [63.0, 62.1, 66.7]}
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck"]
@@ -45,7 +48,10 @@ def assert_same(net, norm, images, classes=CLASSES):
     data = export_onnx(net, norm, classes)
     got, expected = run_onnx(data, images), ours(net, norm, images)
     assert got.shape == expected.shape
-    assert np.abs(got - expected).max() <= TOLERANCE, np.abs(got - expected).max()
+    winograd = any(layer.type == "conv" and layer.uses_winograd(len(images))
+                   for layer in net.layers)
+    tolerance = WINOGRAD_TOLERANCE if winograd else TOLERANCE
+    assert np.abs(got - expected).max() <= tolerance, np.abs(got - expected).max()
     return onnx.load_from_string(data), got
 
 

@@ -29,13 +29,14 @@ def run_winograd(x, w, b, pad_y, pad_x, dout=None, relu=False):
     f = w.shape[0]
     g = K.winograd_geometry(n, c, h, wd, f, pad_y, pad_x)
     dt = x.dtype
-    u = np.full((K.ELEMENTS * g.f_rows, c), np.nan, dt)
+    u = np.full((K.ELEMENTS * g.f_rows, g.c_cols), np.nan, dt)
     ut = np.full((K.ELEMENTS * g.dc_rows, f), np.nan, dt)
     v = np.full(K.ELEMENTS * g.c_rows * g.tile_row, np.nan, dt)
     m = np.full((K.ELEMENTS * g.f_rows, g.tile_row), np.nan, dt)
     out = np.full((n, f, g.out_h, g.out_w), np.nan, dt)
     relu_out = np.full(out.shape, np.nan, dt) if relu else np.zeros((0, 0, 0, 0), dt)
-    K.transform_weights(u, ut, w)
+    K.transform_weights(u, w)
+    K.transpose_weights(ut, u, f, c)
     K.transform_input(v, x, tuple(g))
     K.multiply(m, v, u, g.f4, c, tuple(g))
     K.transform_output(out, relu_out, m.reshape(-1), b, tuple(g))
@@ -43,7 +44,7 @@ def run_winograd(x, w, b, pad_y, pad_x, dout=None, relu=False):
     if dout is None:
         return result
     z = np.full(K.ELEMENTS * g.f_rows * g.tile_row, np.nan, dt)
-    du = np.zeros((K.ELEMENTS * g.f_rows, c), dt)   # weight_products adds into it
+    du = np.zeros((K.ELEMENTS * g.f_rows, g.c_cols), dt)   # weight_products adds into it
     dv = np.full((K.ELEMENTS * g.dc_rows, g.tile_row), np.nan, dt)
     dx = np.full(x.shape, np.nan, dt)
     dw, db = np.zeros_like(w), np.zeros(f, dt)

@@ -44,9 +44,10 @@ CONV_CASES = [  # (N, in_shape, filters, sy, sx, stride_y, stride_x, pad_y, pad_
     (2, (4, 9, 9), 5, 3, 3, 2, 2, 1, 1, True),
     (2, (6, 5, 5), 3, 1, 1, 1, 1, 0, 0, False),
     (1, (2, 1, 1), 3, 5, 5, 1, 1, 2, 2, True),
-    # Winograd F(2x2, 3x3) (engine/kernels/winograd.py): 3x3 at stride 1, 64+ channels
-    (2, (64, 7, 7), 64, 3, 3, 1, 1, 1, 1, True),
-    (3, (65, 5, 6), 67, 3, 3, 1, 1, 0, 2, False),
+    # Winograd F(4x4, 3x3) (engine/kernels/winograd.py): 3x3 at stride 1, 64+ channels,
+    # 32+ tiles of 4x4 outputs in the batch
+    (8, (64, 7, 7), 64, 3, 3, 1, 1, 1, 1, True),
+    (16, (65, 5, 6), 67, 3, 3, 1, 1, 0, 2, False),
 ]
 
 
@@ -79,19 +80,21 @@ def test_conv_matches_torch(case, dtype, rng):
         assert set(grads) == {"w"}
 
 
-@pytest.mark.parametrize("in_shape, filters, stride, pad, winograd", [
-    ((64, 7, 7), 64, 1, 1, True),
-    ((64, 3, 3), 128, 1, 2, True),
-    ((63, 7, 7), 64, 1, 1, False),     # too few input channels to pay for the transforms
-    ((64, 7, 7), 32, 1, 1, False),     # too few filters
-    ((64, 8, 8), 64, 2, 1, False),     # stride 2
+@pytest.mark.parametrize("n, in_shape, filters, stride, pad, winograd", [
+    (8, (64, 7, 7), 64, 1, 1, True),      # 8 images x 4 tiles of 4x4 outputs
+    (7, (64, 7, 7), 64, 1, 1, False),     # 28 tiles: the fixed costs outweigh the savings
+    (8, (64, 3, 3), 128, 1, 2, True),     # 5x5 outputs: 4 tiles an image
+    (8, (63, 7, 7), 64, 1, 1, False),     # too few input channels to pay for the transforms
+    (8, (64, 7, 7), 32, 1, 1, False),     # too few filters
+    (8, (64, 8, 8), 64, 2, 1, False),     # stride 2
 ])
-def test_wide_3x3_stride_1_convs_run_as_winograd(in_shape, filters, stride, pad, winograd, rng):
+def test_wide_3x3_stride_1_convs_run_as_winograd(n, in_shape, filters, stride, pad, winograd,
+                                                 rng):
     layer = ConvLayer(conv_def(in_shape, filters, 3, 3, stride, stride, pad, pad))
     layer.init(rng)
-    assert layer.uses_winograd() is winograd
-    _, cache = layer.forward(rng.standard_normal((2,) + in_shape).astype(np.float32),
-                               Context())
+    assert layer.uses_winograd(n) is winograd
+    _, cache = layer.forward(rng.standard_normal((n,) + in_shape).astype(np.float32),
+                             Context())
     assert (cache[0] == "winograd") is winograd
 
 
@@ -101,15 +104,16 @@ def test_a_winograd_batch_runs_in_groups_with_the_results_of_one(monkeypatch, rn
     layer = ConvLayer(conv_def((64, 5, 5), 64, 3, 3, pad_y=1, pad_x=1))
     layer.init(rng, np.float64)
     layer.params["b"][:] = rng.standard_normal(64)
-    x = rng.standard_normal((7, 64, 5, 5))
-    dout = rng.standard_normal((7, 64, 5, 5))
+    x = rng.standard_normal((9, 64, 5, 5))
+    dout = rng.standard_normal((9, 64, 5, 5))
+    assert layer.uses_winograd(9)
     whole = run(layer, x, dout)
     monkeypatch.setattr(conv_layer, "WINOGRAD_GROUP_BYTES", 1)
-    assert [(n0, n1) for n0, n1, _ in layer._winograd_groups(7)] == [(n, n + 1) for n in range(7)]
+    assert [(n0, n1) for n0, n1, _ in layer._winograd_groups(9)] == [(n, n + 1) for n in range(9)]
     one = conv_layer.winograd.winograd_geometry(1, 64, 5, 5, 64, 1, 1)
     per_image = 4 * conv_layer.ELEMENTS * one.tiles * (one.c_rows + one.f_rows + one.dc_rows)
     monkeypatch.setattr(conv_layer, "WINOGRAD_GROUP_BYTES", 3 * per_image)
-    assert [(n0, n1) for n0, n1, _ in layer._winograd_groups(7)] == [(0, 3), (3, 6), (6, 7)]
+    assert [(n0, n1) for n0, n1, _ in layer._winograd_groups(9)] == [(0, 3), (3, 6), (6, 9)]
     grouped = run(layer, x, dout)
     for a, b in zip(whole[:2] + (whole[2]["w"], whole[2]["b"]),
                     grouped[:2] + (grouped[2]["w"], grouped[2]["b"])):
@@ -188,7 +192,7 @@ def test_non_contiguous_input_gradient_accumulation_and_buffer_reuse(layer, rng)
 def test_a_first_layer_skips_dx_only_when_the_pass_needs_none(channels, filters, rng):
     layer = ConvLayer(conv_def((channels, 6, 6), filters, 3, 3, pad_y=1, pad_x=1))
     layer.init(rng)
-    x = rng.standard_normal((2, channels, 6, 6)).astype(np.float32)
+    x = rng.standard_normal((8, channels, 6, 6)).astype(np.float32)
     out, cache = layer.forward(x, Context())
     needed = layer.backward(np.ones_like(out), cache, grads_for(layer), Context(input_grad=False))
     assert needed is not None                  # not the net's first weighted layer: dx as ever
