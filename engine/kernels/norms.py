@@ -10,6 +10,39 @@ from numba import njit, prange
 
 
 # --- batch normalisation -----------------------------------------------------------------
+# The per-channel sums run in float64 with reassoc, which lets LLVM keep several vector
+# accumulators (it only reorders the sum): as one strict chain of float64 adds they were a
+# add's latency per value, 2.5 ms for a 32x32x16 batch-norm forward at batch 64 (torch: 2.1).
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _plane_sum(xc, plane):
+    total = 0.0
+    for p in range(plane):
+        total += xc[p]
+    return total
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _plane_squares(xc, m, plane):
+    # sum of (x - m)^2 in float64
+    squares = 0.0
+    for p in range(plane):
+        d = xc[p] - m
+        squares += d * d
+    return squares
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
+def _plane_sums(dc, hc, plane):
+    # (sum of dout, sum of dout * x_hat) in float64
+    sum_d = 0.0
+    sum_dh = 0.0
+    for p in range(plane):
+        d = np.float64(dc[p])
+        sum_d += d
+        sum_dh += d * hc[p]
+    return sum_d, sum_dh
+
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def batchnorm_forward_train(out, x_hat, mean, var, inv_std, x, gamma, beta, eps):
@@ -23,16 +56,11 @@ def batchnorm_forward_train(out, x_hat, mean, var, inv_std, x, gamma, beta, eps)
         # batch 128), and a two-pass variance avoids the cancellation of E[x^2] - E[x]^2.
         total = 0.0
         for n in range(n_batch):
-            xc = x[n, c]
-            for p in range(plane):
-                total += xc[p]
+            total += _plane_sum(x[n, c], plane)
         m = total / count
         squares = 0.0
         for n in range(n_batch):
-            xc = x[n, c]
-            for p in range(plane):
-                d = xc[p] - m
-                squares += d * d
+            squares += _plane_squares(x[n, c], m, plane)
         v = squares / count
         mean[c] = m
         var[c] = v
@@ -63,11 +91,9 @@ def batchnorm_backward_train(dx, dgamma, dbeta, dout, x_hat, inv_std, gamma):
         sum_d = 0.0  # float64 on purpose, as in the forward statistics
         sum_dh = 0.0
         for n in range(n_batch):
-            dc = dout[n, c]
-            hc = x_hat[n, c]
-            for p in range(plane):
-                sum_d += dc[p]
-                sum_dh += dc[p] * hc[p]
+            d, dh = _plane_sums(dout[n, c], x_hat[n, c], plane)
+            sum_d += d
+            sum_dh += dh
         dbeta[c] += sum_d
         dgamma[c] += sum_dh
         k = dx.dtype.type(gamma[c] * inv_std[c])
