@@ -15,9 +15,9 @@ Algorithms for Convolutional Neural Networks", 2016) does it with 36, 4x fewer:
 
 Summed over input channels, the elementwise product becomes 36 independent matrix products,
 one per element e of the 6x6 transformed tile: M[e] (F x T) = U[e] (F x C) @ V[e] (C x T)
-over all T tiles of the batch. Those products are long unit-stride loops and run through
-conv.py's register-blocked `_correlate4` (4 output rows x 3 inputs per pass), chunked so a
-chunk of V stays in cache while every filter block passes over it. Unlike the direct kernels'
+over all T tiles of the batch. Those products are long unit-stride loops, register-blocked as
+conv.py's `_correlate4` is (4 output rows x 3 inputs per pass), chunked so a chunk of V stays
+in cache while every filter block passes over it. Unlike the direct kernels'
 grids (conv.py), tiles waste nothing on padding columns, which is what made 7x7 and 3x3 maps
 slow there (53% and 24% of peak at 256 channels). F(2x2, 3x3) (16 products, 2.25x fewer
 multiplies) came first; F(4x4, 3x3) does 1.78x less product work again and moves 1.78x less
@@ -28,13 +28,13 @@ Backward is the adjoint of the same three linear steps, not a second convolution
     Z_t = A dY_t A^T               (6x6 from each 4x4 tile of dout)
     dU[e] = Z[e] @ V[e]^T          -> dw += G^T dU G
     dV[e] = U[e]^T @ Z[e]          -> dx += B dV_t B^T, each 6x6 tile added where it read x
-                                      (U^T: transpose_weights, made in backward only)
+                                      (U read transposed in place: no copy)
 
 Layouts (flattened, rows `tile_row` long, tile t = (n*tiles_y + ty)*tiles_x + tx):
 V (36*c_rows, tile_row) and dV (36*dc_rows, tile_row); M and Z (36*f_rows, tile_row); U
-and dU (36*f_rows, c_cols) and Ut (36*dc_rows, F), the weights of row (e, f) or (e, c). Channel counts are
-padded to multiples of 4 for _correlate4; padding rows and tail tiles are zero. Kernels
-validate and allocate nothing (engine/layers/conv.py does both).
+and dU (36*f_rows, c_cols), the weights of row (e, f). Channel counts are padded to
+multiples of 4 for the 4-row passes; padding rows and columns and tail tiles are zero.
+Kernels validate and allocate nothing (engine/layers/conv.py does both).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from typing import NamedTuple
 
 from numba import njit, prange
 
-from engine.kernels.conv import ALIGN, _correlate4, _fill, _vector_length, round_up
+from engine.kernels.conv import ALIGN, _fill, _vector_length, round_up
 
 MIN_CHUNK, MAX_CHUNK = 256, 2048   # tiles per matrix-product task
 V_CHUNK_BYTES = 256 * 1024          # V's share of L2 in a product task
@@ -57,7 +57,7 @@ class WinogradGeometry(NamedTuple):
     """n, c, h, w, f: batch, input channels, input size, filters; f4, c4: rounded up to 4;
     out_h, out_w: output size; tiles_y, tiles_x: 4x4 tiles per image; tiles: in the batch;
     tile_row: tiles rounded up (a row of V, M, Z, dV); chunk: tiles per product task.
-    f_rows, c_rows, dc_rows: rows per element e in M, Z and U; V; dV and Ut (f4, c, c4
+    f_rows, c_rows, dc_rows: rows per element e in M, Z and U; V; dV (f4, c, c4
     rounded up to odd: see winograd_geometry); c_cols: a row of U and dU (c, spread)."""
 
     n: int; c: int; h: int; w: int; f: int; f4: int; c4: int      # noqa: E702
@@ -223,8 +223,8 @@ def _dout_row(dout, relu_out, relu, n, f, y, x0, h, w, k):
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def transform_weights(u, w):
-    # w: (F, C, 3, 3) -> u: (36*f_rows, c_cols), row (e, f) = element e of G w[f, c] G^T for each
-    # c; padding rows zero. One task = one filter: it owns u's rows (e, f).
+    # w: (F, C, 3, 3) -> u: (36*f_rows, c_cols), row (e, f) = element e of G w[f, c] G^T for
+    # each c; padding rows and columns zero. One task = one filter: it owns u's rows (e, f).
     n_f, n_c = w.shape[0], w.shape[1]
     f_rows = u.shape[0] // ELEMENTS
     zero = u.dtype.type(0)
@@ -234,6 +234,8 @@ def transform_weights(u, w):
             for e in range(ELEMENTS):
                 _fill(u[e * f_rows + f], zero)
             continue
+        for e in range(ELEMENTS):
+            _fill(u[e * f_rows + f, n_c:], zero)
         for c in range(n_c):
             g = w[f, c]
             # columns of g transformed (G g: 6 x 3), then each row of that: (G g) G^T
@@ -244,32 +246,6 @@ def transform_weights(u, w):
                 t = _g(r0[i], r1[i], r2[i], k)
                 for j in range(ALPHA):
                     u[(i * ALPHA + j) * f_rows + f, c] = t[j]
-
-
-@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def transpose_weights(ut, u, n_f, n_c):
-    # u: (36*f_rows, c_cols) -> ut: (36*dc_rows, F), each e's block transposed for dx's
-    # products (backward only: inference never pays for it); rows c >= C zero. Blocks of 16 x 16
-    # keep both sides' lines in cache (a column at a time touched a new line per value).
-    # One task = (e, 16 rows of ut): it owns them.
-    f_rows = u.shape[0] // ELEMENTS
-    dc_rows = ut.shape[0] // ELEMENTS
-    zero = ut.dtype.type(0)
-    row_blocks = (dc_rows + 15) // 16
-    for task in prange(ELEMENTS * row_blocks):
-        e = task // row_blocks
-        c0 = (task - e * row_blocks) * 16
-        c1 = min(dc_rows, c0 + 16)
-        for f0 in range(0, n_f, 16):
-            f1 = min(n_f, f0 + 16)
-            for c in range(c0, c1):
-                dst = ut[e * dc_rows + c]
-                if c >= n_c:
-                    for f in range(f0, f1):
-                        dst[f] = zero
-                else:
-                    for f in range(f0, f1):
-                        dst[f] = u[e * f_rows + f, c]
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
@@ -306,26 +282,78 @@ def transform_input(v, x, geo):
                 _fill(v[start + g.tiles:start + g.tile_row], zero)
 
 
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _product4(out, o, obase, src, sbase, sstride, u, wrow, wcol, transposed, n_r, length):
+    # out[o+k, obase+i] += sum_r w(k, r) * src[sbase + r*sstride + i]   (k < 4, i < length)
+    # w(k, r) = u[wrow + k, wcol + r], or u[wrow + r, wcol + k] when transposed (dx's
+    # products read U as U^T without a copy). As conv._correlate4: 4 outputs x 3 inputs a
+    # pass, summed from the output on (three FMAs a row).
+    o0 = out[o, obase:]
+    o1 = out[o + 1, obase:]
+    o2 = out[o + 2, obase:]
+    o3 = out[o + 3, obase:]
+    r = 0
+    while r < n_r:
+        m = min(3, n_r - r)       # missing inputs repeat the last with weight 0
+        r1, r2 = r + min(1, m - 1), r + m - 1
+        x0 = src[sbase + r * sstride:]
+        x1 = src[sbase + r1 * sstride:]
+        x2 = src[sbase + r2 * sstride:]
+        zero = u.dtype.type(0)
+        if transposed:
+            a0, b0, c0, d0 = u[wrow + r, wcol], u[wrow + r, wcol + 1], u[wrow + r, wcol + 2], \
+                u[wrow + r, wcol + 3]
+            a1, b1, c1, d1 = u[wrow + r1, wcol], u[wrow + r1, wcol + 1], \
+                u[wrow + r1, wcol + 2], u[wrow + r1, wcol + 3]
+            a2, b2, c2, d2 = u[wrow + r2, wcol], u[wrow + r2, wcol + 1], \
+                u[wrow + r2, wcol + 2], u[wrow + r2, wcol + 3]
+        else:
+            a0, a1, a2 = u[wrow, wcol + r], u[wrow, wcol + r1], u[wrow, wcol + r2]
+            b0, b1, b2 = u[wrow + 1, wcol + r], u[wrow + 1, wcol + r1], u[wrow + 1, wcol + r2]
+            c0, c1, c2 = u[wrow + 2, wcol + r], u[wrow + 2, wcol + r1], u[wrow + 2, wcol + r2]
+            d0, d1, d2 = u[wrow + 3, wcol + r], u[wrow + 3, wcol + r1], u[wrow + 3, wcol + r2]
+        if m < 3:
+            a2 = b2 = c2 = d2 = zero
+        if m < 2:
+            a1 = b1 = c1 = d1 = zero
+        for i in range(length):
+            v0 = x0[i]
+            v1 = x1[i]
+            v2 = x2[i]
+            o0[i] = ((o0[i] + a0 * v0) + a1 * v1) + a2 * v2
+            o1[i] = ((o1[i] + b0 * v0) + b1 * v1) + b2 * v2
+            o2[i] = ((o2[i] + c0 * v0) + c1 * v1) + c2 * v2
+            o3[i] = ((o3[i] + d0 * v0) + d1 * v1) + d2 * v2
+        r += m
+
+
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def multiply(out, src, weights, n_out4, n_in, geo):
-    # out[(e, o), t] = sum_i weights[(e, o), i] * src[(e, i), t] for o < n_out4, t in a chunk:
-    # the 36 matrix products, M = U V (forward) and dV = Ut Z (dx). out: (36*rows, tile_row)
-    # and weights: (36*rows, n_in) with rows >= n_out4; src: flattened (36*rows', tile_row)
-    # with rows' >= n_in.
-    # One task = (e, chunk of tiles): it owns out's columns of that chunk in e's rows.
+def multiply(out, src, u, n_out4, n_in, transposed, geo):
+    # The 36 matrix products over a chunk of tiles t, for o < n_out4:
+    #   forward (M = U V):   out[(e, o), t] = sum_i u[(e, o), i] * src[(e, i), t]
+    #   dx (dV = U^T Z):     out[(e, o), t] = sum_i u[(e, i), o] * src[(e, i), t]
+    # out: (36*rows, tile_row), rows >= n_out4; u: (36*f_rows, c_cols); src: flattened
+    # (36*rows', tile_row), rows' >= n_in. One task = (e, chunk of tiles): it owns out's
+    # columns of that chunk in e's rows.
     g = WinogradGeometry(*geo)
     n_chunks = (g.tile_row + g.chunk - 1) // g.chunk
     src_rows = src.shape[0] // (ELEMENTS * g.tile_row)
     out_rows = out.shape[0] // ELEMENTS
+    u_rows = u.shape[0] // ELEMENTS
     for task in prange(ELEMENTS * n_chunks):
         e = task // n_chunks
         t0 = (task - e * n_chunks) * g.chunk
         length = _vector_length(min(g.chunk, g.tile_row - t0))
-        for o in range(e * out_rows, e * out_rows + n_out4, 4):
+        for o in range(0, n_out4, 4):
+            row = e * out_rows + o
             for k in range(4):
-                _fill(out[o + k, t0:t0 + length], 0)
-            _correlate4(out, o, t0, src, e * src_rows * g.tile_row + t0, g.tile_row,
-                        weights, n_in, 1, 1, 1, length)
+                _fill(out[row + k, t0:t0 + length], 0)
+            if transposed:
+                _product4(out, row, t0, src, e * src_rows * g.tile_row + t0, g.tile_row,
+                          u, e * u_rows, o, True, n_in, length)
+            else:
+                _product4(out, row, t0, src, e * src_rows * g.tile_row + t0, g.tile_row,
+                          u, e * u_rows + o, 0, False, n_in, length)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)

@@ -20,7 +20,7 @@ from engine.layers.base import FLOAT_DTYPES, Layer, register
 WINOGRAD_MIN_CHANNELS = 64
 WINOGRAD_MIN_TILES = 32
 # A Winograd conv's scratch for one group of images (engine/kernels/winograd.py's V, M, Z
-# and dV are 4x the size of the output): bounded, whatever the batch.
+# and dV are 2.25x the size of the output): bounded, whatever the batch.
 WINOGRAD_GROUP_BYTES = 48 * 2**20
 
 
@@ -232,7 +232,7 @@ class ConvLayer(_Weighted):
             winograd.transform_input(v, x[n0:n1], geo)
             m = self._flat(ctx, self, "wino_m", rows * big.f_rows,
                            (ELEMENTS * g.f_rows, g.tile_row), dtype)
-            winograd.multiply(m, v, u, g.f4, g.c, geo)
+            winograd.multiply(m, v, u, g.f4, g.c, False, geo)
             winograd.transform_output(out[n0:n1], relu_out[n0:n1], m.reshape(-1), b, geo)
         return out, ("winograd", groups, x, u, w), relu_out
 
@@ -284,9 +284,6 @@ class ConvLayer(_Weighted):
         input_grad = not (self.first_weighted and not ctx.input_grad)
         dx = (ctx.workspace.empty(self, "dx", (x.shape[0], big.c, big.h, big.w), dtype)
               if input_grad else None)
-        if input_grad:
-            ut = ctx.workspace.empty(self, "wino_ut", (ELEMENTS * big.dc_rows, big.f), dtype)
-            winograd.transpose_weights(ut, u, big.f, big.c)
         rows = ELEMENTS * big.tile_row
         for n0, n1, g in groups:
             geo = tuple(g)
@@ -300,7 +297,7 @@ class ConvLayer(_Weighted):
             if input_grad:
                 dv = self._flat(ctx, self, "wino_dv", rows * big.dc_rows,
                                 (ELEMENTS * g.dc_rows, g.tile_row), dtype)
-                winograd.multiply(dv, z, ut, g.c4, g.f, geo)
+                winograd.multiply(dv, z, u, g.c4, g.f, True, geo)
                 winograd.transform_input_grad(dx[n0:n1], dv.reshape(-1), geo)
         winograd.weight_gradient(dw, du)
         return dx

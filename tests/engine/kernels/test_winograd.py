@@ -30,15 +30,13 @@ def run_winograd(x, w, b, pad_y, pad_x, dout=None, relu=False):
     g = K.winograd_geometry(n, c, h, wd, f, pad_y, pad_x)
     dt = x.dtype
     u = np.full((K.ELEMENTS * g.f_rows, g.c_cols), np.nan, dt)
-    ut = np.full((K.ELEMENTS * g.dc_rows, f), np.nan, dt)
     v = np.full(K.ELEMENTS * g.c_rows * g.tile_row, np.nan, dt)
     m = np.full((K.ELEMENTS * g.f_rows, g.tile_row), np.nan, dt)
     out = np.full((n, f, g.out_h, g.out_w), np.nan, dt)
     relu_out = np.full(out.shape, np.nan, dt) if relu else np.zeros((0, 0, 0, 0), dt)
     K.transform_weights(u, w)
-    K.transpose_weights(ut, u, f, c)
     K.transform_input(v, x, tuple(g))
-    K.multiply(m, v, u, g.f4, c, tuple(g))
+    K.multiply(m, v, u, g.f4, c, False, tuple(g))
     K.transform_output(out, relu_out, m.reshape(-1), b, tuple(g))
     result = (out, relu_out) if relu else out
     if dout is None:
@@ -51,7 +49,7 @@ def run_winograd(x, w, b, pad_y, pad_x, dout=None, relu=False):
     K.transform_dout(z, db, dout, relu_out, tuple(g))
     K.weight_products(du, z, v, tuple(g))
     K.weight_gradient(dw, du)
-    K.multiply(dv, z, ut, g.c4, f, tuple(g))
+    K.multiply(dv, z, u, g.c4, f, True, tuple(g))
     K.transform_input_grad(dx, dv.reshape(-1), tuple(g))
     return result, dx, dw, db
 
