@@ -169,7 +169,7 @@ class Handlers(StartUp):
 
     def do_set_net(self, payload: tuple) -> dict:
         from engine.optim import Hyperparams, OptimError
-        from engine.presets import training_defaults
+        from engine.presets import training_defaults, training_options
         spec, preset = payload
         defaults = training_defaults(preset) if preset else {}
         t = self.trainer
@@ -181,7 +181,8 @@ class Handlers(StartUp):
         # The preset's settings go in with the net: both fit the training budget, or neither
         # is applied.
         with engine_refusals_as("net_mismatch"):      # TrainError, or another refusal
-            t.set_net(spec, seed=self.s.seed, settings=defaults or None)
+            t.set_net(spec, seed=self.s.seed,
+                      settings={**defaults, **training_options(preset)} or None)
         self.w.published.saved_run = None
         self.publish_net(preset)
         self.publish_all()

@@ -78,8 +78,12 @@ class ParamsBody(Body):
     gamma: _real(0, 1, lo_open=True) = None
     total_steps: _int(1, MAX_STEPS) = None
     min_lr_factor: _real(0, 1) = None
-    flip: bool | None = None
+    lookahead: _real(0, 1, hi_open=True, doc="0: off; else the slow weights' decay") = None
+    lookahead_every: _int(1, 10**6, "updates between pull-backs to the slow weights") = None
+    flip: bool | Literal["alternate"] | None = None
     shift: _int(0, 8) = None
+    shift_fill: Literal["zero", "reflect"] | None = None
+    tta: Literal["none", "flip", "flip_translate"] | None = None
     validate_every: _int(1, 10**6) = None
     validation_batch: _int(1, 10000) = None
     test_every: _int(0, 10**9, "0: after every epoch") = None

@@ -32,7 +32,7 @@ class StartUp:
 
         from engine.data import open_source, source_title
         from engine.net import Net
-        from engine.presets import open_net, training_defaults
+        from engine.presets import open_net, training_defaults, training_options
         from engine.formats.pretrained import resolve_snapshot
         from engine.train.trainer import TrainBudget, Trainer, TrainOptions
 
@@ -63,7 +63,8 @@ class StartUp:
         hp = {**training_defaults(self.net_name), **self.s.hyperparams}
         # The test set a batch per step: a whole one at once would stall classify requests
         # and the streams for seconds.
-        options = TrainOptions(**{"seed": self.s.seed, "test_chunk": 250, **self.s.options})
+        options = TrainOptions(**{"seed": self.s.seed, "test_chunk": 250,
+                                  **training_options(self.net_name), **self.s.options})
         budget = TrainBudget(self.s.max_train_bytes, self.s.max_step_flops)
         trainer = Trainer(Net(spec, rng=np.random.default_rng(self.s.seed)), dataset, hp,
                           options, budget=budget)

@@ -44,6 +44,10 @@ def register(subparsers) -> None:
     add_data_argument(p)
     p.add_argument("--split", choices=["test", "validation", "train"], default="test")
     p.add_argument("--limit", type=int, help="evaluate only the first N images")
+    p.add_argument("--tta", choices=["none", "flip", "flip_translate"], default="none",
+                   help="test-time augmentation: average the net's output over the image and "
+                        "its mirror (flip, 2 passes), and also both moved one pixel each way "
+                        "diagonally (flip_translate, 6 passes); default none")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     add_threads_argument(p)
     p.set_defaults(func=run)
@@ -79,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"the {args.split} split of this data set is empty"
                        + (" (see --validation)" if args.split == "validation" else ""))
     result = evaluate_with_progress(net, split, Normalization.from_dict(snapshot.preprocess),
-                                    args.limit, tuner)
+                                    args.limit, tuner, args.tta)
     if args.json:
         print(json.dumps(result))
         return 0
     classes = result["classes"]
-    print(f"{args.split} accuracy: {100 * result['accuracy']:.2f}% on {result['images']:,} images")
+    tta = "" if args.tta == "none" else f" (test-time augmentation: {args.tta})"
+    print(f"{args.split} accuracy: {100 * result['accuracy']:.2f}% on {result['images']:,} "
+          f"images{tta}")
     width = max(len(c) for c in classes)
     print("\nper class:")
     for name in classes:
@@ -97,11 +103,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def evaluate_with_progress(net, split, normalization, limit, tuner) -> dict:
+def evaluate_with_progress(net, split, normalization, limit, tuner, tta="none") -> dict:
     """engine.train.evaluation's Evaluation a batch at a time, each batch at the thread count the
     tuner picks, with a progress line (images done, images/s, threads) on stderr."""
     from engine.train.evaluation import Evaluation
-    evaluation = Evaluation(net, split, normalization, limit=limit)
+    evaluation = Evaluation(net, split, normalization, limit=limit, tta=tta)
     line = StatusLine()
     started = time.monotonic()
     while not evaluation.done:

@@ -34,11 +34,24 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, help="learning rate (preset default)")
     p.add_argument("--momentum", type=float)
     p.add_argument("--l2-decay", type=float)
-    p.add_argument("--schedule", choices=["constant", "step", "cosine"],
-                   help="learning-rate schedule; cosine spans the whole run (with --minutes, "
-                        "sized from the measured speed so that it ends with the time)")
+    p.add_argument("--schedule", choices=["constant", "step", "cosine", "linear"],
+                   help="learning-rate schedule; cosine and linear span the whole run (with "
+                        "--minutes, sized from the measured speed so that they end with the "
+                        "time)")
     p.add_argument("--warmup", type=int, help="linear warmup steps")
     p.add_argument("--no-augment", action="store_true", help="no flips or shifts")
+    p.add_argument("--flip", choices=["random", "alternate"],
+                   help="random: mirror each image with probability 1/2 (the default, but "
+                        "for cifar_speedrun); alternate: at random in the first epoch, then "
+                        "each image the other way round every epoch")
+    p.add_argument("--shift-fill", choices=["zero", "reflect"],
+                   help="what a shift uncovers: zeros (the mean colour; default) or the image "
+                        "reflected (cifar_speedrun's default)")
+    p.add_argument("--tta", choices=["none", "flip", "flip_translate"],
+                   help="test-time augmentation of the test evaluations (see `evaluate --tta`)")
+    p.add_argument("--final-tta", choices=["none", "flip", "flip_translate"],
+                   help="test-time augmentation of the last evaluation only, the one the "
+                        "snapshot records (default: --tta; cifar_speedrun: flip_translate)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="snapshot file to write (default: <net>.snapshot.json, or "
                                  "the --resume file)")
@@ -72,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
 
     from engine.net import Net
     from engine.optim import OptimError
-    from engine.presets import training_defaults
+    from engine.presets import final_tta, training_defaults, training_options
     from engine.formats.snapshot import SnapshotError
     from engine.train.trainer import Trainer, TrainError, TrainOptions
 
@@ -83,8 +96,15 @@ def run(args: argparse.Namespace) -> int:
     _check_writable(out)
     dataset = dataset_from_args(args, image_size=tuple(spec.input_shape[1:]))
     overrides = _overrides(args)
-    options = TrainOptions(flip=not args.no_augment, shift=0 if args.no_augment else 2,
+    # The preset's options (cifar_speedrun's airbench94 augmentation), then the flags given.
+    preset = {"flip": True, "shift_fill": "zero", "tta": "none", **training_options(net_name)}
+    flip = (False if args.no_augment else preset["flip"] if args.flip is None
+            else "alternate" if args.flip == "alternate" else True)
+    options = TrainOptions(flip=flip, shift=0 if args.no_augment else 2,
+                           shift_fill=args.shift_fill or preset["shift_fill"],
+                           tta=args.tta or preset["tta"],
                            seed=args.seed, test_every=args.test_every)
+    last_tta = args.final_tta or (args.tta if args.tta else final_tta(net_name))
     try:
         if snapshot is None:
             net = Net(spec, rng=np.random.default_rng(args.seed))
@@ -98,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         total_steps = _total_steps(args, steps_per_epoch)
         hp = trainer.optimizer.hp
         cosine_to_time = None
-        if hp.schedule == "cosine" and (snapshot is None or "schedule" in overrides):
+        if hp.schedule in ("cosine", "linear") and (snapshot is None or "schedule" in overrides):
             # The cosine spans this run (--minutes: ten epochs until the speed is known).
             end = trainer.optimizer.t + (total_steps or 10 * steps_per_epoch)
             trainer.apply({"total_steps": max(end, hp.warmup_steps + 1)})
@@ -135,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     if ctrl_c.requested:
         print(f"interrupted at step {trainer.step_count:,}: saving a snapshot", file=sys.stderr)
     else:
-        test = trainer.evaluate_test()          # before saving: the snapshot records it
+        trainer.finish_lookahead()              # the slow weights, when lookahead is on
+        test = trainer.evaluate_test(tta=last_tta)   # before saving: the snapshot records it
         _print_test(test, trainer, args.json_log, tuner)
     print(f"threads: {tuner.summary()}", file=sys.stderr)
     try:
@@ -147,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"snapshot saved to {out}")
     if ctrl_c.requested:
         return 130
-    print(f"test accuracy: {100 * test['accuracy']:.2f}% on {test['images']:,} images "
+    tta = test.get("tta", "none")
+    with_tta = f" (test-time augmentation: {tta})" if tta != "none" else ""
+    print(f"test accuracy: {100 * test['accuracy']:.2f}%{with_tta} on {test['images']:,} images "
           f"after {trainer.step_count:,} steps ({trainer.epoch_progress:.2f} epochs, "
           f"{trainer.wall_seconds / 60:.1f} min of training)")
     return 1 if diverged else 0
@@ -269,14 +292,15 @@ def _done(trainer, total_steps, minutes, start, first_step) -> bool:
 
 
 def _print_test(test: dict, trainer, json_log: str | None, tuner) -> None:
+    tta = test.get("tta", "none")
     print(f"step {trainer.step_count:,} epoch {trainer.epoch_progress:.2f} "
-          f"({trainer.wall_seconds / 60:.1f} min): test accuracy {100 * test['accuracy']:.2f}%",
-          file=sys.stderr)
+          f"({trainer.wall_seconds / 60:.1f} min): test accuracy {100 * test['accuracy']:.2f}%"
+          + (f" (test-time augmentation: {tta})" if tta != "none" else ""), file=sys.stderr)
     if json_log:
         with open(json_log, "a") as f:
             f.write(json.dumps({"step": trainer.step_count, "epoch": trainer.epoch_progress,
                                 "minutes": trainer.wall_seconds / 60,
-                                "accuracy": test["accuracy"],
+                                "accuracy": test["accuracy"], "tta": tta,
                                 "images_per_s": trainer.metrics()["images_per_s"],
                                 "threads": tuner.current}) + "\n")
 

@@ -65,8 +65,9 @@ class LeakyReluLayer(_Elementwise):
 
 @register
 class GeluLayer(_Elementwise):
-    """x * Phi(x), the exact (erf) GELU. Not fused into a conv as relu is: its backward
-    needs x, not a mask, so it runs as its own pass."""
+    """x * Phi(x), the exact (erf) GELU; in float32 Phi comes from vectorised arithmetic
+    within a rounding or two of libm's (engine/kernels/activations.py). Not fused into a conv
+    as relu is: its backward needs x, not a mask, so it runs as its own pass."""
 
     type = "gelu"
     forward_kernel = staticmethod(kernels.gelu_forward)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 from engine.optim.errors import OptimError
 from engine.values import show_repr as show
 from engine.optim.rules import OPTIMIZERS
-from engine.optim.schedules import SCHEDULES
+from engine.optim.schedules import ENDING_SCHEDULES, SCHEDULES
 
 MAX_STEPS = 10**9
 MAX_BATCH_SIZE = 1024
@@ -40,15 +40,17 @@ class Hyperparams:
     warmup_steps: int = 0          # linear warmup before any schedule
     step_size: int = 1000          # step: multiply by gamma every step_size steps
     gamma: float = 0.1             # step
-    total_steps: int = 10000       # cosine: reaches the floor here (warmup included)
-    min_lr_factor: float = 0.0     # cosine: floor = min_lr_factor * learning_rate
+    total_steps: int = 10000       # cosine, linear: reach the floor here (warmup included)
+    min_lr_factor: float = 0.0     # cosine, linear: floor = min_lr_factor * learning_rate
+    lookahead: float = 0.0         # 0: off; else the decay of the slow weights (lookahead.py)
+    lookahead_every: int = 5       # updates between pull-backs to the slow weights
 
     def __post_init__(self) -> None:
         for name, check in _CHECKS.items():
             object.__setattr__(self, name, check(name, getattr(self, name)))
-        if self.schedule == "cosine" and self.total_steps <= self.warmup_steps:
+        if self.schedule in ENDING_SCHEDULES and self.total_steps <= self.warmup_steps:
             raise OptimError("total_steps", f"total_steps must be greater than warmup_steps "
-                             f"({self.warmup_steps}) for the cosine schedule, "
+                             f"({self.warmup_steps}) for the {self.schedule} schedule, "
                              f"got {self.total_steps}")
 
     @classmethod
@@ -151,6 +153,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "gamma": _real(0.0, 1.0, lo_open=True),
     "total_steps": _integer(1, MAX_STEPS),
     "min_lr_factor": _real(0.0, 1.0),
+    "lookahead": _unit,
+    "lookahead_every": _integer(1, 10**6),
 }
 assert set(_CHECKS) == set(FIELDS)
 

@@ -29,9 +29,11 @@ STATE_VERSION = 1
 
 class Optimizer:
     def __init__(self, named_params: Iterable[tuple[str, np.ndarray, tuple[float, float]]],
-                 hyperparams: Hyperparams | Mapping[str, Any] | None = None,
-                 **changes: Any) -> None:
-        """named_params: (name, array, (l1_mul, l2_mul)) as Net.named_params() gives them."""
+                 hyperparams: Hyperparams | Mapping[str, Any] | None = None, *,
+                 frozen: Iterable[str] = (), **changes: Any) -> None:
+        """named_params: (name, array, (l1_mul, l2_mul)) as Net.named_params() gives them.
+        frozen: names of parameters no step changes (their gradient and decay are ignored),
+        such as a whitening conv's weights (engine/train/whitening.py)."""
         hp = hyperparams if isinstance(hyperparams, Hyperparams) else (
             Hyperparams.from_dict(hyperparams) if hyperparams is not None else Hyperparams())
         self.hp = hp.replace(**changes) if changes else hp
@@ -43,6 +45,10 @@ class Optimizer:
                 raise ValueError(f"parameter name {name!r} appears twice")
             self.shapes[name], self.dtypes[name] = arr.shape, arr.dtype
             self.state[name] = self.rule.init_state(arr)
+        self.frozen = frozenset(frozen)
+        if not self.frozen <= set(self.shapes):
+            raise ValueError(f"frozen parameters {sorted(self.frozen - set(self.shapes))} are "
+                             f"not among {list(self.shapes)}")
         self.t = 0       # updates taken: the schedule's clock
         self.rule_t = 0  # updates taken with the current state: Adam's bias-correction clock
         # Scratch for the decayed gradient, one per dtype.
@@ -76,6 +82,8 @@ class Optimizer:
         # A diverging run overflows to inf/NaN quietly (the kernels are loops, which do not
         # warn), for the caller's divergence check.
         for name, param, grad, (l1_mul, l2_mul) in items:
+            if name in self.frozen:
+                continue
             g = self._buffer(param)
             l1_loss, l2_loss = decayed_gradient(g, param, grad, hp.l1_decay * l1_mul,
                                                 hp.l2_decay * l2_mul)
@@ -87,7 +95,9 @@ class Optimizer:
                  ) -> float:
         """The regularisation loss of these weights under the current decays, without a step."""
         total = 0.0
-        for _name, param, (l1_mul, l2_mul) in named_params:
+        for name, param, (l1_mul, l2_mul) in named_params:
+            if name in self.frozen:
+                continue
             total += sum(decay_losses(param, self.hp.l1_decay * l1_mul,
                                       self.hp.l2_decay * l2_mul))
         return total

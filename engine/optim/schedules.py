@@ -7,6 +7,8 @@
     cosine:    lr = learning_rate * (f + (1 - f) * (1 + cos(pi * min(s, S) / S)) / 2),
                S = total_steps - warmup_steps, f = min_lr_factor: it reaches the floor
                f * learning_rate at step total_steps (warmup included) and stays there.
+    linear:    lr = learning_rate * (f + (1 - f) * (1 - min(s, S) / S)), the same S and f: a
+               straight line down to the floor at total_steps (airbench94's decay).
 The first warmup step uses learning_rate / warmup_steps rather than 0, so no step is wasted.
 """
 
@@ -36,12 +38,21 @@ def cosine_factor(s: int, hp: Any) -> float:
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def linear_factor(s: int, hp: Any) -> float:
+    span = hp.total_steps - hp.warmup_steps  # >= 1: Hyperparams checks it for "linear"
+    floor = hp.min_lr_factor
+    return floor + (1.0 - floor) * (1.0 - min(s, span) / span)
+
+
 # name -> factor of learning_rate at s steps after warmup
 SCHEDULES: dict[str, Callable[[int, Any], float]] = {
     "constant": constant_factor,
     "step": step_factor,
     "cosine": cosine_factor,
+    "linear": linear_factor,
 }
+# Schedules that end: total_steps must pass warmup_steps, and a timed run sizes their length.
+ENDING_SCHEDULES = ("cosine", "linear")
 
 
 def lr_at(hp: Any, step: int) -> float:

@@ -22,7 +22,7 @@ WEIGHT_KEYS = ("bias", "l1_decay_mul", "l2_decay_mul", "bias_pref")
 SUGAR_KEYS = ("activation", "group_size", "drop_prob")
 LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "input": ("out_sx", "out_sy", "out_depth"),
-    "conv": ("filters",) + WINDOW_KEYS + WEIGHT_KEYS + SUGAR_KEYS,
+    "conv": ("filters",) + WINDOW_KEYS + WEIGHT_KEYS + SUGAR_KEYS + ("init",),
     "fc": ("num_neurons",) + WEIGHT_KEYS + SUGAR_KEYS,
     "pool": WINDOW_KEYS + ("mode",),
     "global_avg_pool": (),
@@ -67,6 +67,35 @@ def _window(r: Reader, in_shape: Shape, *, pool: bool) -> dict:
     d["out_hw"] = (window_out(h, sy, d["pad_y"], d["stride_y"]),
                    window_out(w, sx, d["pad_x"], d["stride_x"]))
     return d
+
+
+CONV_INITS = ("he", "whiten")
+MAX_WHITEN_FILTER = 5
+
+
+def _check_whiten(r: Reader, path: str, in_shape: Shape, d: dict) -> None:
+    """"init": "whiten" (engine/train/whitening.py) fits the filters to the input image's own
+    patches, every one of them, as +/- pairs: only the first layer after the input, stride 1,
+    no padding, a small filter and 2 x C x sx x sy filters."""
+    c, sx, sy = in_shape[0], d["sx"], d["sy"]
+    if path != "1":
+        raise r.error("init", "\"whiten\" applies only to a conv right after the input "
+                              "(layer 1): its filters are fitted to the image's own patches")
+    if (d["stride_x"], d["stride_y"]) != (1, 1):
+        raise r.error("stride", "a whitening conv (\"init\": \"whiten\") takes every "
+                                "patch: it needs stride 1")
+    if (d["pad_x"], d["pad_y"]) != (0, 0):
+        raise r.error("pad", "a whitening conv (\"init\": \"whiten\") is fitted to patches "
+                             "of the image itself, without a zero border: it needs pad 0")
+    if max(sx, sy) > MAX_WHITEN_FILTER:
+        raise r.error("sx", f"a whitening conv (\"init\": \"whiten\") needs a small filter, "
+                            f"at most {MAX_WHITEN_FILTER}x{MAX_WHITEN_FILTER}; got {sx}x{sy}")
+    wanted = 2 * c * sx * sy
+    if d["filters"] != wanted:
+        raise r.error("filters", f"a whitening conv (\"init\": \"whiten\") has one filter "
+                                 f"per direction of its {sx}x{sy}x{c} patches and one for its "
+                                 f"negative: filters must be 2 x {c} x {sx} x {sy} = {wanted}, "
+                                 f"got {d['filters']}")
 
 
 def _weights(r: Reader, activation: str | None) -> dict:
@@ -151,6 +180,9 @@ def normalise_layer(obj: Any, path: str, in_shape: Shape | None, depth: int,
         d = {"type": "conv", "sx": win["sx"], "sy": win["sy"], "filters": filters,
              **{k: win[k] for k in ("stride_x", "stride_y", "pad_x", "pad_y", "rounding")},
              **_weights(r, obj.get("activation")), "out_shape": (filters,) + win["out_hw"]}
+        if r.choice("init", CONV_INITS, "he") == "whiten":   # "he": the key stays out
+            _check_whiten(r, path, in_shape, d)
+            d["init"] = "whiten"
     elif layer_type == "fc":
         k = r.int("num_neurons")
         d = {"type": "fc", "num_neurons": k, **_weights(r, obj.get("activation")),

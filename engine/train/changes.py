@@ -22,6 +22,7 @@ from engine.optim import Hyperparams, OptimError, Optimizer
 from engine.optim.optimizer import checked_state_dict
 from engine.spec.net_spec import NetSpec
 from engine.train.metrics import point_from_test
+from engine.train.whitening import whiten_first_conv, whitened_weights
 from engine.train.options import (OPTION_FIELDS, TrainError, TrainOptions, check_budget,
                                   check_net_fits)
 from engine.values import show
@@ -66,12 +67,13 @@ class RunChanges:
         schedule_before = self.optimizer.hp.schedule
         if hp_changes:
             self.optimizer.set_hyperparams(**hp_changes)
+            if self._lookahead is None:
+                self._start_lookahead()      # turned on: from the weights as they are
         self.schedule_note = (self._follow_the_typed_rate(hp_changes, schedule_before)
                               if typed else None)
         self.cost = cost
         batch_changed = "batch_size" in hp_changes
-        aug_changed = (new_options.flip, new_options.shift) != (self.options.flip,
-                                                                self.options.shift)
+        aug_changed = new_options.augmentation != self.options.augmentation
         if new_options.window != self.options.window:
             for name, window in self._windows.items():
                 if name != "val_acc":
@@ -91,9 +93,10 @@ class RunChanges:
 
     def _follow_the_typed_rate(self, hp_changes: dict, schedule_before: str) -> str | None:
         """A learning rate the presenter types is the rate the next step uses: a schedule
-        that would scale it (a warmup, a step or cosine decay under way) restarts from this
-        step without warmup. A switch to a step or cosine schedule restarts it from this step
-        too (without warmup: the run is already going), so its decay spans what comes next.
+        that would scale it (a warmup, a step, cosine or linear decay under way) restarts from
+        this step without warmup. A switch to a step, cosine or linear schedule restarts it
+        from this step too (without warmup: the run is already going), so its decay spans
+        what comes next.
         Returns what it did, for the log, or None."""
         hp = self.optimizer.hp
         if "learning_rate" in hp_changes:
@@ -130,9 +133,10 @@ class RunChanges:
             plan = None
             cost = check_budget(spec, self.optimizer.hp.batch_size, self.budget, "net")
         net = Net(spec, rng=np.random.default_rng(self.options.seed if seed is None else seed))
+        normalization = training_normalization(spec, self.dataset.normalization)
+        whiten_first_conv(net, self.dataset.train, normalization, seed=self.options.seed)
         self._install(net, None, plan[2] if plan else cost)
-        self.normalization = self.batches.normalization = training_normalization(
-            spec, self.dataset.normalization)
+        self.normalization = self.batches.normalization = normalization
         self.history.mark({"step": self.step_count, "examples": self.examples_seen,
                            "text": f"new net ({spec.name or 'custom'})"})
         if plan:
@@ -143,8 +147,9 @@ class RunChanges:
         run starts over exactly as a new Trainer with the same seed would (same weights, same
         batches, same dropout masks)."""
         net = Net(self.net.spec, rng=np.random.default_rng(self.options.seed))
-        self._install(net, None, self.cost)
         self.normalization = training_normalization(net.spec, self.dataset.normalization)
+        whiten_first_conv(net, self.dataset.train, self.normalization, seed=self.options.seed)
+        self._install(net, None, self.cost)
         self.ctx.rng = np.random.default_rng(self.options.seed + 1)
         self.step_count = self.examples_seen = self._val_position = 0
         self.schedule_start = 0
@@ -212,7 +217,9 @@ class RunChanges:
         """A new net (and a checked optimizer state, from checked_state_dict): the optimizer,
         gradients, buffers, checkpoints and windows start over."""
         self.net = net
-        self.optimizer = Optimizer(net.named_params(), self.optimizer.hp)
+        self.optimizer = Optimizer(net.named_params(), self.optimizer.hp,
+                                   frozen=whitened_weights(net))
+        self._start_lookahead()    # from the new weights
         if state is not None:
             self.optimizer.install_state(*state)
         self.schedule_start = self.step_count     # a fresh optimizer's schedule starts here

@@ -1,5 +1,16 @@
 """Whole-split evaluation: accuracy, per-class accuracy, confusion matrix; all at once, or a
-few batches at a time on a frozen copy of the net (the trainer's periodic test runs)."""
+few batches at a time on a frozen copy of the net (the trainer's periodic test runs).
+
+Test-time augmentation (`tta`) averages the net's output (the loss layer's: probabilities for
+softmax) over several views of each image, as airbench94 does:
+- "none": the image alone;
+- "flip": the image and its mirror image, 1/2 each;
+- "flip_translate": the image and its mirror 1/4 each, and the image moved one pixel down-right
+  and one pixel up-left (the uncovered row and column reflect the image), each with its
+  mirror, 1/8 each.
+Every view is a forward pass of the same batch shape in the same workspace, so the buffers
+stay one set however long a run evaluates; the cost is 1, 2 or 6 passes per image.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +20,40 @@ from typing import Any
 import numpy as np
 
 from engine.layers.base import Context, Workspace
+
+TTA_MODES = ("none", "flip", "flip_translate")
+
+
+def _views(x: np.ndarray, tta: str):
+    """(weight, view) pairs of a float (N, C, H, W) batch for test-time augmentation `tta`
+    ("flip" or "flip_translate"); the views are made one at a time, as the loop asks."""
+    mirror = 0.25 if tta == "flip_translate" else 0.5
+    yield mirror, x
+    yield mirror, np.ascontiguousarray(x[..., ::-1])
+    if tta == "flip_translate":
+        height, width = x.shape[2:]
+        padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="reflect")
+        for top, left in ((0, 0), (2, 2)):      # moved down-right, then up-left
+            moved = np.ascontiguousarray(padded[:, :, top:top + height, left:left + width])
+            yield 0.125, moved
+            yield 0.125, np.ascontiguousarray(moved[..., ::-1])
+
+
+def predict_tta(net, x: np.ndarray, ctx: Context, tta: str = "none") -> np.ndarray:
+    """The net's evaluation output for batch x averaged over the views of `tta` (a new array,
+    or the workspace's own output for "none": copy it if it must outlive the next pass)."""
+    if tta not in TTA_MODES:
+        raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+    if tta == "none":
+        return net.predict(x, ctx)
+    total = None
+    for weight, view in _views(x, tta):
+        out = net.predict(view, ctx)
+        if total is None:
+            total = weight * out.reshape(len(x), -1)   # a new array: out is overwritten next
+        else:
+            total += weight * out.reshape(len(x), -1)
+    return total
 
 
 class Evaluation:
@@ -24,9 +69,13 @@ class Evaluation:
     like (with smoothing eps, even a perfect net's loss stays above 0)."""
 
     def __init__(self, net, split, normalization, *, batch_size: int = 250,
-                 limit: int | None = None, workspace: Workspace | None = None) -> None:
+                 limit: int | None = None, workspace: Workspace | None = None,
+                 tta: str = "none") -> None:
+        if tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
         self.net, self.split, self.normalization = net, split, normalization
         self.batch_size = batch_size
+        self.tta = tta
         self.ctx = Context(training=False, workspace=workspace or Workspace())
         self.images = len(split) if limit is None else min(limit, len(split))
         k = len(split.class_names)
@@ -51,7 +100,7 @@ class Evaluation:
                 self.net.dtype, copy=False)
             # A diverging net gives NaN: count it (argmax says class 0), do not warn about it.
             with np.errstate(all="ignore"):
-                out = self.net.predict(x, self.ctx).reshape(len(positions), -1)
+                out = predict_tta(self.net, x, self.ctx, self.tta).reshape(len(positions), -1)
                 labels = self.split.labels[positions]
                 np.add.at(self.confusion, (labels, np.argmax(out, axis=1)), 1)
                 if self.net.loss_layer.type == "softmax":
@@ -81,6 +130,7 @@ class Evaluation:
         return {
             "split": self.split.name,
             "images": int(n),
+            "tta": self.tta,
             "accuracy": float(np.trace(confusion) / max(n, 1)),
             "loss": mean_loss if softmax and math.isfinite(mean_loss) else None,
             "per_class": {name: (None if np.isnan(a) else float(a))
@@ -91,10 +141,10 @@ class Evaluation:
 
 
 def evaluate(net, split, normalization, *, batch_size: int = 250, limit: int | None = None,
-             workspace: Workspace | None = None) -> dict[str, Any]:
+             workspace: Workspace | None = None, tta: str = "none") -> dict[str, Any]:
     """The whole `Evaluation` at once."""
     evaluation = Evaluation(net, split, normalization, batch_size=batch_size, limit=limit,
-                            workspace=workspace)
+                            workspace=workspace, tta=tta)
     evaluation.advance()
     return evaluation.result()
 
@@ -118,8 +168,9 @@ class PeriodicTest:
         return self._pending is not None
 
     def start(self, net, split, normalization, step: int, examples: int, *,
-              batch_size: int = 250) -> None:
-        """Begin one, unless one is running (then the new one is skipped)."""
+              batch_size: int = 250, tta: str = "none") -> None:
+        """Begin one, unless one is running (then the new one is skipped). `tta` holds for
+        this evaluation: a change while it runs applies to the next."""
         if self._pending is not None:
             return
         frozen = self._frozen
@@ -130,7 +181,7 @@ class PeriodicTest:
             self._frozen = frozen
         frozen.copy_weights_from(net)
         evaluation = Evaluation(frozen, split, normalization, batch_size=batch_size,
-                                workspace=self.workspace)
+                                workspace=self.workspace, tta=tta)
         self._pending = (evaluation, step, examples)
 
     def advance(self, chunk: int) -> dict[str, Any] | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.data.augment import SHIFT_FILLS, Augmentation
+from engine.train.evaluation import TTA_MODES
 from engine.values import show
 
 
@@ -18,8 +20,12 @@ class TrainError(ValueError):
 
 @dataclass(frozen=True)
 class TrainOptions:
-    flip: bool = True                 # augmentation: random horizontal flip
+    flip: bool | str = True           # augmentation: random horizontal flip; "alternate":
+                                      # derandomised (engine/data/augment.py)
     shift: int = 2                    # augmentation: random shift, +-pixels (ConvNetJS: 2)
+    shift_fill: str = "zero"          # what a shift uncovers: "zero" or "reflect"
+    tta: str = "none"                 # test-time augmentation of the whole-test-set
+                                      # evaluations (engine/train/evaluation.py)
     validate_every: int = 50          # steps between validation batches
     validation_batch: int = 100       # images per validation batch
     test_every: int = 0               # steps between whole-test-set evaluations (0: by epoch)
@@ -29,10 +35,13 @@ class TrainOptions:
     seed: int = 0
 
     def check(self) -> TrainOptions:
-        for name in ("flip",):
-            if not isinstance(getattr(self, name), bool):
-                raise TrainError(f"{name} must be true or false, got {show(getattr(self, name))}",
-                                 name)
+        if not isinstance(self.flip, bool) and self.flip != "alternate":
+            raise TrainError(f"flip must be true, false or \"alternate\", got {show(self.flip)}",
+                             "flip")
+        for name, allowed in (("shift_fill", SHIFT_FILLS), ("tta", TTA_MODES)):
+            if not isinstance(getattr(self, name), str) or getattr(self, name) not in allowed:
+                raise TrainError(f"{name} must be one of {', '.join(allowed)}, got "
+                                 f"{show(getattr(self, name))}", name)
         for name, lo, hi in (("shift", 0, 8), ("validate_every", 1, 10**6),
                              ("validation_batch", 1, 10000), ("test_every", 0, 10**9),
                              ("test_chunk", 0, 10**6), ("window", 1, 10000),
@@ -42,6 +51,11 @@ class TrainOptions:
                 raise TrainError(f"{name} must be an integer in {lo}..{hi}, got {show(value)}",
                                  name)
         return self
+
+    @property
+    def augmentation(self) -> Augmentation:
+        """What the training batches get (call after check)."""
+        return Augmentation(self.flip, self.shift, self.shift_fill)
 
 
 OPTION_FIELDS = set(TrainOptions.__dataclass_fields__) - {"seed"}
@@ -73,8 +87,8 @@ def check_net_fits(spec, dataset) -> None:
 ACTIVATION_FACTOR = 1.9
 # Float32 copies of the parameters a run holds: weights, gradients, two optimizer slots, the
 # rollback and the divergence checkpoint (weights and slots each), the frozen copy the
-# periodic test evaluates, the optimizer's scratch.
-PARAM_COPIES = 12
+# periodic test evaluates, the optimizer's scratch, lookahead's slow copy.
+PARAM_COPIES = 13
 EVAL_BATCH = 250          # images per evaluation batch, unless the budget needs fewer
 EVAL_SHARE = 0.25         # of max_bytes, at most, for an evaluation batch's buffers
 

@@ -15,18 +15,20 @@ from typing import Any
 
 import numpy as np
 
-from engine.data.augment import Augmentation, BatchIterator
+from engine.data.augment import BatchIterator
 from engine.data.normalize import Normalization
 from engine.formats.convnetjs import training_normalization
 from engine.layers.base import Context, Workspace
 from engine.net import Net
 from engine.optim import Hyperparams, Optimizer
+from engine.optim.lookahead import Lookahead, lookahead_decay
 from engine.train.changes import RunChanges
 from engine.train.evaluation import PeriodicTest, evaluate
 from engine.train.metrics import History, Window, point_from_test
 from engine.train.options import (DEFAULT_TRAIN_BUDGET, TrainBudget, TrainError, TrainOptions,
                                   check_budget, check_net_fits)
 from engine.train.rollback import LossWatch, Rollback, all_finite
+from engine.train.whitening import whiten_first_conv, whitened_weights
 
 __all__ = ["Trainer", "TrainBudget", "TrainError", "TrainOptions"]
 
@@ -56,7 +58,10 @@ class Trainer(RunChanges):
             hyperparams or {})
         self.cost = check_budget(net.spec, hp.batch_size, budget, "net")
         self.net = net
-        self.optimizer = Optimizer(net.named_params(), hp)
+        whiten_first_conv(net, dataset.train, self.normalization, seed=self.options.seed)
+        self.optimizer = Optimizer(net.named_params(), hp, frozen=whitened_weights(net))
+        self._lookahead: Lookahead | None = None
+        self._start_lookahead()
         self.grads = net.new_grads()
         self.ctx = Context(training=True, workspace=Workspace(), input_grad=False,
                            rng=np.random.default_rng(self.options.seed + 1))
@@ -101,7 +106,7 @@ class Trainer(RunChanges):
         self.batches = BatchIterator(
             self.dataset.train, self.optimizer.hp.batch_size,
             np.random.default_rng([self.options.seed, epoch, self.step_count]),
-            Augmentation(self.options.flip, self.options.shift), self.normalization)
+            self.options.augmentation, self.normalization, flip_seed=self.options.seed)
         self.batches.epoch = epoch
 
     @property
@@ -146,6 +151,7 @@ class Trainer(RunChanges):
             self.optimizer.t, self.optimizer.rule_t = self._rollback.restore(self._live_arrays())
             return self._diverge(problem, loss)
         self._after_healthy_step(loss)
+        self._lookahead_step()
         t4 = time.perf_counter()
         n = len(y)
         predicted = np.argmax(out.reshape(n, -1), axis=1)
@@ -170,7 +176,8 @@ class Trainer(RunChanges):
         if (self.options.test_every and self.step_count % self.options.test_every == 0) or (
                 not self.options.test_every and new_epoch):
             self._test_run.start(net, self.dataset.test, self.normalization, self.step_count,
-                                 self.examples_seen, batch_size=self.cost.eval_batch)
+                                 self.examples_seen, batch_size=self.cost.eval_batch,
+                                 tta=self.options.tta)
         if self._test_run.pending:
             test = self._test_run.advance(self.options.test_chunk)
             if test is not None:
@@ -219,6 +226,29 @@ class Trainer(RunChanges):
                 self._checkpoint_due = self.step_count + CHECKPOINT_EVERY
         watch.add(loss)
 
+    def _lookahead_step(self) -> None:
+        """After a healthy update: pull the weights back to the slow copy when one is due
+        (engine/optim/lookahead.py); the copy exists only while lookahead is on."""
+        hp, t = self.optimizer.hp, self.optimizer.t
+        if hp.lookahead == 0.0:
+            self._lookahead = None
+            return
+        if self._lookahead is None:        # turned on by a loaded snapshot's settings
+            self._start_lookahead()
+        if self._lookahead.due(hp, t):
+            self._lookahead.pull_back(lookahead_decay(hp, t))
+
+    def finish_lookahead(self) -> None:
+        """At the end of a run, the net takes the slow weights (nothing if lookahead is off)."""
+        if self._lookahead is not None:
+            self._lookahead.finish(self.optimizer.hp, self.optimizer.t)
+
+    def _start_lookahead(self) -> None:
+        """The slow copy starts from the weights as they are now (when lookahead is on)."""
+        self._lookahead = (Lookahead([a for _, a, _ in self.net.named_params()]
+                                     + [a for _, a in self.net.named_buffers()])
+                           if self.optimizer.hp.lookahead else None)
+
     def _diverge(self, what: str, loss: float) -> dict[str, Any]:
         """Pause with the weights the undone step started from when its loss was healthy (a
         gradient or an update overflowed), else with the healthy checkpoint's: the undone
@@ -234,6 +264,8 @@ class Trainer(RunChanges):
         else:
             kept_step = self.step_count
             weights = f"the weights of step {kept_step:,}"
+        if self._lookahead is not None:        # it may hold weights newer than the kept ones
+            self._lookahead.restart()
         self.diverged = {
             "step": at,
             "kept_step": kept_step,
@@ -268,16 +300,20 @@ class Trainer(RunChanges):
         self._windows["val_acc"].add(acc)
         return acc
 
-    def evaluate_test(self, limit: int | None = None) -> dict[str, Any]:
+    def evaluate_test(self, limit: int | None = None, tta: str | None = None) -> dict[str, Any]:
+        """The whole test set now; tta: this evaluation's test-time augmentation, when not
+        the options' (`train` scores its last evaluation so)."""
         result = evaluate(self.net, self.dataset.test, self.normalization, limit=limit,
-                          workspace=self.eval_workspace, batch_size=self.cost.eval_batch)
+                          workspace=self.eval_workspace, batch_size=self.cost.eval_batch,
+                          tta=self.options.tta if tta is None else tta)
         result.update(step=self.step_count, examples=self.examples_seen)
         self.last_test = result
         return result
 
     def evaluate(self, split: str = "test", limit: int | None = None) -> dict[str, Any]:
         return evaluate(self.net, self.dataset.split(split), self.normalization, limit=limit,
-                        workspace=self.eval_workspace, batch_size=self.cost.eval_batch)
+                        workspace=self.eval_workspace, batch_size=self.cost.eval_batch,
+                        tta=self.options.tta)
 
     # --- what observers read ----------------------------------------------------------------
     def point(self, **extra) -> dict[str, Any]:

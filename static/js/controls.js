@@ -13,7 +13,7 @@ import { api, download } from "./api.js";
 import { el, int, isNum, setText, sig } from "./format.js";
 
 const FALLBACK_OPTIMIZERS = ["sgd", "momentum", "nesterov", "adagrad", "windowgrad", "adadelta", "adam"];
-const FALLBACK_SCHEDULES = ["constant", "step", "cosine"];
+const FALLBACK_SCHEDULES = ["constant", "step", "cosine", "linear"];
 const APPLIED_NOTE_MS = 2500;
 
 // name, label, input kind, attributes, help, shown only for this schedule
@@ -23,16 +23,26 @@ const FIELDS = [
   ["batch_size", "Batch size", "number", { step: "1", min: "1" }, ""],
   ["l2_decay", "Weight decay (L2)", "number", { step: "any", min: "0" }, "λ in ½·λ·Σw²"],
   ["method", "Optimizer", "select", {}, ""],
-  ["flip", "Random horizontal flips", "checkbox", {}, "data augmentation"],
+  ["flip", "Horizontal flips", "select", {}, "data augmentation; alternate: each image the other way round every epoch"],
   ["shift", "Random shift (± pixels)", "number", { step: "1", min: "0", max: "8" }, "0 turns it off"],
+  ["shift_fill", "A shift uncovers", "select", {}, "zeros (the mean colour) or the image reflected"],
+  ["tta", "Test-time augmentation", "select", {}, "test accuracy averaged over mirrored (and moved) copies: 2 or 6 passes"],
 ];
+// Fixed choices of a select field: [value as the server writes it, label].
+const CHOICES = {
+  flip: [["false", "off"], ["true", "random"], ["alternate", "alternate"]],
+  shift_fill: [["zero", "zeros"], ["reflect", "reflection"]],
+  tta: [["none", "none"], ["flip", "mirror"], ["flip_translate", "mirror and move"]],
+};
 const SCHEDULE_FIELDS = [
-  ["schedule", "Schedule", "select", {}, "constant, step or cosine"],
+  ["schedule", "Schedule", "select", {}, "constant, step, cosine or linear"],
   ["warmup_steps", "Warmup (steps)", "number", { step: "1", min: "0" }, "rises from 0 first; 0: none"],
   ["step_size", "Every (steps)", "number", { step: "1", min: "1" }, "multiply the rate by γ this often", "step"],
   ["gamma", "By γ", "number", { step: "any", min: "0", max: "1" }, "e.g. 0.1", "step"],
-  ["total_steps", "Length (steps)", "number", { step: "1", min: "1" }, "down to the floor after this many", "cosine"],
-  ["min_lr_factor", "Floor (× rate)", "number", { step: "any", min: "0", max: "1" }, "0: down to zero", "cosine"],
+  ["total_steps", "Length (steps)", "number", { step: "1", min: "1" }, "down to the floor after this many", ["cosine", "linear"]],
+  ["min_lr_factor", "Floor (× rate)", "number", { step: "any", min: "0", max: "1" }, "0: down to zero", ["cosine", "linear"]],
+  ["lookahead", "Lookahead (decay)", "number", { step: "any", min: "0", max: "0.999" }, "0: off; the weights are pulled back to a moving average of themselves, its decay rising to this over the length"],
+  ["lookahead_every", "Pull back every (steps)", "number", { step: "1", min: "1" }, "lookahead: steps between pull-backs"],
 ];
 
 export class Controls {
@@ -62,6 +72,9 @@ export class Controls {
     root.append(el("div", { class: "button-row" }, this.pauseButton, step, reset), this.runNote);
     const form = el("form", { class: "params-form", onsubmit: (e) => e.preventDefault() });
     for (const spec of FIELDS) form.append(this.field(...spec));
+    for (const [name, choices] of Object.entries(CHOICES)) {
+      this.inputs[name].replaceChildren(...choices.map(([value, label]) => el("option", { value }, label)));
+    }
     this.rateNow = el("span", { class: "rate-now muted small num", id: "param-learning_rate-now" });
     this.fieldBoxes.learning_rate.append(this.rateNow);
     root.append(form, this.scheduleTools(), this.snapshotTools());
@@ -86,7 +99,7 @@ export class Controls {
     this.inputs[name] = input;
     this.kinds[name] = kind;
     this.notes[name] = note;
-    if (onlyFor) this.onlyFor[name] = onlyFor;
+    if (onlyFor) this.onlyFor[name] = [].concat(onlyFor);
     const title = help ? el("span", { class: "muted small" }, help) : null;
     const box = kind === "checkbox"
       ? el("div", { class: "field check-field" }, el("label", { for: id }, input, " ", label), title, note)
@@ -113,6 +126,7 @@ export class Controls {
       }
       value = Number(input.value);
     }
+    if (name === "flip" && value !== "alternate") value = value === "true";  // JSON true/false
     const sent = this.raw(name);
     const number = ++this.sends;
     this.sending.set(name, number);
@@ -223,6 +237,10 @@ export class Controls {
       const end = start + (s.total_steps || 0);
       const over = isNum(now) && now >= end ? ` It ended at step ${int(end)}: the rate stays at its floor until you restart it or type a new rate.` : "";
       text = `Cosine schedule: down to ${s.min_lr_factor}× the rate over ${int(s.total_steps)} steps${warm}, from step ${int(start)}.${over}`;
+    } else if (s.schedule === "linear") {
+      const end = start + (s.total_steps || 0);
+      const over = isNum(now) && now >= end ? ` It ended at step ${int(end)}: the rate stays at its floor until you restart it or type a new rate.` : "";
+      text = `Linear schedule: straight down to ${s.min_lr_factor}× the rate over ${int(s.total_steps)} steps${warm}, from step ${int(start)}.${over}`;
     } else {
       text = `Constant: every step uses the learning rate${warm}.`;
     }
@@ -231,7 +249,7 @@ export class Controls {
 
   showScheduleFields() {
     const chosen = this.inputs.schedule.value;
-    for (const [name, only] of Object.entries(this.onlyFor)) this.fieldBoxes[name].hidden = only !== chosen;
+    for (const [name, only] of Object.entries(this.onlyFor)) this.fieldBoxes[name].hidden = !only.includes(chosen);
   }
 
   scheduleTools() {

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBSET = ["tests/engine/kernels", "tests/engine/layers", "tests/engine/test_net.py"]
+SUBSET = ["tests/engine/kernels", "tests/engine/layers", "tests/engine/test_net.py",
+          "tests/engine/optim/test_lookahead.py"]
 
 
 def test_kernels_and_net_pass_with_numba_boundscheck(tmp_path):

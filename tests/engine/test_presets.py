@@ -111,3 +111,47 @@ def test_trainable_presets_fit_the_default_budget_and_cifar(summaries):
 def test_unknown_preset_lists_the_presets():
     with pytest.raises(UnknownPresetError, match="presets: convnetjs, cifar_small"):
         preset_document("../spec")
+
+
+def test_cifar_speedrun_is_airbench94s_net_with_gelu_and_the_whitening_conv(summaries):
+    from engine.spec.net_spec import load_spec_text
+    bench = load_spec_text(resources.files("engine.bench").joinpath("nets/airbench94.json")
+                           .read_bytes())
+    spec = load_preset("cifar_speedrun")
+    assert [d["type"] for d in spec.layers] == [d["type"] for d in bench.layers]
+    assert [d["out_shape"] for d in spec.layers] == [d["out_shape"] for d in bench.layers]
+    assert spec.layers[1]["init"] == "whiten" and spec.layers[1]["filters"] == 24
+    assert spec.layers[-1]["label_smoothing"] == 0.2
+    assert summaries["cifar_speedrun"]["params"] == 1_972_802
+    assert "1,972,802" in " ".join(preset_document("cifar_speedrun")["notes"])
+
+
+def test_cifar_speedrun_settings_are_airbench94s_converted_and_fit_the_budget():
+    from engine.optim import Hyperparams
+    from engine.presets import training_defaults
+    from engine.train.options import DEFAULT_TRAIN_BUDGET, check_budget
+    hp = Hyperparams.from_dict(training_defaults("cifar_speedrun"))
+    # airbench94: torch lr 11.5 / S on a loss summed over the batch, S = 1024 (1 + 1/(1 - mu))
+    # and weight decay 0.0153 * 1024 / S / lr on that sum's gradient
+    mu, batch = 0.85, hp.batch_size
+    scale = 1024 * (1 + 1 / (1 - mu))
+    assert (hp.method, hp.momentum) == ("nesterov", mu)
+    assert hp.learning_rate == pytest.approx(11.5 / scale * batch)
+    torch_lr, torch_wd = 11.5 / scale, 0.0153 * 1024 / scale / (11.5 / scale)
+    # the same decay step: lr * l2 * w (ours) == torch_lr * torch_wd * w
+    assert hp.learning_rate * hp.l2_decay == pytest.approx(torch_lr * torch_wd * batch / 1024,
+                                                           rel=2e-3)
+    assert hp.lookahead == pytest.approx(0.95 ** 5, abs=1e-3)
+    assert hp.lookahead_every * batch == 5 * 1024
+    assert (hp.schedule, hp.min_lr_factor) == ("linear", 0.07)
+    check_budget(load_preset("cifar_speedrun"), batch, DEFAULT_TRAIN_BUDGET, "net")
+
+
+def test_preset_training_options_are_valid_options():
+    from engine.presets import TRAINING_OPTIONS, training_options
+    from engine.train.options import TrainOptions
+    assert set(TRAINING_OPTIONS) <= set(TRAINABLE)
+    for name in TRAINING_OPTIONS:
+        TrainOptions(**training_options(name)).check()
+    assert training_options("cifar_speedrun")["flip"] == "alternate"
+    assert training_options("cifar_resnet") == training_options(None) == {}

@@ -80,5 +80,7 @@ def lr_schedule(step, *, lr, schedule="constant", warmup_steps=0, step_size=1, g
     if schedule == "step":
         return lr * gamma ** (s // step_size)
     span = total_steps - warmup_steps
+    if schedule == "linear":
+        return lr * (min_lr_factor + (1 - min_lr_factor) * (span - min(s, span)) / span)
     cos = 0.5 * (1 + math.cos(math.pi * min(s, span) / span))
     return lr * (min_lr_factor + (1 - min_lr_factor) * cos)

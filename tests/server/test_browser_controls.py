@@ -205,6 +205,32 @@ def test_the_schedule_control_sets_a_step_schedule_and_restarts_it_here(server, 
     patch(server, schedule="constant")
 
 
+def test_a_linear_schedule_shows_its_length_and_lookahead_is_a_field(server, page):
+    patch(server, learning_rate=0.05, schedule="constant", warmup_steps=0, total_steps=10000)
+    page.select_option("#param-schedule", "linear")
+    wait_note(page, "schedule", "applied")
+    assert page.is_visible("#param-total_steps") and page.is_visible("#param-min_lr_factor")
+    assert not page.is_visible("#param-step_size")
+    page.fill("#param-total_steps", "40")
+    page.press("#param-total_steps", "Tab")
+    wait_note(page, "total_steps", "applied")
+    page.wait_for_function("document.getElementById('schedule-now').textContent"
+                           ".includes('Linear schedule')", timeout=WAIT_MS)
+    page.fill("#param-lookahead", "0.5")
+    page.press("#param-lookahead", "Tab")
+    wait_note(page, "lookahead", "applied")
+    page.fill("#param-lookahead_every", "0")
+    page.press("#param-lookahead_every", "Tab")
+    page.wait_for_selector("#param-lookahead_every-note.error", timeout=WAIT_MS)
+    now = settings(server)
+    assert (now["schedule"], now["total_steps"], now["lookahead"]) == ("linear", 40, 0.5)
+    assert now["lookahead_every"] == 5                  # the refused 0 changed nothing
+    page.fill("#param-lookahead_every", "5")            # clear the refusal before the next test
+    page.press("#param-lookahead_every", "Tab")
+    wait_note(page, "lookahead_every", "applied")
+    patch(server, schedule="constant", lookahead=0.0, total_steps=10000)
+
+
 def test_a_file_that_is_not_a_snapshot_is_named_beside_the_control(server, page):
     picture = png_bytes((200, 30, 30))
     page.set_input_files("#snapshot-file", files=[{"name": "cat.png", "mimeType": "image/png",

@@ -126,3 +126,25 @@ def test_progress_and_the_thread_count_go_to_stderr(capsys, trained):
     summary = [line for line in err.splitlines() if line.startswith("threads: ")]
     assert len(summary) == 1 and re.fullmatch(
         r"threads: \d+ threads? \((measured: .*|not measured yet)\)", summary[0]), err
+
+
+def test_tta_averages_the_mirrored_views_and_says_so(capsys, trained):
+    from engine.train.evaluation import evaluate as evaluate_net
+    photos, snapshot, trainer = trained
+    code, out, err = evaluate(capsys, "--snapshot", str(snapshot), "--data", str(photos),
+                              "--json", "--tta", "flip")
+    assert code == 0, err
+    result = json.loads(out)
+    expected = evaluate_net(trainer.net, trainer.dataset.test, trainer.normalization,
+                            tta="flip")
+    assert result["tta"] == "flip" and result["confusion"] == expected["confusion"]
+    assert result["loss"] == pytest.approx(expected["loss"], rel=1e-6)
+    # (these solid-colour images look the same mirrored: tests/engine/train/test_evaluation.py
+    # shows the views count on a net that tells left from right)
+    code, out, _ = evaluate(capsys, "--snapshot", str(snapshot), "--data", str(photos),
+                            "--tta", "flip_translate")
+    assert code == 0 and "(test-time augmentation: flip_translate)" in out.splitlines()[0]
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "--snapshot", str(snapshot), "--tta", "sideways"])
+    assert info.value.code == 2
+    assert "invalid choice: 'sideways'" in capsys.readouterr().err

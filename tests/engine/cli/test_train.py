@@ -96,6 +96,15 @@ def test_the_cosine_schedule_spans_the_run(capsys, tmp_path, photos, spec_file):
     assert load_snapshot(out_file).optimizer["hyperparams"]["total_steps"] == 6
 
 
+def test_the_linear_schedule_spans_the_run(capsys, tmp_path, photos, spec_file):
+    out_file = tmp_path / "run.json"
+    code, _, err = train(capsys, "--net", str(spec_file), "--data", str(photos), "--steps",
+                         "7", "--schedule", "linear", "--warmup", "2", "--out", str(out_file))
+    assert code == 0, err
+    hp = load_snapshot(out_file).optimizer["hyperparams"]
+    assert (hp["schedule"], hp["total_steps"], hp["warmup_steps"]) == ("linear", 7, 2)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--net", "no-such-net"], "neither a preset"),
     (["--lr", "-1"], "learning_rate must be"),
@@ -195,3 +204,66 @@ def test_with_minutes_the_cosine_is_sized_to_end_with_the_time():
         trainer.optimizer.t = 100 + round(1.5 * elapsed)
         sizing.update(trainer, elapsed)
     assert trainer.optimizer.hp.total_steps == 100 + 900 and len(trainer.applied) == 2
+
+
+def test_a_presets_training_options_apply_unless_a_flag_says_otherwise(
+        capsys, tmp_path, photos, spec_file, monkeypatch):
+    from engine import presets
+    # A spec file has no preset name: give "no name" the options cifar_speedrun has, and tta.
+    monkeypatch.setitem(presets.TRAINING_OPTIONS, "", {**presets.training_options("cifar_speedrun"),
+                                                        "tta": "flip_translate"})
+    out_file = tmp_path / "run.json"
+    argv = ["--net", str(spec_file), "--data", str(photos), "--steps", "2", "--out",
+            str(out_file), "--threads", "1"]
+    code, _, err = train(capsys, *argv)
+    assert code == 0, err
+    options = load_snapshot(out_file).meta["options"]
+    assert (options["flip"], options["shift"], options["shift_fill"], options["tta"]) == (
+        "alternate", 2, "reflect", "flip_translate")
+    code, _, err = train(capsys, *argv, "--flip", "random", "--tta", "none")
+    assert code == 0, err
+    options = load_snapshot(out_file).meta["options"]
+    assert (options["flip"], options["shift_fill"], options["tta"]) == (True, "reflect", "none")
+
+
+def test_flip_shift_fill_and_tta_flags_reach_the_run(capsys, tmp_path, photos, spec_file):
+    out_file = tmp_path / "run.json"
+    code, out, err = train(capsys, "--net", str(spec_file), "--data", str(photos), "--steps",
+                           "12", "--batch-size", "8", "--optimizer", "adam", "--seed", "1",
+                           "--flip", "alternate", "--shift-fill", "reflect", "--tta", "flip",
+                           "--out", str(out_file), "--threads", "1")
+    assert code == 0, err
+    snapshot = load_snapshot(out_file)
+    options = snapshot.meta["options"]
+    assert (options["flip"], options["shift"], options["shift_fill"], options["tta"]) == (
+        "alternate", 2, "reflect", "flip")
+    assert snapshot.metrics["test"]["tta"] == "flip"
+    code, _, err = train(capsys, "--net", str(spec_file), "--data", str(photos), "--steps",
+                         "2", "--no-augment", "--out", str(out_file), "--threads", "1")
+    assert code == 0, err
+    options = load_snapshot(out_file).meta["options"]
+    assert options["flip"] is False and options["shift"] == 0
+
+
+def test_the_final_tta_scores_the_last_evaluation_only(capsys, tmp_path, photos, spec_file,
+                                                        monkeypatch):
+    from engine import presets
+    # A spec file has no preset name: give "no name" cifar_speedrun's final TTA.
+    monkeypatch.setitem(presets.FINAL_TTA, "", presets.final_tta("cifar_speedrun"))
+    out_file, log = tmp_path / "run.json", tmp_path / "log.jsonl"
+    code, out, err = train(capsys, "--net", str(spec_file), "--data", str(photos), "--steps",
+                           "8", "--batch-size", "8", "--test-every", "4", "--json-log", str(log),
+                           "--out", str(out_file), "--threads", "1")
+    assert code == 0, err
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [line["tta"] for line in lines] == ["none", "none", "flip_translate"]
+    assert "(test-time augmentation: flip_translate) on 30 images" in out.splitlines()[-1]
+    snapshot = load_snapshot(out_file)
+    assert snapshot.metrics["test"]["tta"] == "flip_translate"
+    assert snapshot.meta["options"]["tta"] == "none"      # the periodic tests stay single-pass
+    code, out, err = train(capsys, "--net", str(spec_file), "--data", str(photos), "--steps",
+                           "4", "--batch-size", "8", "--final-tta", "none", "--out",
+                           str(out_file), "--threads", "1")
+    assert code == 0, err
+    assert "test-time augmentation" not in out
+    assert load_snapshot(out_file).metrics["test"]["tta"] == "none"

@@ -118,3 +118,120 @@ def test_bad_arguments(rng):
     with pytest.raises(ValueError, match="empty"):
         BatchIterator(Split("validation", split.images, split.labels, np.array([], int),
                             split.class_names, NORM), 4)
+
+
+# --- reflection fill and derandomised (alternate) flips ---------------------------------------
+
+def naive_reflect_augment(x, rng, shift, mirrored=None):
+    """Loop per image: numpy's reflect padding, the shifted window, then the mirror (drawn as
+    augment_batch draws it, or given)."""
+    n, c, h, w = x.shape
+    dy = rng.integers(-shift, shift + 1, size=n) if shift else np.zeros(n, int)
+    dx = rng.integers(-shift, shift + 1, size=n) if shift else np.zeros(n, int)
+    if mirrored is None:
+        mirrored = rng.random(n) < 0.5
+    out = np.empty_like(x)
+    for i in range(n):
+        padded = np.pad(x[i], ((0, 0), (shift, shift), (shift, shift)), mode="reflect")
+        window = padded[:, shift + dy[i]:shift + dy[i] + h, shift + dx[i]:shift + dx[i] + w]
+        out[i] = window[:, :, ::-1] if mirrored[i] else window
+    return out
+
+
+@pytest.mark.parametrize("shift", [1, 2, 4, 8])
+@pytest.mark.parametrize("shape", [(5, 3, 8, 8), (6, 2, 5, 7), (7, 1, 3, 3)])
+def test_reflect_fill_matches_numpys_reflect_padding(rng, shape, shift):
+    # shift 4 and 8 on a 3x3 image reflect more than once, as np.pad does
+    x = rng.standard_normal(shape).astype(np.float32)
+    out = augment_batch(x, np.random.default_rng(9),
+                        Augmentation(flip=True, shift=shift, shift_fill="reflect"))
+    np.testing.assert_array_equal(out, naive_reflect_augment(x, np.random.default_rng(9), shift))
+
+
+def test_reflect_fill_takes_every_pixel_from_its_own_image_and_adds_no_zeros(rng):
+    x = rng.uniform(1, 2, (300, 1, 6, 6)).astype(np.float32) + 10 * np.arange(300)[:, None,
+                                                                                  None, None]
+    out = augment_batch(x, np.random.default_rng(3), Augmentation(False, 2, "reflect"))
+    for image, source in zip(out, x):
+        assert np.isin(image, source).all()
+    zero = augment_batch(x, np.random.default_rng(3), Augmentation(False, 2, "zero"))
+    assert (zero == 0).any() and not (out == 0).any()
+    moved = ~np.all(out == x, axis=(1, 2, 3))
+    assert moved.sum() > 250       # 24 of 25 shifts move the image
+
+
+def image_ids_and_flips(x, originals):
+    """For each augmented (unshifted) image: which original it is and whether it is mirrored."""
+    ids, flips = [], []
+    for image in x:
+        same = np.flatnonzero(np.all(originals == image, axis=(1, 2, 3)))
+        mirrored = np.flatnonzero(np.all(originals[..., ::-1] == image, axis=(1, 2, 3)))
+        assert len(same) + len(mirrored) == 1, "every image is one original, one way round"
+        ids.append(int(same[0]) if len(same) else int(mirrored[0]))
+        flips.append(not len(same))
+    return ids, flips
+
+
+def test_alternate_flip_mirrors_each_image_the_other_way_every_epoch(rng):
+    count = 23
+    split, images, _ = make_split(rng, count=count, size=(4, 5))
+    originals = preprocess(images, NORM)
+    # batch 5 does not divide 23: batches straddle epochs, so the epoch is per image
+    iterator = BatchIterator(split, 5, rng=4, augment=Augmentation("alternate", 0),
+                             flip_seed=12)
+    state = {}                                # (epoch, image) -> mirrored
+    taken = 0
+    while taken < 6 * count:
+        epochs = [(taken + k) // count for k in range(5)]
+        x, _ = next(iterator)
+        for epoch, image, flipped in zip(epochs, *image_ids_and_flips(x, originals)):
+            assert (epoch, image) not in state, "each image once per epoch"
+            state[(epoch, image)] = flipped
+        taken += 5
+    first = np.array([state[(0, i)] for i in range(count)])
+    assert 4 <= first.sum() <= count - 4             # epoch 0 is random: some of each
+    for epoch in range(1, 6):
+        for image in range(count):
+            assert state[(epoch, image)] != state[(epoch - 1, image)], (epoch, image)
+    # a random flip does not alternate (the same split and seeds)
+    iterator = BatchIterator(split, 23, rng=4, augment=Augmentation(True, 0))
+    flips = [dict(zip(*image_ids_and_flips(next(iterator)[0], originals))) for _ in range(3)]
+    assert any(flips[e][i] == flips[e + 1][i] for e in range(2) for i in range(count))
+
+
+def test_alternate_flips_survive_a_new_iterator_and_depend_on_the_flip_seed(rng):
+    # the trainer remakes its iterator on a batch-size change or a loaded snapshot, with a
+    # new shuffle seed: the flips follow the epoch and flip_seed alone
+    split, images, _ = make_split(rng, count=20)
+    originals = preprocess(images, NORM)
+    aug = Augmentation("alternate", 0)
+
+    def flips_in_epoch(epoch, shuffle_seed, flip_seed):
+        iterator = BatchIterator(split, 20, rng=shuffle_seed, augment=aug, flip_seed=flip_seed)
+        iterator.epoch = epoch
+        return dict(zip(*image_ids_and_flips(next(iterator)[0], originals)))
+
+    epoch3 = flips_in_epoch(3, shuffle_seed=1, flip_seed=5)
+    assert flips_in_epoch(3, shuffle_seed=2, flip_seed=5) == epoch3
+    epoch4 = flips_in_epoch(4, shuffle_seed=3, flip_seed=5)
+    assert all(epoch4[i] != epoch3[i] for i in range(20))
+    assert flips_in_epoch(3, shuffle_seed=1, flip_seed=6) != epoch3
+
+
+def test_alternate_flip_with_a_shift_shifts_within_bounds(rng):
+    x = rng.standard_normal((50, 2, 6, 6)).astype(np.float32)
+    mirrored = rng.random(50) < 0.5
+    aug = Augmentation("alternate", 2, "reflect")
+    out = augment_batch(x, np.random.default_rng(1), aug, mirrored)
+    expected = naive_reflect_augment(x, np.random.default_rng(1), 2, mirrored)
+    np.testing.assert_array_equal(out, expected)
+    with pytest.raises(ValueError, match="flip state"):
+        augment_batch(x, np.random.default_rng(1), aug)
+
+
+@pytest.mark.parametrize("kwargs, match", [({"flip": "sometimes"}, "flip"),
+                                           ({"flip": 1}, "flip"),
+                                           ({"shift_fill": "edge"}, "shift_fill")])
+def test_augmentation_refuses_unknown_modes(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Augmentation(**kwargs)

@@ -2,7 +2,10 @@
 differences. Elementwise kernels take flat views, as the layers pass them."""
 
 import math
+import platform
+import re
 
+import numba
 import numpy as np
 import pytest
 
@@ -101,6 +104,118 @@ def test_tanh_is_accurate_near_zero_and_saturates():
     kernels.tanh_forward(out, x)
     np.testing.assert_allclose(out, np.tanh(x.astype(np.float64)), rtol=0, atol=1.5e-7)
     assert out[5] == 1 and out[6] == -1
+
+
+def _gelu_reference(x64):
+    """float64 GELU and its derivative from math.erf / math.erfc (erfc below 0, where
+    1 + erf cancels even in float64 for the tail's relative digits)."""
+    cdf = np.array([0.5 * math.erfc(-v / math.sqrt(2.0)) for v in x64])
+    pdf = np.exp(-0.5 * x64 * x64) / math.sqrt(2.0 * math.pi)
+    with np.errstate(invalid="ignore"):
+        return x64 * cdf, cdf + x64 * pdf
+
+
+DENSE_GRID = np.concatenate([
+    np.linspace(-20.0, 20.0, 400_001),                      # steps of 1e-4
+    np.linspace(-1e-3, 1e-3, 2001),
+    [-3.4e38, -1e30, -1e6, -1000.0, -100.0, -13.3, -13.1, -12.0, -9.0, 1000.0, 1e6, 1e30,
+     3.4e38, 1e-30, -1e-30, 1e-45, 0.0, -0.0]]).astype(np.float32)
+
+
+def test_gelu_float32_matches_a_float64_reference_on_a_dense_grid():
+    # The float32 kernels compute Phi from their own vectorisable erfc and exp: within a
+    # rounding or two of the output everywhere, and the negative tail keeps its digits.
+    x = DENSE_GRID
+    out, dx = np.empty_like(x), np.empty_like(x)
+    kernels.gelu_forward(out, x)
+    kernels.gelu_backward(dx, np.ones_like(x), x)
+    ref, dref = _gelu_reference(x.astype(np.float64))
+    err = np.abs(out - ref)
+    assert err.max(initial=0, where=np.abs(x) <= 8) < 5e-7        # |gelu| <= 8 there
+    np.testing.assert_allclose(out[x > 8], ref[x > 8], rtol=2.5e-7, atol=0)
+    tail = (x < 0) & (np.abs(ref) > 1e-37)
+    np.testing.assert_allclose(out[tail], ref[tail], rtol=2e-5, atol=0)
+    assert (out[(x < 0) & (np.abs(ref) <= 1e-37)] <= 0).all()
+    assert np.abs(out[(x < 0) & (np.abs(ref) <= 1e-37)]).max() <= 1e-37
+    np.testing.assert_allclose(dx, dref, rtol=0, atol=5e-7)
+    assert np.isfinite(out).all() and np.isfinite(dx).all()
+
+
+def test_gelu_float32_backward_is_the_derivative_of_its_forward():
+    # Central differences of the float32 forward itself, taken in float64 (h = 1e-2: the
+    # truncation and float32 rounding errors both stay below 1e-4).
+    x = np.linspace(-6.0, 6.0, 1201)
+    h = 1e-2
+    forward = {}
+    for name, points in (("plus", x + h), ("minus", x - h)):
+        v = points.astype(np.float32)
+        forward[name] = np.empty_like(v)
+        kernels.gelu_forward(forward[name], v)
+    numeric = (forward["plus"].astype(np.float64) - forward["minus"]) / (
+        (x + h).astype(np.float32).astype(np.float64) - (x - h).astype(np.float32))
+    dx = np.empty(len(x), np.float32)
+    kernels.gelu_backward(dx, np.ones_like(dx), x.astype(np.float32))
+    np.testing.assert_allclose(dx, numeric, rtol=0, atol=1e-4)
+
+
+def test_gelu_propagates_nan_and_matches_torch():
+    x = np.array([np.nan, -1.0, 1.0], np.float32)
+    out, dx = np.empty_like(x), np.empty_like(x)
+    kernels.gelu_forward(out, x)
+    kernels.gelu_backward(dx, np.ones_like(x), x)
+    assert np.isnan(out[0]) and np.isnan(dx[0]) and np.isfinite(out[1:]).all()
+    torch = pytest.importorskip("torch")
+    x = DENSE_GRID[np.abs(DENSE_GRID) < 1e30]
+    dout = np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)
+    tx = torch.from_numpy(x.copy()).requires_grad_(True)
+    torch.nn.functional.gelu(tx).backward(torch.from_numpy(dout))
+    out, dx = np.empty_like(x), np.empty_like(x)
+    kernels.gelu_forward(out, x)
+    kernels.gelu_backward(dx, dout, x)
+    expected = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
+    # torch computes 1 + erf in float32, which cancels below 0: up to ~1e-6 off there
+    np.testing.assert_allclose(out, expected, rtol=4e-7, atol=2e-6)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=4e-7, atol=2e-6)
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"),
+                    reason="reads x86 assembly")
+@pytest.mark.skipif(bool(numba.config.BOUNDSCHECK), reason="bounds checks stop vectorisation")
+@pytest.mark.parametrize("name", ["gelu_forward", "gelu_backward", "sigmoid_forward",
+                                  "tanh_forward"])
+def test_float32_loops_compile_to_vector_code_without_libm_calls(name):
+    # What makes them fast: LLVM vectorises the loop only if no opaque libm call (erfcf,
+    # expf) is left in it. Compiled afresh (cached code cannot be inspected), serially.
+    from numba import njit, types
+    kernel = getattr(kernels, name)
+    arrays = 3 if name == "gelu_backward" else 2
+    serial = njit((types.float32[::1],) * arrays, error_model="numpy",
+                  fastmath={"contract"})(kernel.py_func)
+    asm = serial.inspect_asm(serial.signatures[0])
+    assert "erfc" not in asm and "expf" not in asm
+    packed = re.findall(r"\bv?(?:mul|add|sub|div|fmadd\d*)ps\s+[^\n]*%[xyz]mm", asm)
+    assert len(packed) >= 8, "no packed float arithmetic: the loop did not vectorise"
+
+
+def test_sigmoid_and_tanh_in_float32_with_their_own_exp():
+    # float32 sigmoid and tanh use the kernels' vectorisable exp: as close to float64 as
+    # libm's expf made them, tails, overflow, infinities and NaN included.
+    x = np.concatenate([np.linspace(-100.0, 100.0, 400_001),
+                        [-3.4e38, 3.4e38, -1e30, 1e30, 88.7, 88.8, -88.7, -88.8, -87.3, -103.0,
+                         -104.0, 1e-30, 0.0, np.inf, -np.inf, np.nan]]).astype(np.float32)
+    x64 = x.astype(np.float64)
+    out = np.empty_like(x)
+    kernels.sigmoid_forward(out, x)
+    with np.errstate(over="ignore"):
+        expected = 1.0 / (1.0 + np.exp(-x64))
+    finite = np.isfinite(x)
+    np.testing.assert_allclose(out[finite], expected[finite], rtol=0, atol=1.2e-7)
+    tiny = finite & (expected > 1e-37)
+    np.testing.assert_allclose(out[tiny], expected[tiny], rtol=3e-7, atol=0)
+    assert out[-3] == 1 and out[-2] == 0 and np.isnan(out[-1])
+    kernels.tanh_forward(out, x)
+    np.testing.assert_allclose(out[finite], np.tanh(x64[finite]), rtol=0, atol=1.5e-7)
+    assert out[-3] == 1 and out[-2] == -1 and np.isnan(out[-1])
 
 
 def test_gelu_keeps_its_small_negative_values_in_float32():

@@ -68,13 +68,18 @@ BAD_VALUES = [
     ("gamma", 1.5, "in (0, 1]"),
     ("min_lr_factor", 1.5, "min_lr_factor must be a finite number in [0, 1]"),
     ("min_lr_factor", -0.1, "in [0, 1]"),
+    ("lookahead", 1.0, "lookahead must be a finite number in [0, 1), got 1.0"),
+    ("lookahead", -0.5, "in [0, 1)"),
+    ("lookahead", "0.77", "lookahead must be a number in [0, 1)"),
+    ("lookahead_every", 0, "lookahead_every must be an integer in 1..1000000, got 0"),
+    ("lookahead_every", 5.0, "got 5.0 (float)"),
     ("method", "rmsprop", "method 'rmsprop' is unknown; known: sgd, momentum, nesterov, "
                           "adagrad, windowgrad, adadelta, adam"),
     ("method", None, "method must be a string, one of: sgd, momentum"),
     ("method", "Adam", "is unknown"),
     ("schedule", "exponential", "schedule 'exponential' is unknown; known: constant, step, "
-                                "cosine"),
-    ("schedule", 3, "schedule must be a string, one of: constant, step, cosine"),
+                                "cosine, linear"),
+    ("schedule", 3, "schedule must be a string, one of: constant, step, cosine, linear"),
 ]
 
 

@@ -11,7 +11,7 @@ def lrs(steps, **hp):
 
 
 def test_registry():
-    assert list(SCHEDULES) == ["constant", "step", "cosine"]
+    assert list(SCHEDULES) == ["constant", "step", "cosine", "linear"]
 
 
 def test_constant():
@@ -49,7 +49,32 @@ def test_warmup_then_cosine_counts_total_steps_from_the_start():
     assert got == pytest.approx([1.0, 1.0, 0.6, 0.2, 0.2])
 
 
+def test_linear_falls_in_a_straight_line_to_the_floor_at_total_steps_and_stays():
+    got = lrs([0, 25, 50, 100, 101, 10**6], learning_rate=1.0, schedule="linear",
+              total_steps=100, min_lr_factor=0.1)
+    assert got == pytest.approx([1.0, 0.775, 0.55, 0.1, 0.1, 0.1])
+    assert lrs([0, 1, 2, 3], learning_rate=2.0, schedule="linear", total_steps=4) == \
+        pytest.approx([2.0, 1.5, 1.0, 0.5])
+
+
+def test_warmup_then_linear_as_airbench_shapes_it():
+    # up for 3 steps, then down from the peak at step 3 to the floor at step 13
+    got = lrs([0, 1, 2, 3, 8, 13, 20], learning_rate=1.0, warmup_steps=3, schedule="linear",
+              total_steps=13, min_lr_factor=0.0)
+    assert got == pytest.approx([1 / 3, 2 / 3, 1.0, 1.0, 0.5, 0.0, 0.0])
+
+
+def test_linear_needs_total_steps_beyond_warmup():
+    with pytest.raises(OptimError, match=r"greater than warmup_steps \(10\) for the linear "
+                                         r"schedule, got 10") as info:
+        Hyperparams(schedule="linear", warmup_steps=10, total_steps=10)
+    assert info.value.field == "total_steps"
+
+
 @pytest.mark.parametrize("hp", [
+    dict(learning_rate=0.1, schedule="linear", total_steps=150),
+    dict(learning_rate=0.1, schedule="linear", total_steps=180, warmup_steps=30,
+         min_lr_factor=0.07),
     dict(learning_rate=0.1),
     dict(learning_rate=0.1, warmup_steps=7),
     dict(learning_rate=0.1, schedule="step", step_size=13, gamma=0.3, warmup_steps=3),
@@ -66,8 +91,9 @@ def test_schedules_match_reference_everywhere(hp):
                                [lr_schedule(s, lr=0.1, **ref_hp) for s in steps], rtol=1e-14)
 
 
-def test_cosine_never_rises_after_warmup():
-    got = lrs(range(5, 300), learning_rate=1.0, warmup_steps=5, schedule="cosine",
+@pytest.mark.parametrize("schedule", ["cosine", "linear"])
+def test_decays_never_rise_after_warmup(schedule):
+    got = lrs(range(5, 300), learning_rate=1.0, warmup_steps=5, schedule=schedule,
               total_steps=200, min_lr_factor=0.1)
     assert all(a >= b for a, b in zip(got, got[1:]))
 

@@ -7,7 +7,7 @@ import pytest
 
 from engine.data import Normalization
 from engine.data.dataset import Split
-from engine.train.evaluation import Evaluation, PeriodicTest, evaluate
+from engine.train.evaluation import Evaluation, PeriodicTest, evaluate, predict_tta
 from engine.layers.base import Context
 from tests.builders import TINY_LAYERS, tiny_net
 
@@ -164,7 +164,8 @@ def _fake_cifar(rng, train=400, test=500):
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs /proc (Linux)")
-def test_twenty_periodic_test_evaluations_do_not_grow_the_process(rng):
+@pytest.mark.parametrize("tta", ["none", "flip_translate"])
+def test_twenty_periodic_test_evaluations_do_not_grow_the_process(rng, tta):
     # The server's set-up: the convnetjs preset, the test set 250 images per step, a test
     # every few steps. Each evaluation used to build a new frozen net whose buffers the
     # shared workspace kept (keyed by id(layer)): ~94 MiB more per evaluation.
@@ -174,7 +175,7 @@ def test_twenty_periodic_test_evaluations_do_not_grow_the_process(rng):
     dataset = _fake_cifar(rng)
     trainer = Trainer(Net(load_preset("convnetjs")), dataset,
                       {"method": "momentum", "learning_rate": 0.01, "batch_size": 16},
-                      TrainOptions(test_every=2, test_chunk=250, seed=0))
+                      TrainOptions(test_every=2, test_chunk=250, seed=0, tta=tta))
 
     def run_until_tests(count):
         done = 0
@@ -188,3 +189,76 @@ def test_twenty_periodic_test_evaluations_do_not_grow_the_process(rng):
         grown = _rss_bytes() - before
         assert grown < 50e6, f"RSS grew {grown / 1e6:.0f} MB after {k + 1} more evaluations"
     print(f"RSS growth over 20 evaluations: {(_rss_bytes() - before) / 1e6:.1f} MB")
+
+
+# --- test-time augmentation -----------------------------------------------------------------
+
+def _by_hand(net, x):
+    """The plain passes TTA averages, each copied out of the workspace, in float64 order-free
+    form: the image, its mirror, moved down-right (reflecting), its mirror, moved up-left, its
+    mirror."""
+    padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), mode="reflect")
+    down_right, up_left = padded[:, :, :32, :32], padded[:, :, 2:, 2:]
+    assert np.array_equal(down_right[:, :, 1:, 1:], x[:, :, :-1, :-1])
+    assert np.array_equal(up_left[:, :, :-1, :-1], x[:, :, 1:, 1:])
+    views = [x, x[..., ::-1], down_right, down_right[..., ::-1], up_left, up_left[..., ::-1]]
+    ctx = Context()
+    return [net.predict(np.ascontiguousarray(v), ctx).reshape(len(x), -1).copy() for v in views]
+
+
+def test_tta_flip_is_exactly_the_mean_of_the_image_and_its_mirror(rng):
+    split = _split(rng)
+    net = tiny_net(TINY_LAYERS, seed=3)
+    x = split.preprocess(split.images)
+    plain, mirrored = _by_hand(net, x)[:2]
+    assert np.abs(plain - mirrored).max() > 1e-3        # the net tells left from right
+    expected = 0.5 * plain + 0.5 * mirrored
+    np.testing.assert_array_equal(predict_tta(net, x, Context(), "flip"), expected)
+    result = evaluate(net, split, NORM, batch_size=5, tta="flip")
+    predicted = expected.argmax(axis=1)
+    confusion = np.zeros((3, 3), dtype=int)
+    np.add.at(confusion, (split.labels, predicted), 1)
+    assert result["confusion"] == confusion.tolist() and result["tta"] == "flip"
+    true_p = expected.astype(np.float64)[np.arange(12), split.labels]
+    assert result["loss"] == pytest.approx(-np.log(true_p).mean(), rel=1e-6)
+    assert evaluate(net, split, NORM, batch_size=5)["tta"] == "none"
+
+
+def test_tta_flip_translate_weighs_six_views_a_quarter_and_an_eighth(rng):
+    split = _split(rng)
+    net = tiny_net(TINY_LAYERS, seed=3)
+    x = split.preprocess(split.images)
+    views = _by_hand(net, x)
+    expected = (0.25 * (views[0].astype(np.float64) + views[1])
+                + 0.125 * (views[2].astype(np.float64) + views[3] + views[4] + views[5]))
+    got = predict_tta(net, x, Context(), "flip_translate")
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7)
+    assert got.sum(axis=1) == pytest.approx(np.ones(len(x)), abs=1e-5)   # still probabilities
+    assert np.abs(got - 0.5 * (views[0] + views[1])).max() > 1e-4   # the moves count
+    chunked = Evaluation(net, split, NORM, batch_size=4, tta="flip_translate")
+    while not chunked.advance(4):
+        pass
+    assert chunked.result()["confusion"] == evaluate(net, split, NORM,
+                                                     tta="flip_translate")["confusion"]
+
+
+def test_periodic_tests_with_tta_keep_one_set_of_buffers(rng):
+    split = _split(rng)
+    net = tiny_net(TINY_LAYERS, seed=3)
+    run = PeriodicTest()
+    sizes = []
+    for step in range(4):
+        run.start(net, split, NORM, step=step, examples=0, tta="flip_translate")
+        while (result := run.advance(5)) is None:
+            pass
+        assert result["tta"] == "flip_translate"
+        sizes.append((run.workspace.owners(), run.workspace.nbytes()))
+    assert len(set(sizes)) == 1, sizes
+
+
+def test_an_unknown_tta_is_refused(rng):
+    net = tiny_net(TINY_LAYERS, seed=3)
+    with pytest.raises(ValueError, match="tta must be one of none, flip, flip_translate"):
+        Evaluation(net, _split(rng), NORM, tta="mirror")
+    with pytest.raises(ValueError, match="tta"):
+        predict_tta(net, np.zeros((1, 3, 32, 32), np.float32), Context(), "both")

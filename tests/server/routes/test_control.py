@@ -81,6 +81,22 @@ def test_params_change_the_settings(client):
     client.patch("/api/params", json={"learning_rate": old, "momentum": 0.9}, headers=presenter())
 
 
+def test_lookahead_and_a_linear_schedule_are_settings(client):
+    before = client.get("/api/state").json()["settings"]
+    response = client.patch("/api/params", json={"lookahead": 0.774, "lookahead_every": 80,
+                                                  "schedule": "linear", "total_steps": 500},
+                            headers=presenter())
+    assert response.status_code == 200, response.text
+    settings = response.json()["settings"]
+    assert (settings["lookahead"], settings["lookahead_every"]) == (0.774, 80)
+    assert (settings["schedule"], settings["total_steps"]) == ("linear", 500)
+    for body in ({"lookahead": 1.0}, {"lookahead_every": 0}, {"schedule": "linearly"}):
+        assert_error(client.patch("/api/params", json=body, headers=presenter()), 422)
+    client.patch("/api/params", json={k: before[k] for k in ("lookahead", "lookahead_every",
+                                                             "schedule", "total_steps")},
+                 headers=presenter())
+
+
 def test_step_pause_resume(client):
     step = client.get("/api/state").json()["metrics"]["step"]
     response = client.post("/api/control", json={"action": "step"}, headers=presenter())
@@ -247,7 +263,8 @@ def test_the_openapi_schema_documents_every_body_exactly(client):
     batch = params["properties"]["batch_size"]["anyOf"][0]
     assert batch == {"type": "integer", "minimum": 1, "maximum": 1024}
     assert "adam" in params["properties"]["method"]["anyOf"][0]["enum"]
-    assert params["properties"]["schedule"]["anyOf"][0]["enum"] == ["constant", "step", "cosine"]
+    assert params["properties"]["schedule"]["anyOf"][0]["enum"] == ["constant", "step", "cosine",
+                                                                    "linear"]
     assert params["properties"]["learning_rate"]["anyOf"][0]["exclusiveMinimum"] == 0
     net = body_of("/api/net", "put")
     assert net["additionalProperties"] is False and set(net["properties"]) == {"spec", "preset"}
