@@ -210,12 +210,20 @@ class ConvLayer(_Weighted):
                                             self.pad_y, self.pad_x))
                 for n0 in range(0, n, size)]
 
-    @staticmethod
-    def _flat(ctx, owner, name, size, shape, dtype):
-        """The first size elements of a per-layer aligned buffer, as `shape`: every group
-        shares the buffer of the largest."""
-        return ctx.workspace.empty_aligned(owner, name, (size,), dtype)[:int(np.prod(shape))] \
-            .reshape(shape)
+    def _tiles(self, ctx, name, rows, g, big, dtype):
+        """Scratch for one group g: 36 blocks of rows(g) rows of g.tile_row tiles, as a 2-D
+        view at the start of the buffer sized for the largest group `big` (every group
+        shares it). rows: which of the geometry's row counts (f_rows, c_rows, dc_rows)."""
+        size = ELEMENTS * getattr(big, rows) * big.tile_row
+        shape = (ELEMENTS * getattr(g, rows), g.tile_row)
+        buf = ctx.workspace.empty_aligned(self, name, (size,), dtype)
+        return buf[:shape[0] * shape[1]].reshape(shape)
+
+    def _input_tiles(self, ctx, x, n0, n1, g, big, dtype):
+        """V, flattened, for images n0..n1-1 of x (group g)."""
+        v = self._tiles(ctx, "wino_v", "c_rows", g, big, dtype).reshape(-1)
+        winograd.transform_input(v, x[n0:n1], tuple(g))
+        return v
 
     def _forward_winograd(self, x, w, b, ctx, relu):
         groups = self._winograd_groups(x.shape[0])
@@ -224,14 +232,10 @@ class ConvLayer(_Weighted):
         winograd.transform_weights(u, w)
         out, relu_out = self._output_buffers(ctx, relu, (x.shape[0], big.f, big.out_h,
                                                          big.out_w), dtype)
-        rows = ELEMENTS * big.tile_row
         for n0, n1, g in groups:
             geo = tuple(g)
-            v = self._flat(ctx, self, "wino_v", rows * big.c_rows,
-                           (ELEMENTS * g.c_rows * g.tile_row,), dtype)
-            winograd.transform_input(v, x[n0:n1], geo)
-            m = self._flat(ctx, self, "wino_m", rows * big.f_rows,
-                           (ELEMENTS * g.f_rows, g.tile_row), dtype)
+            v = self._input_tiles(ctx, x, n0, n1, g, big, dtype)
+            m = self._tiles(ctx, "wino_m", "f_rows", g, big, dtype)
             winograd.multiply(m, v, u, g.f4, g.c, False, geo)
             winograd.transform_output(out[n0:n1], relu_out[n0:n1], m.reshape(-1), b, geo)
         return out, ("winograd", groups, x, u, w), relu_out
@@ -284,19 +288,14 @@ class ConvLayer(_Weighted):
         input_grad = not (self.first_weighted and not ctx.input_grad)
         dx = (ctx.workspace.empty(self, "dx", (x.shape[0], big.c, big.h, big.w), dtype)
               if input_grad else None)
-        rows = ELEMENTS * big.tile_row
         for n0, n1, g in groups:
             geo = tuple(g)
-            v = self._flat(ctx, self, "wino_v", rows * big.c_rows,
-                           (ELEMENTS * g.c_rows * g.tile_row,), dtype)
-            winograd.transform_input(v, x[n0:n1], geo)
-            z = self._flat(ctx, self, "wino_z", rows * big.f_rows,
-                           (ELEMENTS * g.f_rows * g.tile_row,), dtype)
+            v = self._input_tiles(ctx, x, n0, n1, g, big, dtype)
+            z = self._tiles(ctx, "wino_z", "f_rows", g, big, dtype).reshape(-1)
             winograd.transform_dout(z, db, dout[n0:n1], relu_out[n0:n1], geo)
             winograd.weight_products(du, z, v, geo)
             if input_grad:
-                dv = self._flat(ctx, self, "wino_dv", rows * big.dc_rows,
-                                (ELEMENTS * g.dc_rows, g.tile_row), dtype)
+                dv = self._tiles(ctx, "wino_dv", "dc_rows", g, big, dtype)
                 winograd.multiply(dv, z, u, g.c4, g.f, True, geo)
                 winograd.transform_input_grad(dx[n0:n1], dv.reshape(-1), geo)
         winograd.weight_gradient(dw, du)
