@@ -20,7 +20,8 @@ from server.errors import install_error_handlers
 from server.hosts import allowed_hosts
 from server.jsonenc import SafeJSONResponse
 from server.middleware import HeadAsGet, TrustedHosts
-from server.routes import classify, control, filters, net, page, snapshot, state, stream
+from server.routes import (classify, control, filters, net, page, past, patches, runs,
+                           snapshot, state, stream)
 from server.runtime import Runtime, package_version
 from server.settings import Settings
 from server.static_files import CompressedStaticFiles
@@ -68,7 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # allowlist (DNS rebinding), before any route runs.
     app.add_middleware(TrustedHosts, allowed_hosts=allowed_hosts(settings))
     app.add_middleware(HeadAsGet)
-    for module in (page, state, stream, classify, net, control, snapshot, filters):
+    for module in (page, state, stream, classify, net, control, snapshot, filters, past,
+                   patches, runs):
         app.include_router(module.router)
     static = asset_dir("static")
     if static is not None:

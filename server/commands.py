@@ -15,13 +15,17 @@ from engine.formats.snapshot import snapshot_to_json
 from engine.threads import ThreadTuner
 from server import exports
 from server.errors import ApiError, engine_refusals_as
+from server.race import RaceCommands
+from server.runs import RunCommands
 from server.startup import StartUp
+from server.past import MiB, Past
+from server.patches import PatchCollector
 from server.views import Inspector, net_view
 
 ACTIONS = ("pause", "resume", "step", "reset", "restart_schedule")
 
 
-class Handlers(StartUp):
+class Handlers(StartUp, RunCommands, RaceCommands):
     """Steps, publishing and the commands; start-up, the saved run and shut-down come from
     StartUp (server/startup.py)."""
 
@@ -41,6 +45,13 @@ class Handlers(StartUp):
         # to a divergence or a loaded snapshot whose schedule had ended: a reset keeps only
         # the presenter's pause.
         self.presenter_paused = False
+        self.past = Past(worker, self.s.checkpoint_mb * MiB)
+        self.patches = PatchCollector(self.s.patch_images, self.s.patch_share)
+
+    @property
+    def run(self) -> str:
+        """The id of the run the worker trains and shows."""
+        return self.w.published.active_run
 
     @property
     def trainer(self):
@@ -58,6 +69,10 @@ class Handlers(StartUp):
 
     # --- training ---------------------------------------------------------------------------
     def train_step(self) -> None:
+        if not self.race_step():
+            self.step_active()
+
+    def step_active(self) -> dict:
         self.tuner.apply()
         result = self.trainer.step()
         if "batch_size" in result:
@@ -66,7 +81,8 @@ class Handlers(StartUp):
         if "diverged" in result:
             self.publish_all(frame=False)
             self.w.log("error", result["diverged"]["message"])
-            return
+            return result
+        self.past.after_step(self.run, self.trainer, result)
         self.steps_since_frame += 1
         if "test" in result:
             test = result["test"]
@@ -74,6 +90,7 @@ class Handlers(StartUp):
                                f"{test['images']:,} images at step {test['step']:,}")
             self.w.published.exports = exports.export_info(self.trainer)  # new weights
             self.publish_gallery()
+        return result
 
     def publish_periodic(self) -> None:
         now = time.monotonic()
@@ -88,6 +105,11 @@ class Handlers(StartUp):
             self.publish_frame()
         if now - last["gallery"] >= s.gallery_every_s and step != self.published_step["gallery"]:
             self.publish_gallery()
+        self.past.publish_if_due(s.history_every_s)
+        if len(self.runs) > 1:
+            self.publish_runs_if_due()
+        self.patches.follow(self.trainer)       # a new test result: look for its patches
+        self.patches.advance(paused=not self.wants_to_train())    # a race trains too
 
     # --- publishing -----------------------------------------------------------------------
     def status(self) -> str:
@@ -95,6 +117,7 @@ class Handlers(StartUp):
         return "diverged" if t.diverged else "paused" if t.paused else "training"
 
     def publish_all(self, frame: bool = True) -> None:
+        self.patches.follow(self.trainer)       # a new net drops its patches before it shows
         self.w.published.settings = self.trainer.settings()
         self.publish_metrics()
         self.publish_history()
@@ -102,6 +125,7 @@ class Handlers(StartUp):
             self.publish_frame()
         self.publish_gallery()
         self.w.published.exports = exports.export_info(self.trainer)
+        self.publish_runs(points=False)
         # The status (and the state event) last: a client that sees the run ready at start
         # sees all of it, not a state whose settings or figures are still to come.
         status = self.status()
@@ -160,6 +184,8 @@ class Handlers(StartUp):
 
     def publish_net(self, name: str | None) -> None:
         self.net_name = name
+        if getattr(self, "runs", None):
+            self.active.net_name = name
         self.w.published.net = net_view(self.trainer.net.spec, name)
         self.w.hub.publish("net", self.w.published.net)
 
@@ -171,6 +197,7 @@ class Handlers(StartUp):
         from engine.optim import Hyperparams, OptimError
         from engine.presets import training_defaults, training_options
         spec, preset = payload
+        self.refuse_while_racing("change the net")
         defaults = training_defaults(preset) if preset else {}
         t = self.trainer
         try:
@@ -184,6 +211,8 @@ class Handlers(StartUp):
             t.set_net(spec, seed=self.s.seed,
                       settings={**defaults, **training_options(preset)} or None)
         self.w.published.saved_run = None
+        self.past.restart(self.run, t)
+        self.past.drop_net()
         self.publish_net(preset)
         self.publish_all()
         self.w.log("info", f"new net: {self.w.published.net['name']} "
@@ -227,8 +256,12 @@ class Handlers(StartUp):
             result = t.step()
             if "diverged" in result:
                 self.w.log("error", result["diverged"]["message"])
+            else:
+                self.past.after_step(self.run, t, result)
+                self.past.publish()
             self.publish_all(frame="diverged" not in result)
         elif action == "reset":
+            self.refuse_while_racing("reset the run")
             self.reset()
         elif action == "restart_schedule":
             t.restart_schedule()
@@ -251,6 +284,7 @@ class Handlers(StartUp):
         t = self.trainer
         keep_paused = t.paused and self.presenter_paused and t.diverged is None
         t.reset()
+        self.past.restart(self.run, t)
         if keep_paused:
             state = "paused (press Resume)"
         else:
@@ -280,6 +314,7 @@ class Handlers(StartUp):
         """Trainer.load checks everything before its first change, so a refusal (any of the
         engine's errors) leaves the run as it was."""
         snapshot, label = payload
+        self.refuse_while_racing("load a snapshot")
         self.load(snapshot, label, lambda: f"loaded {label} (step {self.trainer.step_count:,})")
         return self.w.published.net
 
@@ -290,6 +325,7 @@ class Handlers(StartUp):
         with engine_refusals_as("snapshot_mismatch", f"{label}: "):  # TrainError, SnapshotError...
             self.trainer.load(snapshot)
         self.w.published.saved_run = None
+        self.past.restart(self.run, self.trainer)
         self.publish_net(name)
         self.w.log("info", says())
         self.pause_if_schedule_ended()
@@ -308,3 +344,14 @@ class Handlers(StartUp):
     def do_classify(self, payload: tuple) -> dict:
         image, top = payload
         return self.inspector.classify(self.trainer, image, top)
+
+    def do_view(self, payload: tuple) -> dict:
+        """A frame or gallery of the checkpoint of `run` nearest to `step` (worker.submit_view;
+        the route checked the run and step against what was published)."""
+        kind, run, step, position = payload
+        checkpoint = self.past.checkpoints.nearest(run, step)
+        if checkpoint is None:
+            raise ApiError(404, "no_checkpoints", f"run {run} has no checkpoints (any more)",
+                           field="run")
+        return {"checkpoint": checkpoint.describe(),
+                **self.past.view(self.trainer, self.inspector, kind, checkpoint, position)}

@@ -82,6 +82,25 @@ def _where(loc: tuple) -> str:
     return ".".join(parts)
 
 
+def body_path(loc: tuple, kind: str) -> tuple:
+    """A body error's location as the client wrote it: field names and list positions,
+    without Pydantic's union-member tags ("bool", "literal['alternate']"...); an unknown
+    key is named as sent."""
+    from server.models import BODY_FIELDS
+    known = loc[:-1] if kind == "extra_forbidden" else loc
+    path = tuple(p for p in known if isinstance(p, int) or p in BODY_FIELDS)
+    return path + loc[-1:] if kind == "extra_forbidden" else path
+
+
+def field_code(field: str) -> str:
+    """The code of a refused field: its own, else its outermost key's (a race's runs.0.name
+    is the race's), else its innermost key's (a fork's params.learning_rate is a setting)."""
+    from server.models import FIELD_CODES
+    parts = field.split(".")
+    return (FIELD_CODES.get(field) or FIELD_CODES.get(parts[0])
+            or FIELD_CODES.get(parts[-1], "invalid_request"))
+
+
 def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     """Pydantic's first error as the one shape: the code of its field (server.models), the
     field, and a sentence."""
@@ -89,18 +108,19 @@ def validation_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
     first = errors[0] if errors else {}
     context = first.get("ctx") or {}
     loc = tuple(first.get("loc", ()))
-    field = context.get("field") or _where(loc[1:2] if loc[:1] == ("body",) else loc)
     kind = first.get("type", "")
+    field = context.get("field") or _where(body_path(loc[1:], kind) if loc[:1] == ("body",)
+                                           else loc)
     message = first.get("msg", "invalid request")
     if kind == "extra_forbidden":
         code, message = "invalid_request", (f"unknown key {field!r}; /docs lists what this "
                                             f"address takes")
     elif kind == "missing":
-        code, message = FIELD_CODES.get(field, "invalid_request"), f"{field} is required"
+        code, message = field_code(field), f"{field} is required"
     elif kind in FIELD_CODES.values() or kind == "invalid_request":
         code = kind                       # our own PydanticCustomError types
     else:
-        code = FIELD_CODES.get(field, "invalid_request")
+        code = field_code(field)
     detail = f"{field}: {message}" if field and not message.startswith(field) else message
     return {"error": code, "detail": detail, "field": field or None}
 

@@ -74,6 +74,7 @@ class ParamsBody(Body):
     batch_size: _int(1, MAX_BATCH_SIZE) = None
     schedule: Literal[tuple(SCHEDULES)] | None = None  # type: ignore[valid-type]
     warmup_steps: _int(0, MAX_STEPS) = None
+    warmup_from: _real(0, 1, doc="the warmup's start, as a factor of learning_rate") = None
     step_size: _int(1, MAX_STEPS) = None
     gamma: _real(0, 1, lo_open=True) = None
     total_steps: _int(1, MAX_STEPS) = None
@@ -142,8 +143,47 @@ class PretrainedBody(Body):
     name: Literal[tuple(PRETRAINED)] = DEFAULT_PRETRAINED  # type: ignore[valid-type]
 
 
+class ForkBody(Body):
+    """Fork a run at its checkpoint nearest `step`, with changed settings (none: the same)."""
+
+    step: Annotated[int, Field(ge=0, le=2**53, description="the step to fork at (the "
+                                                           "nearest checkpoint's)")]
+    params: ParamsBody | None = Field(None, description="settings to change, named as in "
+                                      "/api/state's settings")
+    run: Annotated[str, Field(pattern=r"^r[0-9]{1,6}$")] | None = Field(
+        None, description="the run to fork (default: the active one)")
+
+
+class ActiveRunBody(Body):
+    run: Annotated[str, Field(pattern=r"^r[0-9]{1,6}$", description="a run's id")]
+
+
+class RaceRunBody(Body):
+    name: Annotated[str, Field(min_length=1, max_length=40)] | None = None
+    params: ParamsBody | None = None
+    net: Spec = Field(None, description="a spec for this run (default: the current net)")
+
+
+class RaceBody(Body):
+    """2-6 runs from the same initial weights (default: the lecture's six optimizers),
+    trained in turns for equal steps or equal training time each."""
+
+    runs: Annotated[list[RaceRunBody], Field(min_length=2, max_length=6)] | None = None
+    equal: Literal["steps", "time"] = "steps"
+    steps: Annotated[int, Field(ge=1, le=1_000_000)] = 500
+    seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+
+
 # The code a refusal of each field carries (the page shows `detail` next to `field`).
 FIELD_CODES = {"action": "invalid_action", "index": "invalid_example",
+               "step": "invalid_step", "run": "invalid_run", "runs": "invalid_race",
+               "equal": "invalid_race", "steps": "invalid_race", "seconds": "invalid_race",
                "preset": "unknown_preset", "name": "unknown_pretrained",
                "spec": "invalid_spec",
                **{name: "invalid_setting" for name in ParamsBody.model_fields}}
+
+# Every field name of every body, for locating an error in a nested body (server/errors.py).
+BODY_FIELDS = frozenset(name for model in (ControlBody, ExampleBody, ParamsBody, NetBody,
+                                           PretrainedBody, ForkBody, ActiveRunBody,
+                                           RaceRunBody, RaceBody)
+                        for name in model.model_fields)

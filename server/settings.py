@@ -18,6 +18,7 @@ from engine.data.images import MAX_IMAGE_PIXELS
 from server.snapshot_files import default_snapshot_dir
 
 MiB = 1024 * 1024
+MAX_PATCH_IMAGES = 100_000     # a scan's time grows with it (CIFAR-10's test set is 10,000)
 
 
 def new_token() -> str:
@@ -66,6 +67,13 @@ class Settings:
     frame_min_interval_s: float = 3.0      # a frame every N steps or this long, whichever later
     gallery_every_s: float = 10.0
     gallery_per_class: int = 4
+    # looking back (server/past.py): every run's checkpoints together stay under this
+    checkpoint_mb: int = 200
+    max_runs: int = 12                     # forks and race runs kept at once (server/runs.py)
+    # what each filter sees (server/patches.py): test images looked at after each test
+    # evaluation (0: none), and the share of the worker's time that may take while it trains
+    patch_images: int = 1000
+    patch_share: float = 0.05
     ping_every_s: float = 15.0
     # what the page costs the room's Wi-Fi (server/app.py, server/events.py)
     gzip_min_bytes: int = 1024             # smaller responses go as they are
@@ -109,13 +117,18 @@ class Settings:
                      "gallery_per_class", "login_failures", "max_sessions",
                      "max_tracked_addresses", "keep_snapshots", "max_spec_layers",
                      "max_connections", "max_connections_per_client",
-                     "max_uploads_per_client", "max_train_bytes", "max_step_flops"):
+                     "max_uploads_per_client", "max_train_bytes", "max_step_flops",
+                     "checkpoint_mb", "max_runs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("header_timeout_s", "body_grace_s", "body_min_rate",
                      "write_stall_timeout_s", "keep_alive_s", "guard_log_every_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
+        if not 0 <= self.patch_images <= MAX_PATCH_IMAGES:
+            raise ValueError(f"patch_images must be in 0..{MAX_PATCH_IMAGES:,}")
+        if not 0 < self.patch_share <= 0.5:
+            raise ValueError(f"patch_share must be in (0, 0.5], got {self.patch_share}")
         object.__setattr__(self, "unlimited_clients", tuple(self.unlimited_clients))
         if not 1 <= self.gzip_level <= 9:
             raise ValueError(f"gzip_level must be in 1..9, got {self.gzip_level}")

@@ -10,8 +10,11 @@ Starts `convnet-demo serve` in a subprocess (as server.measure does) and, all at
   with every panel, a client that takes every event), change their subscriptions halfway as
   a page does when it scrolls, and leave;
 - classifies an uploaded photo every `classify_every_s`, and loads the page's JSON twins;
+- scrubs back as the page's scrubber does every `classify_every_s`: a random checkpoint's
+  frame and gallery (each a new past view while the run grows);
 - every `mix_every_s`, a presenter action: a learning-rate change (a chart marker), a test
-  image pinned and unpinned, a snapshot downloaded or saved on the server; and every
+  image pinned and unpinned, a snapshot downloaded or saved on the server, a fork at a
+  random checkpoint (then the first run active again and the fork deleted); and every
   `replace_every_s` one that replaces the net: PUT /api/net to another preset and back, a
   downloaded snapshot PUT back, a pretrained net (then a learning rate and resume: it ends
   its schedule at 0). During the warm-up every action replaces the net, so every net and
@@ -32,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import random
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -248,6 +252,20 @@ class Soak:
             except httpx.HTTPError as exc:
                 self.result.problems.append(f"classify: {type(exc).__name__}")
 
+    async def scrubber(self, http: httpx.AsyncClient) -> None:
+        rng = random.Random(0)
+        while await self.sleep(self.plan.classify_every_s):
+            try:
+                listing = await http.get("/api/checkpoints")
+                self.note("GET /api/checkpoints", listing)
+                kept = listing.json().get("checkpoints") if listing.status_code == 200 else None
+                if kept:
+                    step = rng.choice(kept)["step"]
+                    for path in ("/api/frame", "/api/gallery"):
+                        self.note(f"GET {path}?step", await http.get(path, params={"step": step}))
+            except httpx.HTTPError as exc:
+                self.result.problems.append(f"scrub: {type(exc).__name__}")
+
     async def presenter(self, http: httpx.AsyncClient) -> None:
         plan = self.plan
         replacing = [("PUT /api/net", self.change_net, plan.other_net),
@@ -258,7 +276,8 @@ class Soak:
                  ("POST /api/snapshot", self.save_snapshot, None),
                  ("PUT /api/example", self.pin_example, 3),
                  ("GET /api/snapshot", self.download_snapshot, None),
-                 ("PUT /api/example", self.pin_example, None)]
+                 ("PUT /api/example", self.pin_example, None),
+                 ("POST /api/fork", self.fork_and_back, None)]
         turns = [0, 0]
         next_replacement = 0.0
         while await self.sleep(plan.mix_every_s):
@@ -316,6 +335,17 @@ class Soak:
         return await http.patch("/api/params", headers=AUTH,
                                 json={"learning_rate": 0.01 + 0.001 * (self.nudges % 2)})
 
+    async def fork_and_back(self, http, _):
+        runs = (await http.get("/api/runs")).json()
+        kept = (await http.get("/api/checkpoints")).json().get("checkpoints") or [{"step": 0}]
+        forked = await http.post("/api/fork", headers=AUTH, json={
+            "step": random.choice(kept)["step"], "params": {"learning_rate": 0.005}})
+        if forked.status_code != 200:
+            return forked
+        self.note("PUT /api/runs/active", await http.put(
+            "/api/runs/active", headers=AUTH, json={"run": runs["active"]}))
+        return await http.delete(f"/api/runs/{forked.json()['run']}", headers=AUTH)
+
     async def load_pretrained(self, http, name):
         return await http.post("/api/pretrained", headers=AUTH, json={"name": name})
 
@@ -325,7 +355,7 @@ class Soak:
             await self.keep_training(http)
             self.started = time.monotonic()
             jobs = [self.monitor(http), self.sampler(), self.waves(http), self.uploads(http),
-                    self.presenter(http)]
+                    self.scrubber(http), self.presenter(http)]
             tasks = [asyncio.create_task(job) for job in jobs]
             await self.stop.wait()
             await asyncio.wait(tasks, timeout=30)

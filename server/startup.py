@@ -83,6 +83,8 @@ class StartUp:
         self.inspector.warm_up(trainer)
         self.w.log("info", f"kernels ready in {time.monotonic() - started:.1f} s")
         self.w.trainer = trainer
+        self.start_runs(trainer)
+        self.past.restart(self.run, trainer)
         if self.s.start_paused:
             trainer.pause()
             self.presenter_paused = True

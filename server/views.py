@@ -86,8 +86,9 @@ class Inspector:
                 self.dataset.test.take(np.array([position]))[0])
         return png
 
-    def _inputs(self, trainer, images: np.ndarray) -> np.ndarray:
-        return preprocess(images, trainer.normalization).astype(trainer.net.dtype, copy=False)
+    def inputs(self, trainer, images: np.ndarray, net=None) -> np.ndarray:
+        net = net or trainer.net
+        return preprocess(images, trainer.normalization).astype(net.dtype, copy=False)
 
     # --- frames ---------------------------------------------------------------------------
     def frame(self, trainer) -> dict[str, Any]:
@@ -99,31 +100,42 @@ class Inspector:
             position = self.frame_positions[self._frame_turn % len(self.frame_positions)]
             self._frame_turn += 1
         net = trainer.net
-        ctx = self._context_for(net)
+        self.details, example = self.frame_of(trainer, net, self._context_for(net),
+                                              self.grads, trainer.step_count, position,
+                                              previous=self.details)
+        return {"step": trainer.step_count, "pinned": self.pinned is not None,
+                "example": example, "layers": self.details.visuals()}
+
+    def frame_of(self, trainer, net, ctx, grads, step: int, position: int,
+                 previous: FrameDetails | None = None) -> tuple[FrameDetails, dict]:
+        """The arrays of a frame of `net` (training's, or a checkpoint's in its own context
+        and grads) on test image `position`, and the frame's example entry."""
         label = int(self.dataset.test.labels[position])
-        x = self._inputs(trainer, self.dataset.test.take(np.array([position])))
+        x = self.inputs(trainer, self.dataset.test.take(np.array([position])), net)
         out, caches, outputs = net.forward(x, ctx)
         acts = [o[:1].copy() for o in outputs]   # the backward pass may reuse buffers
         probs = out.reshape(-1).astype(np.float64)
-        net.zero_grads(self.grads)
+        net.zero_grads(grads)
         with np.errstate(all="ignore"):
-            _, _, output_grads = net.backward(out, caches, np.array([label]), self.grads, ctx,
+            _, _, output_grads = net.backward(out, caches, np.array([label]), grads, ctx,
                                               keep_grads=True)
         # copies of the arrays behind this frame, for the routes that show its details
-        self.details = FrameDetails.capture(trainer.step_count, net, acts, output_grads,
-                                            self.grads, self.classes, previous=self.details)
-        return {"step": trainer.step_count, "pinned": self.pinned is not None,
-                "example": {"index": position, "label": self.classes[label],
-                            "image": self._png(position), "top": top_k(probs, self.classes)},
-                "layers": self.details.visuals()}
+        details = FrameDetails.capture(step, net, acts, output_grads, grads, self.classes,
+                                       previous=previous)
+        return details, {"index": position, "label": self.classes[label],
+                         "image": self._png(position), "top": top_k(probs, self.classes)}
 
     # --- gallery --------------------------------------------------------------------------
     def gallery(self, trainer) -> dict[str, Any]:
+        return self.gallery_of(trainer, trainer.net, self._context_for(trainer.net),
+                               trainer.step_count, trainer.last_test)
+
+    def gallery_of(self, trainer, net, ctx, step: int, test: dict | None) -> dict[str, Any]:
         positions = np.array(self.gallery_positions, dtype=np.int64)
         items = []
         if len(positions):
-            x = self._inputs(trainer, self.dataset.test.take(positions))
-            out = trainer.net.predict(x, self._context_for(trainer.net))
+            x = self.inputs(trainer, self.dataset.test.take(positions), net)
+            out = net.predict(x, ctx)
             probs = out.reshape(len(positions), -1).astype(np.float64)
             labels = self.dataset.test.labels[positions]
             for row, position, label in zip(probs, positions, labels):
@@ -131,8 +143,7 @@ class Inspector:
                 items.append({"index": int(position), "label": self.classes[int(label)],
                               "image": self._png(int(position)), "top": top,
                               "correct": top[0]["label"] == self.classes[int(label)]})
-        test = trainer.last_test
-        return {"step": trainer.step_count, "items": items,
+        return {"step": step, "items": items,
                 "test": None if test is None else {
                     "accuracy": test["accuracy"], "per_class": test["per_class"],
                     "confusion": test["confusion"], "classes": test["classes"],
@@ -145,7 +156,7 @@ class Inspector:
         pre-softmax output (the backward pass starts below the loss layer with a one-hot)."""
         net = trainer.net
         ctx = self._context_for(net)
-        x = self._inputs(trainer, image[None])
+        x = self.inputs(trainer, image[None])
         out, caches, outputs = net.forward(x, ctx)
         acts = [o[:1].copy() for o in outputs]
         probs = out.reshape(-1).astype(np.float64)
@@ -166,7 +177,7 @@ class Inspector:
         the run: own workspace and grads, batch-norm statistics put back afterwards."""
         net = trainer.net
         images = self.dataset.train.take(np.arange(min(2, len(self.dataset.train))))
-        x = self._inputs(trainer, images)
+        x = self.inputs(trainer, images)
         y = self.dataset.train.labels[:len(images)]
         saved = [(arr, arr.copy()) for _, arr in net.named_buffers()]
         ctx = Context(training=True, workspace=Workspace(),

@@ -27,6 +27,10 @@ from server.errors import ApiError, not_ready
 logger = logging.getLogger("server")
 
 READY = ("training", "paused", "diverged")
+# Views of the past (frames and galleries of checkpoints) take at most this share of the
+# worker's time while it trains: after a view that took t seconds, the next waits 19 t.
+VIEW_SHARE = 0.05
+MAX_VIEWS_WAITING = 32
 
 
 @dataclass
@@ -48,6 +52,10 @@ class Published:
     error: str | None = None
     snapshot_file: str | None = None       # the last snapshot written on exit
     saved_run: Any = None                  # server.snapshot_files.SavedRun /api/state offers
+    checkpoints: dict = field(default_factory=dict)   # run id -> described checkpoints
+    active_run: str = "r1"
+    runs: dict | None = None                # GET /api/runs (server/runs.py)
+    run_histories: dict = field(default_factory=dict)  # run id -> history, but the active's
 
 
 @dataclass
@@ -63,6 +71,8 @@ class Worker:
         self.hub = hub
         self.published = Published()
         self.queue: queue.Queue[Command | None] = queue.Queue()
+        self.views: queue.Queue[Command] = queue.Queue(MAX_VIEWS_WAITING)
+        self._view_allowed_at = 0.0
         self.thread = threading.Thread(target=self._run, name="convnet-trainer", daemon=True)
         self.handlers = Handlers(self)
         self._stop = threading.Event()
@@ -107,6 +117,20 @@ class Worker:
             self._refuse_pending()
         return future
 
+    def submit_view(self, kind: str, payload: Any = None) -> Future:
+        """Queue a view of the past (served within VIEW_SHARE of the worker's time); 503
+        when MAX_VIEWS_WAITING are waiting already."""
+        self.check_ready()
+        future: Future = Future()
+        try:
+            self.views.put_nowait(Command(kind, payload, future))
+        except queue.Full:
+            raise ApiError(503, "busy", "too many views of past checkpoints are being made; "
+                           "try again in a moment", headers={"Retry-After": "1"}) from None
+        if self._stop.is_set():
+            self._refuse_pending()
+        return future
+
     # --- the thread -----------------------------------------------------------------------
     def _run(self) -> None:
         try:
@@ -124,11 +148,13 @@ class Worker:
             return
         try:
             while not self._stop.is_set():
-                self._serve_commands(block=self.trainer.paused)
+                self._serve_commands(block=not self.handlers.wants_to_train()
+                                     and self.views.empty())
                 if self._stop.is_set():
                     break
+                self._serve_view()
                 try:
-                    if not self.trainer.paused:
+                    if self.handlers.wants_to_train():
                         self.handlers.train_step()
                     self.handlers.publish_periodic()
                 except Exception as exc:    # a bug: keep serving, paused, and say so
@@ -155,6 +181,22 @@ class Worker:
             except queue.Empty:
                 return
 
+    def _serve_view(self) -> None:
+        """One waiting view of the past, if the worker's share for them allows (always while
+        paused: nothing else is waiting then)."""
+        if self.views.empty():
+            return
+        now = time.monotonic()
+        if self.handlers.wants_to_train() and now < self._view_allowed_at:
+            return
+        try:
+            command = self.views.get_nowait()
+        except queue.Empty:
+            return
+        self._apply(command)
+        spent = time.monotonic() - now
+        self._view_allowed_at = time.monotonic() + spent * (1 / VIEW_SHARE - 1)
+
     def _apply(self, command: Command) -> None:
         if not command.future.set_running_or_notify_cancel():
             return                          # the request went away before its turn
@@ -169,13 +211,15 @@ class Worker:
             command.future.set_result(result)
 
     def _refuse_pending(self) -> None:
-        while True:
-            try:
-                command = self.queue.get_nowait()
-            except queue.Empty:
-                return
-            if command is not None and command.future.set_running_or_notify_cancel():
-                command.future.set_exception(ApiError(503, "stopped", "the server is stopping"))
+        for waiting in (self.queue, self.views):
+            while True:
+                try:
+                    command = waiting.get_nowait()
+                except queue.Empty:
+                    break
+                if command is not None and command.future.set_running_or_notify_cancel():
+                    command.future.set_exception(ApiError(503, "stopped",
+                                                          "the server is stopping"))
 
     # --- publishing (worker thread) -----------------------------------------------------
     def set_status(self, status: str) -> None:

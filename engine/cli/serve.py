@@ -68,6 +68,10 @@ def register(subparsers) -> None:
                    help="connections one address may hold (default 32; a browser uses up to "
                         "6). Raise it when the room reaches the server through one NAT "
                         "address")
+    p.add_argument("--checkpoint-mb", type=int, default=200, metavar="MB",
+                   help="memory for every run's checkpoints together, the ones the page's "
+                        "scrubber looks back at and forks start from (default 200; past it "
+                        "they are thinned, the first and latest of each run kept)")
     p.add_argument("--threads", type=int, default=None,
                    help="threads for the engine's parallel kernels (default: measured while "
                         "training, every minute, all cores against 1: when other programs keep "
@@ -95,6 +99,8 @@ def _check_args(args) -> None:
         raise CliError("--max-connections-per-client must be at least 1")
     if args.keep_snapshots < 1:
         raise CliError("--keep-snapshots must be at least 1")
+    if not 1 <= args.checkpoint_mb <= 1_000_000:
+        raise CliError("--checkpoint-mb must be in 1..1000000 (megabytes)")
     from server.hosts import pattern_problem
     for name in args.allowed_host:
         if pattern_problem(name):
@@ -135,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
                         start_paused=args.paused, save_on_exit=not args.no_save,
                         threads=args.threads,
                         max_connections_per_client=args.max_connections_per_client,
-                        keep_snapshots=args.keep_snapshots,
+                        keep_snapshots=args.keep_snapshots, checkpoint_mb=args.checkpoint_mb,
                         allowed_hosts=tuple(args.allowed_host))
     was = _open_files()
     open_files, _ = raise_fd_limit()      # a laptop's 1,024 runs out with a few hundred clients

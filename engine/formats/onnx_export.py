@@ -21,6 +21,7 @@ when predicting (float rounding aside):
                (the loss layers' outputs when predicting; shape (batch, outputs))
   gelu         x * 0.5 * (1 + erf(x / sqrt 2)) as Div, Erf, Add, Mul, Mul (Gelu itself
                arrives in opset 20)
+  scale        Mul by the constant factor
 plus Relu, LeakyRelu, Sigmoid, Tanh and GlobalAveragePool. The class names (a JSON list) and
 the normalisation are in the model's metadata.
 
@@ -126,6 +127,8 @@ def _layer(g: _Graph, layer, x: str, path: str) -> str:
         cdf2 = g.node("Add", [erf, g.const(f"{name}.one", np.array(1.0))], f"{name}.add")
         doubled = g.node("Mul", [x, cdf2], f"{name}.mul")
         return g.node("Mul", [doubled, g.const(f"{name}.half", np.array(0.5))], name)
+    if kind == "scale":
+        return g.node("Mul", [x, g.const(f"{name}.factor", np.array(layer.factor))], name)
     if kind == "maxout":
         c, h, w = layer.in_shape
         group = layer.d["group_size"]

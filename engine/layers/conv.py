@@ -14,6 +14,7 @@ from engine.kernels import fc as fc_kernels
 from engine.kernels import winograd
 from engine.kernels.winograd import ELEMENTS
 from engine.layers.base import FLOAT_DTYPES, Layer, register
+from engine.layers.inits import dirac_uniform
 
 # Below this many input or output channels, or tiles in the batch, a 3x3 conv stays on the
 # direct kernels (see uses_winograd).
@@ -124,6 +125,11 @@ class ConvLayer(_Weighted):
 
     def weight_shape(self):
         return (self.filters, self.in_shape[0], self.sy, self.sx)
+
+    def init(self, rng, dtype=np.float32):
+        super().init(rng, dtype)
+        if self.d.get("init") == "dirac":     # the spec's choice (engine/layers/inits.py)
+            self.params["w"] = dirac_uniform(self.weight_shape(), rng, dtype)
 
     def geometry(self, n: int):
         c, h, w = self.in_shape

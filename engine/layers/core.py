@@ -1,4 +1,5 @@
-"""The input layer and the two blocks that hold other layers: residual and concat."""
+"""The input layer, the constant scale, and the two blocks that hold other layers: residual
+and concat."""
 
 from __future__ import annotations
 
@@ -25,6 +26,33 @@ class InputLayer(Layer):
         return dout
 
 
+@register
+class ScaleLayer(Layer):
+    """out = factor * x, a constant (airbench94 multiplies its head's scores by 1/9; in front
+    of an fc without bias the product is the same: w (f x) = f (w x))."""
+
+    type = "scale"
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.factor = float(d["factor"])
+
+    def forward(self, x, ctx):
+        # x: (N, C, H, W) -> out: (N, C, H, W)
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.in_shape:
+            c, h, w = self.in_shape
+            raise ValueError(f"scale expects a batch of shape (N, {c}, {h}, {w}), "
+                             f"got {x.shape}")
+        out = ctx.workspace.empty(self, "out", x.shape, x.dtype)
+        np.multiply(x, x.dtype.type(self.factor), out=out)
+        return out, None
+
+    def backward(self, dout, cache, grads, ctx):
+        dx = ctx.workspace.empty(self, "dx", dout.shape, dout.dtype)
+        np.multiply(dout, dout.dtype.type(self.factor), out=dx)
+        return dx
+
+
 class _Block(Layer):
     """A layer made of named chains of layers; its params are its children's, flattened as
     "<chain>.<index>.<name>" and referencing (never copying) the children's arrays."""
@@ -40,14 +68,19 @@ class _Block(Layer):
             for layer in layers:
                 layer.init(rng, dtype)
         self.params, self.decay, self.buffers = {}, {}, {}
+        self.lr_mul, fixed = {}, set()
         for chain, layers in self.children.items():
             for j, layer in enumerate(layers):
                 prefix = f"{chain}.{j}."
                 for name, arr in layer.params.items():
                     self.params[prefix + name] = arr
                     self.decay[prefix + name] = layer.decay.get(name, (0.0, 0.0))
+                for name, mul in getattr(layer, "lr_mul", {}).items():
+                    self.lr_mul[prefix + name] = mul
+                fixed.update(prefix + name for name in getattr(layer, "fixed", ()))
                 for name, arr in layer.buffers.items():
                     self.buffers[prefix + name] = arr
+        self.fixed = frozenset(fixed)
 
     def walk(self, prefix: str = ""):
         """Yield (path, layer) for every layer inside, depth first."""

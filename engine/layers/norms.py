@@ -39,6 +39,12 @@ class BatchNormLayer(Layer):
     Training normalises with the batch's statistics (biased variance) and moves the running
     statistics towards them (running_var towards the UNBIASED variance, as torch does);
     evaluation normalises with the running statistics.
+
+    The spec's "scale": false fixes gamma at 1 (airbench94's batch norms): gamma stays a
+    parameter, so snapshots and exports read as before, but `fixed` names it and the
+    optimizer never steps it (engine/train/param_groups.py). "lr_mul" multiplies the learning
+    rate of gamma and beta, "l2_decay_mul" their weight decay (0 by default, as ConvNetJS
+    leaves biases undecayed).
     """
 
     type = "batchnorm"
@@ -47,11 +53,17 @@ class BatchNormLayer(Layer):
         super().__init__(d)
         self.eps = float(d["eps"])
         self.momentum = float(d["momentum"])
+        self.learns_scale = bool(d.get("scale", True))
+        self.fixed = frozenset() if self.learns_scale else frozenset({"gamma"})
+        lr_mul = float(d.get("lr_mul", 1.0))
+        self.lr_mul = {} if lr_mul == 1.0 else {"gamma": lr_mul, "beta": lr_mul}
+        self.l2_decay_mul = float(d.get("l2_decay_mul", 0.0))
 
     def init(self, rng, dtype=np.float32):
         channels = self.in_shape[0]
         self.params = {"gamma": np.ones(channels, dtype), "beta": np.zeros(channels, dtype)}
-        self.decay = {"gamma": (0.0, 0.0), "beta": (0.0, 0.0)}
+        decay = (0.0, self.l2_decay_mul)
+        self.decay = {"gamma": decay, "beta": decay}
         self.buffers = {"running_mean": np.zeros(channels, dtype),
                         "running_var": np.ones(channels, dtype)}
 

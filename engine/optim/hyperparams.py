@@ -38,6 +38,7 @@ class Hyperparams:
     batch_size: int = 32           # read by the training loop; the optimizer ignores it
     schedule: str = "constant"     # a name in SCHEDULES
     warmup_steps: int = 0          # linear warmup before any schedule
+    warmup_from: float = 0.0       # the warmup's start, as a factor of learning_rate
     step_size: int = 1000          # step: multiply by gamma every step_size steps
     gamma: float = 0.1             # step
     total_steps: int = 10000       # cosine, linear: reach the floor here (warmup included)
@@ -149,6 +150,7 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "batch_size": _integer(1, MAX_BATCH_SIZE),
     "schedule": _choice(SCHEDULES),
     "warmup_steps": _integer(0, MAX_STEPS),
+    "warmup_from": _unit,
     "step_size": _integer(1, MAX_STEPS),
     "gamma": _real(0.0, 1.0, lo_open=True),
     "total_steps": _integer(1, MAX_STEPS),

@@ -8,10 +8,17 @@ Gradients arrive as batch means (the loss layers average), so nothing here divid
 size. Each parameter follows g + l2_decay*l2_mul*w + l1_decay*l1_mul*sign(w); the matching
 regularisation loss, measured on the weights before the update, is what `step` returns. The
 caller's gradients are read, never written (ConvNetJS zeroes them; our caller does).
+
+A parameter with a learning-rate multiplier m (`lr_muls`, e.g. a batch norm's "lr_mul") is
+stepped with learning rate m * lr and decays m times less in its gradient, so that under sgd,
+momentum and nesterov its data gradient moves it m times as fast while its weight decay per
+step stays what l1/l2 make it (airbench94's bias_scaler: 64x the rate for the batch-norm
+biases, the same decay).
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -30,10 +37,13 @@ STATE_VERSION = 1
 class Optimizer:
     def __init__(self, named_params: Iterable[tuple[str, np.ndarray, tuple[float, float]]],
                  hyperparams: Hyperparams | Mapping[str, Any] | None = None, *,
-                 frozen: Iterable[str] = (), **changes: Any) -> None:
+                 frozen: Iterable[str] = (), lr_muls: Mapping[str, float] | None = None,
+                 **changes: Any) -> None:
         """named_params: (name, array, (l1_mul, l2_mul)) as Net.named_params() gives them.
         frozen: names of parameters no step changes (their gradient and decay are ignored),
-        such as a whitening conv's weights (engine/train/whitening.py)."""
+        such as a whitening conv's weights (engine/train/param_groups.py).
+        lr_muls: {name: multiplier > 0} of the learning rate (see the module's docstring);
+        a parameter left out has 1."""
         hp = hyperparams if isinstance(hyperparams, Hyperparams) else (
             Hyperparams.from_dict(hyperparams) if hyperparams is not None else Hyperparams())
         self.hp = hp.replace(**changes) if changes else hp
@@ -45,15 +55,32 @@ class Optimizer:
                 raise ValueError(f"parameter name {name!r} appears twice")
             self.shapes[name], self.dtypes[name] = arr.shape, arr.dtype
             self.state[name] = self.rule.init_state(arr)
-        self.frozen = frozenset(frozen)
-        if not self.frozen <= set(self.shapes):
-            raise ValueError(f"frozen parameters {sorted(self.frozen - set(self.shapes))} are "
-                             f"not among {list(self.shapes)}")
+        self.frozen = frozenset()
+        self.set_frozen(frozen)
+        self.lr_muls = dict(lr_muls or {})
+        unknown = sorted(set(self.lr_muls) - set(self.shapes))
+        if unknown:
+            raise ValueError(f"learning-rate multipliers for {unknown}, which are not among "
+                             f"{list(self.shapes)}")
+        for name, mul in self.lr_muls.items():
+            if isinstance(mul, bool) or not isinstance(mul, numbers.Real) or not (
+                    0.0 < mul < float("inf")):
+                raise ValueError(f"learning-rate multiplier of {name} must be a finite "
+                                 f"number > 0, got {mul!r}")
         self.t = 0       # updates taken: the schedule's clock
         self.rule_t = 0  # updates taken with the current state: Adam's bias-correction clock
         # Scratch for the decayed gradient, one per dtype.
         self._scratch: dict[np.dtype, np.ndarray] = {}
         self._scratch_size = max((int(np.prod(s)) for s in self.shapes.values()), default=0)
+
+    def set_frozen(self, names: Iterable[str]) -> None:
+        """Which parameters steps leave alone from now on (the rest are stepped again; their
+        optimizer state is kept as it was)."""
+        frozen = frozenset(names)
+        if not frozen <= set(self.shapes):
+            raise ValueError(f"frozen parameters {sorted(frozen - set(self.shapes))} are "
+                             f"not among {list(self.shapes)}")
+        self.frozen = frozen
 
     @property
     def rule(self) -> Rule:
@@ -85,10 +112,11 @@ class Optimizer:
             if name in self.frozen:
                 continue
             g = self._buffer(param)
-            l1_loss, l2_loss = decayed_gradient(g, param, grad, hp.l1_decay * l1_mul,
-                                                hp.l2_decay * l2_mul)
-            reg_loss += l1_loss + l2_loss
-            rule.step(param, g, self.state[name], hp, lr, self.rule_t)
+            mul = self.lr_muls.get(name, 1.0)
+            l1_loss, l2_loss = decayed_gradient(g, param, grad, hp.l1_decay * l1_mul / mul,
+                                                hp.l2_decay * l2_mul / mul)
+            reg_loss += (l1_loss + l2_loss) * mul   # the loss of the decay as configured
+            rule.step(param, g, self.state[name], hp, lr * mul, self.rule_t)
         return reg_loss
 
     def reg_loss(self, named_params: Iterable[tuple[str, np.ndarray, tuple[float, float]]]

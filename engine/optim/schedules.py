@@ -1,6 +1,7 @@
 """Learning-rate schedules: lr_at(hp, step) for the 0-based index of an update.
 
-    warmup (any schedule): lr = learning_rate * (step + 1) / warmup_steps  while step < warmup_steps
+    warmup (any schedule): lr = learning_rate * (w0 + (1 - w0) * (step + 1) / warmup_steps)
+               while step < warmup_steps, w0 = warmup_from (0 by default; airbench94: 0.2)
     then, with s = step - warmup_steps:
     constant:  lr = learning_rate
     step:      lr = learning_rate * gamma ** (s // step_size)
@@ -9,7 +10,8 @@
                f * learning_rate at step total_steps (warmup included) and stays there.
     linear:    lr = learning_rate * (f + (1 - f) * (1 - min(s, S) / S)), the same S and f: a
                straight line down to the floor at total_steps (airbench94's decay).
-The first warmup step uses learning_rate / warmup_steps rather than 0, so no step is wasted.
+The first warmup step uses learning_rate / warmup_steps rather than 0 (with warmup_from 0),
+so no step is wasted.
 """
 
 from __future__ import annotations
@@ -60,5 +62,8 @@ def lr_at(hp: Any, step: int) -> float:
     if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
         raise OptimError("step", f"step must be an integer >= 0, got {step!r}")
     if step < hp.warmup_steps:
-        return hp.learning_rate * (step + 1) / hp.warmup_steps
+        start = hp.warmup_from
+        if start == 0.0:           # as before warmup_from existed, to the last bit
+            return hp.learning_rate * (step + 1) / hp.warmup_steps
+        return hp.learning_rate * (start + (1.0 - start) * (step + 1) / hp.warmup_steps)
     return hp.learning_rate * SCHEDULES[hp.schedule](step - hp.warmup_steps, hp)

@@ -90,7 +90,8 @@ def open_net(value: str) -> tuple[NetSpec, str | None]:
 # net's 0.71 GFLOP each, and 64 is the batch `bench` measures it at. Lookahead keeps
 # airbench94's decay per pull-back, 0.95^5 = 0.774, and its 5 x 1024 images between pull-backs
 # (80 steps of 64). The linear decay ends at 0.07 of the rate, as airbench94's; its warmup
-# spans 23% of its run (from 0.2 of the rate), ours 200 steps from 1/200 of it. A run of N
+# spans 23% of its run from 0.2 of the rate; ours starts at 0.2 too (warmup_from) and spans
+# 200 steps unless `train --warmup` says otherwise (23% of a 10-epoch run is 1796). A run of N
 # epochs or M minutes (`convnet-demo train`) sizes total_steps to end with it.
 TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
     "convnetjs": {"method": "momentum", "learning_rate": 0.01, "momentum": 0.9,
@@ -101,7 +102,8 @@ TRAINING_DEFAULTS: dict[str, dict[str, Any]] = {
                      "batch_size": 64, "l2_decay": 5e-4, "warmup_steps": 200},
     "cifar_speedrun": {"method": "nesterov", "momentum": 0.85, "batch_size": 64,
                        "learning_rate": 0.09375, "l2_decay": 0.00133, "schedule": "linear",
-                       "warmup_steps": 200, "total_steps": 7000, "min_lr_factor": 0.07,
+                       "warmup_steps": 200, "warmup_from": 0.2, "total_steps": 7000,
+                       "min_lr_factor": 0.07,
                        "lookahead": 0.774, "lookahead_every": 80},
 }
 

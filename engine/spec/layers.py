@@ -22,24 +22,27 @@ WEIGHT_KEYS = ("bias", "l1_decay_mul", "l2_decay_mul", "bias_pref")
 SUGAR_KEYS = ("activation", "group_size", "drop_prob")
 LAYER_KEYS: dict[str, tuple[str, ...]] = {
     "input": ("out_sx", "out_sy", "out_depth"),
-    "conv": ("filters",) + WINDOW_KEYS + WEIGHT_KEYS + SUGAR_KEYS + ("init",),
+    "conv": ("filters",) + WINDOW_KEYS + WEIGHT_KEYS + SUGAR_KEYS + ("init", "bias_epochs"),
     "fc": ("num_neurons",) + WEIGHT_KEYS + SUGAR_KEYS,
     "pool": WINDOW_KEYS + ("mode",),
     "global_avg_pool": (),
     "relu": (), "sigmoid": (), "tanh": (), "gelu": (),
+    "scale": ("factor",),
     "leaky_relu": ("alpha",),
     "maxout": ("group_size",),
     "dropout": ("drop_prob",),
-    "batchnorm": ("eps", "momentum"),
+    "batchnorm": ("eps", "momentum", "scale", "lr_mul", "l2_decay_mul"),
     "lrn": ("k", "n", "alpha", "beta"),
     "residual": ("layers", "projection", "shortcut"),
     "concat": ("branches",),
-    "softmax": ("num_classes", "label_smoothing"),
+    "softmax": ("num_classes", "label_smoothing", "bias"),
     "svm": ("num_classes",),
     "regression": ("num_neurons",),
 }
 LOSS_TYPES = ("softmax", "svm", "regression")
-ELEMENTWISE = ("relu", "sigmoid", "tanh", "leaky_relu", "gelu", "dropout", "batchnorm", "lrn")
+ELEMENTWISE = ("relu", "sigmoid", "tanh", "leaky_relu", "gelu", "dropout", "batchnorm", "lrn",
+               "scale")
+MAX_LR_MUL = 1000.0
 
 
 def _window(r: Reader, in_shape: Shape, *, pool: bool) -> dict:
@@ -69,7 +72,9 @@ def _window(r: Reader, in_shape: Shape, *, pool: bool) -> dict:
     return d
 
 
-CONV_INITS = ("he", "whiten")
+# he: N(0, 2 / fan_in); whiten: fitted to the data (engine/train/whitening.py); dirac:
+# airbench94's U(+-1/sqrt(fan_in)) with an identity in the first filters (engine/layers/inits.py)
+CONV_INITS = ("he", "whiten", "dirac")
 MAX_WHITEN_FILTER = 5
 
 
@@ -96,6 +101,33 @@ def _check_whiten(r: Reader, path: str, in_shape: Shape, d: dict) -> None:
                                  f"per direction of its {sx}x{sy}x{c} patches and one for its "
                                  f"negative: filters must be 2 x {c} x {sx} x {sy} = {wanted}, "
                                  f"got {d['filters']}")
+
+
+def _check_bias_epochs(r: Reader, d: dict) -> None:
+    """"bias_epochs": N trains a whitening conv's bias for the first N epochs, then freezes it
+    (engine/train/param_groups.py), as airbench94 does with N = 3."""
+    if d.get("init") != "whiten":
+        raise r.error("bias_epochs", "applies only to a whitening conv (\"init\": \"whiten\"), "
+                                     "whose weights are fixed and whose bias trains")
+    if not d["bias"]:
+        raise r.error("bias_epochs", "the conv has no bias (\"bias\": false) to train")
+
+
+def _batchnorm_options(r: Reader) -> dict:
+    """The keys airbench94's batch norms need, present only when not the default: "scale":
+    false fixes gamma at 1; "lr_mul" multiplies the learning rate of gamma and beta (their
+    weight decay per step stays as l2_decay_mul makes it); "l2_decay_mul" (default 0) decays
+    them."""
+    out: dict = {}
+    if not r.bool("scale", True):
+        out["scale"] = False
+    lr_mul = r.float("lr_mul", 1.0, minimum=0.0, maximum=MAX_LR_MUL, open_min=True)
+    if lr_mul != 1.0:
+        out["lr_mul"] = lr_mul
+    l2 = r.float("l2_decay_mul", 0.0, minimum=0.0)
+    if l2 != 0.0:
+        out["l2_decay_mul"] = l2
+    return out
 
 
 def _weights(r: Reader, activation: str | None) -> dict:
@@ -180,9 +212,14 @@ def normalise_layer(obj: Any, path: str, in_shape: Shape | None, depth: int,
         d = {"type": "conv", "sx": win["sx"], "sy": win["sy"], "filters": filters,
              **{k: win[k] for k in ("stride_x", "stride_y", "pad_x", "pad_y", "rounding")},
              **_weights(r, obj.get("activation")), "out_shape": (filters,) + win["out_hw"]}
-        if r.choice("init", CONV_INITS, "he") == "whiten":   # "he": the key stays out
+        init = r.choice("init", CONV_INITS, "he")
+        if init == "whiten":
             _check_whiten(r, path, in_shape, d)
-            d["init"] = "whiten"
+        if init != "he":                                     # "he": the key stays out
+            d["init"] = init
+        if r.has("bias_epochs"):
+            _check_bias_epochs(r, d)
+            d["bias_epochs"] = r.int("bias_epochs", minimum=0)
     elif layer_type == "fc":
         k = r.int("num_neurons")
         d = {"type": "fc", "num_neurons": k, **_weights(r, obj.get("activation")),
@@ -208,6 +245,11 @@ def normalise_layer(obj: Any, path: str, in_shape: Shape | None, depth: int,
     elif layer_type == "batchnorm":
         d = {"type": layer_type, "eps": r.float("eps", 1e-5, minimum=0.0, open_min=True),
              "momentum": r.float("momentum", 0.1, minimum=0.0, maximum=1.0)}
+        d.update(_batchnorm_options(r))
+    elif layer_type == "scale":
+        d = {"type": layer_type, "factor": r.float("factor")}
+        if d["factor"] == 0.0:
+            raise r.error("factor", "must not be 0 (the layer would erase its input)")
     elif layer_type == "lrn":
         n = r.int("n", 5)
         if n % 2 == 0:
@@ -223,7 +265,10 @@ def normalise_layer(obj: Any, path: str, in_shape: Shape | None, depth: int,
         k = r.int(key, minimum=1 if key == "num_neurons" else -MAX_INT)
         if key == "num_classes" and k < 2:
             raise r.error(key, f"must be at least 2 (a classifier needs two classes), got {k}")
-        fc = {"type": "fc", "num_neurons": k, "bias": True, "l1_decay_mul": 0.0,
+        # softmax's "bias": false drops the bias of this fc (airbench94's head); the key stays
+        # on the softmax, since user_layers leaves this fc out and parsing puts it back.
+        has_bias = r.bool("bias", True) if layer_type == "softmax" else True
+        fc = {"type": "fc", "num_neurons": k, "bias": has_bias, "l1_decay_mul": 0.0,
               "l2_decay_mul": 1.0, "bias_pref": 0.0, "in_shape": in_shape,
               "out_shape": (k, 1, 1)}
         before.append(fc)
@@ -232,6 +277,8 @@ def normalise_layer(obj: Any, path: str, in_shape: Shape | None, depth: int,
             # target = (1 - eps) * onehot + eps / K, as PyTorch's CrossEntropyLoss
             d["label_smoothing"] = r.float("label_smoothing", 0.0, minimum=0.0, maximum=1.0,
                                            open_max=True)
+            if not has_bias:                # the default: the key stays out
+                d["bias"] = False
     d_in, d_out = d.pop("in_shape", in_shape), d.pop("out_shape", in_shape)
     d["in_shape"], d["out_shape"] = d_in, d_out  # keys last, in this order
     if layer_type in ("conv", "fc"):

@@ -22,7 +22,8 @@ from engine.optim import Hyperparams, OptimError, Optimizer
 from engine.optim.optimizer import checked_state_dict
 from engine.spec.net_spec import NetSpec
 from engine.train.metrics import point_from_test
-from engine.train.whitening import whiten_first_conv, whitened_weights
+from engine.train.param_groups import fixed_params, lr_multipliers
+from engine.train.whitening import whiten_first_conv
 from engine.train.options import (OPTION_FIELDS, TrainError, TrainOptions, check_budget,
                                   check_net_fits)
 from engine.values import show
@@ -142,6 +143,28 @@ class RunChanges:
         if plan:
             self._commit(settings, *plan)
 
+    def continue_from(self, checkpoint, last_test: dict[str, Any] | None = None) -> None:
+        """Go on from another run's checkpoint (engine/train/checkpoints.py; same net): its
+        weights, statistics, step, examples, training time and schedule clock. The
+        optimizer's state (momentum, Adam's moments) starts afresh, as the checkpoint does not
+        keep it, and the history starts at the checkpoint (with its test result, if any)."""
+        checkpoint.load_into(self.net)
+        self.step_count = checkpoint.step
+        self.examples_seen = checkpoint.examples
+        self.wall_seconds = checkpoint.seconds
+        self.schedule_start = min(checkpoint.schedule_start, checkpoint.step)
+        self.optimizer.t = checkpoint.schedule_t
+        self.optimizer.rule_t = 0
+        self._start_lookahead()             # from the checkpoint's weights
+        self._rollback.clear()
+        self._loss_watch.clear()
+        self._make_batches(checkpoint.examples // max(1, len(self.dataset.train)))
+        self.history.clear()
+        self.last_test = last_test
+        if last_test is not None:
+            self.history.add_test(point_from_test(checkpoint.step, checkpoint.examples,
+                                                  last_test))
+
     def reset(self) -> None:
         """Fresh weights for the same net, a fresh optimizer, cleared metrics and history: the
         run starts over exactly as a new Trainer with the same seed would (same weights, same
@@ -218,7 +241,8 @@ class RunChanges:
         gradients, buffers, checkpoints and windows start over."""
         self.net = net
         self.optimizer = Optimizer(net.named_params(), self.optimizer.hp,
-                                   frozen=whitened_weights(net))
+                                   frozen=fixed_params(net, self.epoch),
+                                   lr_muls=lr_multipliers(net))
         self._start_lookahead()    # from the new weights
         if state is not None:
             self.optimizer.install_state(*state)

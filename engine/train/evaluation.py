@@ -168,11 +168,11 @@ class PeriodicTest:
         return self._pending is not None
 
     def start(self, net, split, normalization, step: int, examples: int, *,
-              batch_size: int = 250, tta: str = "none") -> None:
-        """Begin one, unless one is running (then the new one is skipped). `tta` holds for
-        this evaluation: a change while it runs applies to the next."""
+              batch_size: int = 250, tta: str = "none") -> bool:
+        """Begin one, unless one is running (then the new one is skipped: False). `tta`
+        holds for this evaluation: a change while it runs applies to the next."""
         if self._pending is not None:
-            return
+            return False
         frozen = self._frozen
         if frozen is None or frozen.dtype != net.dtype or frozen.spec != net.spec:
             from engine.net import Net
@@ -183,6 +183,7 @@ class PeriodicTest:
         evaluation = Evaluation(frozen, split, normalization, batch_size=batch_size,
                                 workspace=self.workspace, tta=tta)
         self._pending = (evaluation, step, examples)
+        return True
 
     def advance(self, chunk: int) -> dict[str, Any] | None:
         """Evaluate the next chunk; the result (with the step and examples it started at)

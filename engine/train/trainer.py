@@ -28,7 +28,8 @@ from engine.train.metrics import History, Window, point_from_test
 from engine.train.options import (DEFAULT_TRAIN_BUDGET, TrainBudget, TrainError, TrainOptions,
                                   check_budget, check_net_fits)
 from engine.train.rollback import LossWatch, Rollback, all_finite
-from engine.train.whitening import whiten_first_conv, whitened_weights
+from engine.train.param_groups import fixed_params, lr_multipliers
+from engine.train.whitening import whiten_first_conv
 
 __all__ = ["Trainer", "TrainBudget", "TrainError", "TrainOptions"]
 
@@ -59,7 +60,8 @@ class Trainer(RunChanges):
         self.cost = check_budget(net.spec, hp.batch_size, budget, "net")
         self.net = net
         whiten_first_conv(net, dataset.train, self.normalization, seed=self.options.seed)
-        self.optimizer = Optimizer(net.named_params(), hp, frozen=whitened_weights(net))
+        self.optimizer = Optimizer(net.named_params(), hp, frozen=fixed_params(net, 0),
+                                   lr_muls=lr_multipliers(net))
         self._lookahead: Lookahead | None = None
         self._start_lookahead()
         self.grads = net.new_grads()
@@ -127,6 +129,8 @@ class Trainer(RunChanges):
         epoch_before = self.epoch          # before the batch: taking it may end the epoch
         x, y = next(self.batches)
         net, ctx = self.net, self.ctx
+        # Parameters may stop training after some epochs (a whitening conv's bias).
+        self.optimizer.set_frozen(fixed_params(net, epoch_before))
         # The forward pass moves batch-norm statistics: save before it.
         self._rollback.save(self._live_arrays(), (self.optimizer.t, self.optimizer.rule_t))
         Net.zero_grads(self.grads)
@@ -175,9 +179,10 @@ class Trainer(RunChanges):
         new_epoch = self.epoch != epoch_before
         if (self.options.test_every and self.step_count % self.options.test_every == 0) or (
                 not self.options.test_every and new_epoch):
-            self._test_run.start(net, self.dataset.test, self.normalization, self.step_count,
-                                 self.examples_seen, batch_size=self.cost.eval_batch,
-                                 tta=self.options.tta)
+            if self._test_run.start(net, self.dataset.test, self.normalization,
+                                    self.step_count, self.examples_seen,
+                                    batch_size=self.cost.eval_batch, tta=self.options.tta):
+                result["test_started"] = True     # the weights it scores are these
         if self._test_run.pending:
             test = self._test_run.advance(self.options.test_chunk)
             if test is not None:

@@ -16,8 +16,8 @@ the identity, but for directions with almost no variance, which eps keeps from b
 into noise. The +/- pair lets a following relu or gelu keep both signs of each direction.
 
 The weights stay as the data set them: the optimizer leaves them alone (Optimizer(frozen=...),
-see `whitened_weights`); the bias trains. (airbench94 trains that bias for its first 3 epochs
-only, then freezes it too; here it trains throughout.)
+see engine/train/param_groups.py); the bias trains, for the first "bias_epochs" epochs when
+the spec gives that key (airbench94: 3), else throughout.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from server.auth import PUBLIC
 from server.errors import ApiError
 from server.jsonenc import dumps
+from server.routes.past import past_answers
 from server.runtime import runtime
 from server.visuals import (FILTER_PATH, LAYER_PATH, MAX_DETAIL, RECENT_FRAMES, FrameDetails,
                             LayerArrays)
@@ -81,7 +82,7 @@ def frame_layer(request: Request, frame: int | None,
     latest = runtime(request).published.frame_details
     if latest is None:
         raise ApiError(404, "no_frame", "there is no frame yet: the run is still starting")
-    details = latest.find(frame)
+    details = latest.find(frame) or past_answers(request).find_details(frame)
     if details is None:
         raise ApiError(404, "frame_gone", f"frame {frame} is no longer kept (the latest "
                        f"{RECENT_FRAMES} are): the page shows a newer one in a moment",

@@ -22,6 +22,7 @@ from server.addresses import local_only
 from server.auth import PUBLIC, Role, public
 from server.errors import ApiError
 from server.jsonenc import dumps
+from server.routes.past import example_query, past_view, run_query, step_query
 from server.runtime import preset_list, runtime
 
 router = APIRouter(prefix="/api", tags=["state"])
@@ -100,21 +101,40 @@ async def get_state(request: Request, role: Role = Depends(public)):
 @router.get("/history", dependencies=[PUBLIC],
             summary="every kept POINT, marker and whole-test-set result (at most "
                     "history_points points)")
-async def get_history(request: Request):
-    history = runtime(request).published.history
-    return await encoded(request, "history").response(request, history, lambda h: {
-        "points": h[0], "markers": h[1], "tests": h[2]})
+async def get_history(request: Request, run: str | None = run_query()):
+    published = runtime(request).published
+    if run is None or run == published.active_run:
+        history = published.history
+        return await encoded(request, "history").response(request, history, lambda h: {
+            "points": h[0], "markers": h[1], "tests": h[2]})
+    history = published.run_histories.get(run)
+    if history is None:
+        raise ApiError(404, "unknown_run", f"there is no run {run!r}", field="run")
+    caches = getattr(request.app.state, "encoded", None) or {}
+    for name in [n for n in caches if n.startswith("history-")]:
+        if name[len("history-"):] not in published.run_histories:   # a deleted run's
+            del caches[name]
+    return await encoded(request, f"history-{run}").response(request, history, lambda h: {
+        "run": run, "points": h[0], "markers": h[1], "tests": h[2]})
 
 
-@router.get("/frame", dependencies=[PUBLIC], summary="the latest FRAME ({frame: null} before one)")
-async def get_frame(request: Request):
+@router.get("/frame", dependencies=[PUBLIC],
+            summary="the latest FRAME ({frame: null} before one), or a past one (`step`)")
+async def get_frame(request: Request, step: int | None = step_query("frame"),
+                    run: str | None = run_query(), example: int | None = example_query()):
+    if step is not None:
+        return await past_view(request, "frame", step, run, example)
     frame = runtime(request).published.frame
     return await encoded(request, "frame").response(
         request, frame, lambda f: f if f is not None else {"frame": None})
 
 
-@router.get("/gallery", dependencies=[PUBLIC], summary="the latest GALLERY")
-async def get_gallery(request: Request):
+@router.get("/gallery", dependencies=[PUBLIC],
+            summary="the latest GALLERY, or a past one (`step`)")
+async def get_gallery(request: Request, step: int | None = step_query("gallery"),
+                      run: str | None = run_query()):
+    if step is not None:
+        return await past_view(request, "gallery", step, run, None)
     gallery = runtime(request).published.gallery
     return await encoded(request, "gallery").response(
         request, gallery, lambda g: g if g is not None else {"step": None, "items": [],

@@ -22,6 +22,9 @@ import { Controls } from "./controls.js";
 import { Editor } from "./editor.js";
 import { labelName } from "./format.js";
 import { watchWish } from "./wishes.js";
+import { Scrubber } from "./scrubber.js";
+import { Runs } from "./runs.js";
+import { Race } from "./race.js";
 
 const $ = (id) => document.getElementById(id);
 const REFETCH_GAP_MS = 5000;  // at most one /api/history (or /api/gallery) per this
@@ -39,6 +42,8 @@ const app = {
   layerMs: null,
   frame: null,
   gallery: null,
+  pastFrame: null,    // while the scrubber looks back: the checkpoint's frame and gallery
+  pastGallery: null,
   loaded: false,
   summaryLayers() { return (this.net && this.net.summary && this.net.summary.layers) || []; },
   setStatus(status) {
@@ -54,6 +59,17 @@ const stats = new Stats($("stats"));
 const log = new Log($("log"));
 const charts = new Charts({ lossEl: $("loss-chart"), accEl: $("acc-chart"), slider: $("smoothing"), sliderOut: $("smoothing-value"), logToggle: $("log-loss") });
 const netView = new NetView($("netview"));
+const scrubber = new Scrubber($("scrubber"), {
+  onView: ({ frame, gallery }) => {
+    if (frame) { app.pastFrame = frame; renderFrame(); }
+    if (gallery) { app.pastGallery = gallery; renderGalleryNow(); }
+  },
+  onLive: () => { app.pastFrame = null; app.pastGallery = null; renderFrame(); renderGalleryNow(); },
+  onMark: (checkpoint) => { charts.setScrub(checkpoint); runs.setForkPoint(checkpoint); },
+});
+// another run became the active one: its state, history and checkpoints are another run's
+const runs = new Runs($("runs"), app, { charts, presenter, scrubber, onActiveChange: () => { scrubber.forget(); loadAll(); } });
+const race = new Race($("race"), { presenter });
 // projector mode on a wide screen shows the network as a strip (strip.css): only it is drawn
 const strip = new NetStrip($("netstrip"));
 const wideScreen = window.matchMedia("(min-width: 1001px)");
@@ -106,6 +122,8 @@ function applyState(state) {
   }
   arch.setPresets(state.presets || []);
   if (resumeOffer) resumeOffer.set(state.resumable);
+  runs.setSettings(state.settings, state.optimizers);
+  race.setSettings(state.settings);
   if (controls) {
     controls.setOptimizers(state.optimizers);
     controls.setSchedules(state.schedules);
@@ -138,13 +156,14 @@ function onMetrics(metrics) {
 }
 
 function renderFrame() {
-  const frame = app.frame;
+  const frame = app.pastFrame || app.frame;
   if (document.visibilityState === "hidden") return;  // drawn when the tab is visible again
+  const when = app.pastFrame ? " (looking back: the weights of that checkpoint)" : frame && frame.pinned ? " (chosen by the presenter)" : "";
   const example = frame && frame.example ? {
     image: frame.example.image,
     label: labelName(frame.example.label, app.classes),
     top: (frame.example.top || []).map((t) => ({ ...t, label: labelName(t.label, app.classes) })),
-    title: `Test image #${frame.example.index ?? "?"}, step ${frame.step ?? "?"}${frame.pinned ? " (chosen by the presenter)" : ""}`,
+    title: `Test image #${frame.example.index ?? "?"}, step ${frame.step ?? "?"}${when}`,
     index: frame.example.index,
     step: frame.step,
   } : null;
@@ -160,7 +179,7 @@ function renderFrame() {
 
 function renderGalleryNow() {
   if (document.visibilityState === "hidden") return;
-  renderGallery($("gallery"), app.gallery, app.classes, presenter ? showExample : null);
+  renderGallery($("gallery"), app.pastGallery || app.gallery, app.classes, presenter ? showExample : null);
 }
 
 // Gallery events leave out the test images (the same ones all run long): they come once
@@ -225,7 +244,7 @@ function loadHistory({ soon = false } = {}) {
   clearTimeout(historyTimer);
   historyTimer = null;
   historyStarted = Date.now();
-  historyFetch = api("/api/history").then((history) => charts.replace(history))
+  historyFetch = api("/api/history").then((history) => { charts.replace(history); scrubber.setLatest(charts.latestStep()); })
     .catch((err) => console.warn("history:", err.detail))
     .finally(() => { historyFetch = null; });
   return historyFetch;
@@ -246,7 +265,8 @@ async function fetchAll() {
     return;
   }
   // The frame and the gallery come on the stream once their panels are in view.
-  await loadHistory();
+  await Promise.all([loadHistory(), runs.load()]);
+  if (runs.listing) race.render(runs.listing.race, runs.listing.active);
 }
 
 const handlers = {
@@ -254,17 +274,21 @@ const handlers = {
   markers: (event) => { if (event && Array.isArray(event.markers)) charts.setMarkers(event.markers); },
   history: (event) => {
     // while a fetch is on its way, it brings what this event would
+    if (event && event.reset) scrubber.forget();
     if (!charts.merge(event) && !historyFetch) loadHistory({ soon: true });
+    scrubber.setLatest(charts.latestStep());
   },
   frame: (frame) => { if (frame && frame.layers) { app.frame = frame; renderFrame(); } },
   gallery: (gallery) => { if (gallery && gallery.items) onGallery(gallery); },
   net: (net) => { if (net && net.summary) setNet(net); },
   log: (entry) => log.add(entry),
+  runs: (event) => { if (event) { runs.apply(event, event.points); race.render(event.race, event.active); } },
   // status changes, and the settings whenever they change (a preset's training defaults,
   // another presenter tab's edit): the controls follow without asking for /api/state
   state: (state) => {
     app.setStatus(state && state.status);
     if (state && state.settings && controls) controls.setSettings(state.settings);
+    if (state && state.settings) { runs.setSettings(state.settings, app.optimizers); race.setSettings(state.settings); }
     if (state && "resumable" in state && resumeOffer) resumeOffer.set(state.resumable);
   },
 };

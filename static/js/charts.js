@@ -5,6 +5,7 @@
 // cursor is near it.
 
 import { isNum, fixed, pct, sig } from "./format.js";
+import { markerPlugin, scrubPlugin } from "./chart_marks.js";
 
 const COLORS = { loss: "#0072B2", reg: "#E69F00", train: "#0072B2", val: "#009E73", test: "#D55E00" };
 const MAX_POINTS = 4000;
@@ -47,6 +48,10 @@ export class Charts {
     this.points = [];
     this.tests = [];  // whole-test-set results, apart from the points (never thinned away)
     this.markers = [];
+    this.scrub = null;
+    this.others = [];  // the other runs: [{id, name, color, points}] (runs.js)
+    this.othersKey = "";
+    this.branches = [];  // where the shown runs forked: markers of their own
     this.smoothing = readNumber("convnet.smoothing", 0.5);
     this.logLoss = readNumber("convnet.logLoss", 0) === 1;
     slider.value = String(this.smoothing);
@@ -114,6 +119,30 @@ export class Charts {
     if (redraw) this.redraw();
   }
 
+  // The scrubber's checkpoint ({step, examples}) or null: a solid line on both charts.
+  setScrub(checkpoint) {
+    this.scrub = checkpoint && isNum(checkpoint.examples) ? checkpoint : null;
+    if (this.loss) { this.loss.redraw(false); this.acc.redraw(false); }
+  }
+
+  // The other runs, overlaid in their own colours (a new set of runs rebuilds the charts:
+  // uPlot's series are fixed when it is made).
+  setOthers(others) {
+    this.others = others;
+    const key = others.map((o) => `${o.id}:${o.name}:${o.color}:${otherAccuracy(o)}`).join("|");
+    if (key !== this.othersKey) { this.othersKey = key; this.build(); } else this.redraw();
+  }
+
+  setBranches(branches) {
+    this.branches = branches.filter((m) => m && isNum(m.examples));
+    this.redraw();
+  }
+
+  latestStep() {
+    const last = this.points[this.points.length - 1];
+    return last ? last.step : 0;
+  }
+
   data() {
     // One x axis (examples seen) for the points and the test results; a test sits where its
     // weights were taken, on a point's row or a row of its own (the other series gap there).
@@ -124,6 +153,14 @@ export class Charts {
       if (row) row.t = t;
       else rows.set(t.examples, { t });
     }
+    const theirs = this.others.map((o) => {
+      const byX = new Map();
+      for (const p of o.points) {
+        byX.set(p.examples, p);
+        if (!rows.has(p.examples)) rows.set(p.examples, {});
+      }
+      return byX;
+    });
     const xs = [...rows.keys()].sort((u, v) => u - v);
     const ordered = xs.map((x) => rows.get(x));
     const a = this.smoothing;
@@ -131,9 +168,12 @@ export class Charts {
     const tests = ordered.map((r) => (r.t && isNum(r.t.test_acc) ? r.t.test_acc : null));
     // a log scale cannot show 0 (reg loss without weight decay): leave a gap instead
     const pos = (values) => (this.logLoss ? values.map((v) => (v > 0 ? v : null)) : values);
+    const their = (byX, key) => xs.map((x) => { const p = byX.get(x); return p && isNum(p[key]) ? p[key] : null; });
     return {
-      loss: [xs, pos(ema(get("loss"), a)), pos(ema(get("reg_loss"), a))],
-      acc: [xs, ema(get("train_acc"), a), ema(get("val_acc"), a), tests],
+      loss: [xs, pos(ema(get("loss"), a)), pos(ema(get("reg_loss"), a)),
+        ...theirs.map((byX) => pos(ema(their(byX, "loss"), a)))],
+      acc: [xs, ema(get("train_acc"), a), ema(get("val_acc"), a), tests,
+        ...theirs.map((byX, i) => ema(their(byX, otherAccuracy(this.others[i])), a))],
     };
   }
 
@@ -145,7 +185,8 @@ export class Charts {
     // axis type: readable from the back of a room in projector mode (20 px at 1920x1080)
     const px = projector ? 20 : large ? 18 : 12;
     const font = `${px}px system-ui, sans-serif`;
-    const markers = () => this.markers;
+    const markers = () => (this.branches.length ? this.markers.concat(this.branches) : this.markers);
+    const scrub = () => this.scrub;
     // space: the least pixels between two ticks, so big type does not run "200k400k" together
     const xAxis = { label: "examples seen", values: (u, ticks) => ticksText(ticks), font, labelFont: font, labelSize: px + 8, size: Math.round(px * 2.4), space: px * 4.5 };
     // y axes as wide as their longest tick text (uPlot calls this with the formatted ticks),
@@ -167,13 +208,14 @@ export class Charts {
         { label: "examples", value: latest((v) => (isNum(v) ? v.toLocaleString("en-US") : "–")) },
         { label: "data loss", stroke: COLORS.loss, width, value: latest((v) => fixed(v, 4)), spanGaps: true },
         { label: "reg loss (right axis)", scale: "reg", stroke: COLORS.reg, width, value: latest((v) => fixed(v, 4)), spanGaps: true },
+        ...this.others.map((o) => ({ label: `${o.id} ${o.name}`, stroke: o.color, width: width * 0.8, value: latest((v) => fixed(v, 4)), spanGaps: true })),
       ],
       axes: [xAxis,
         yAxis("data loss", COLORS.loss, (u, ticks) => ticks.map((t) => sig(t, 3))),
         yAxis("reg loss", COLORS.reg, (u, ticks) => ticks.map((t) => sig(t, 2)), { scale: "reg", side: 1, grid: { show: false } })],
       legend: { live: true },
       cursor: { drag: { x: false, y: false }, sync: { key: "convnet-history" } },
-      plugins: [markerPlugin(markers, width, { labels: true })],
+      plugins: [markerPlugin(markers, width, { labels: true }), scrubPlugin(scrub, width)],
     }, d.loss, this.lossEl);
     this.acc = new uPlot({
       ...this.size(this.accEl),
@@ -183,13 +225,14 @@ export class Charts {
         { label: "train", stroke: COLORS.train, width, value: latest((v) => pct(v)), spanGaps: true },
         { label: "validation", stroke: COLORS.val, width, value: latest((v) => pct(v)), spanGaps: true },
         { label: "test (whole set)", stroke: COLORS.test, width, dash: [6, 4], value: latest((v) => pct(v)), spanGaps: true, points: { show: true, size: large ? 10 : 7, fill: COLORS.test } },
+        ...this.others.map((o) => ({ label: `${o.id} ${o.name} (${otherAccuracy(o) === "val_acc" ? "validation" : "train"})`, stroke: o.color, width: width * 0.8, value: latest((v) => pct(v)), spanGaps: true })),
       ],
       axes: [xAxis, yAxis("accuracy", "#333", (u, ticks) => ticks.map((t) => Math.round(100 * t) + "%")),
         // an empty right axis as wide as the loss chart's reg-loss axis: the x axes line up
         yAxis("", "#333", (u, ticks) => ticks.map(() => ""), { side: 1, grid: { show: false }, ticks: { show: false } })],
       legend: { live: true },
       cursor: { drag: { x: false, y: false }, sync: { key: "convnet-history" } },
-      plugins: [markerPlugin(markers, width)],
+      plugins: [markerPlugin(markers, width), scrubPlugin(scrub, width)],
     }, d.acc, this.accEl);
     if (projector) this.resize();  // the legends' height is known now: fit the box exactly
   }
@@ -224,6 +267,11 @@ export class Charts {
   }
 }
 
+// Another run's accuracy line: validation where it has any, else training.
+function otherAccuracy(other) {
+  return other.points.some((p) => isNum(p.val_acc)) ? "val_acc" : "train_acc";
+}
+
 // A history event's points come as columns (the keys, once) and rows (the values).
 function fromRows(columns, rows) {
   if (!Array.isArray(columns) || !Array.isArray(rows)) return [];
@@ -251,116 +299,6 @@ function ema(values, a) {
     n += 1;
     return s / (1 - a ** n);
   });
-}
-
-// A marker's text on the chart: short names, so several fit ("learning_rate 0.02" -> "lr 0.02").
-const SHORT_NAMES = [[/learning_rate/g, "lr"], [/batch_size/g, "batch"], [/l2_decay/g, "L2"],
-  [/l1_decay/g, "L1"], [/min_lr_factor/g, "lr floor"], [/total_steps/g, "length"],
-  [/warmup_steps/g, "warmup"], [/step_size/g, "every"], [/_/g, " "]];
-const LABEL_CHARS = 34;
-const MAX_LABELS = 6;     // the latest few markers carry a label; hover shows any
-const LABEL_ROWS = 3;     // staggered: a label that overlaps one row goes to the next
-const LABEL_LOOKBACK = 24;
-
-export function markerLabel(text) {
-  let out = String(text || "");
-  for (const [pattern, short] of SHORT_NAMES) out = out.replace(pattern, short);
-  return out.length > LABEL_CHARS ? `${out.slice(0, LABEL_CHARS - 1)}…` : out;
-}
-
-// The latest markers' labels, placed right of their line (left of it near the right edge),
-// each in the first of LABEL_ROWS rows where it overlaps no newer label; older ones that fit
-// nowhere are left to the hover tip.
-function placeLabels(u, pool, markers) {
-  const width = u.over.clientWidth;
-  const visible = markers.filter((m) => isNum(m.examples)).map((m) => ({ m, x: u.valToPos(m.examples, "x") }))
-    .filter(({ x }) => x >= -1 && x <= width + 1).slice(-LABEL_LOOKBACK);
-  const rows = Array.from({ length: LABEL_ROWS }, () => []);
-  let used = 0;
-  for (let i = visible.length - 1; i >= 0 && used < MAX_LABELS; i -= 1) {
-    const { m, x } = visible[i];
-    const label = pool[used];
-    label.textContent = markerLabel(m.text);
-    label.title = `step ${m.step}: ${m.text}`;
-    label.hidden = false;
-    const w = label.offsetWidth;
-    const h = label.offsetHeight;
-    // a flag on its line: the label's thick edge touches the line it names
-    let left = x + 1;
-    const flipped = left + w > width;
-    if (flipped) left = Math.max(0, x - 1 - w);
-    label.classList.toggle("left-of-line", flipped);
-    const row = rows.findIndex((taken) => taken.every(([a, b]) => left + w + 4 <= a || left >= b + 4));
-    if (row < 0) { label.hidden = true; continue; }
-    rows[row].push([left, left + w]);
-    label.style.left = `${Math.round(left)}px`;
-    label.style.top = `${row * (h + 2) + 2}px`;
-    used += 1;
-  }
-  for (let i = used; i < pool.length; i += 1) pool[i].hidden = true;
-}
-
-function markerPlugin(getMarkers, width, { labels = false } = {}) {
-  let tip = null;
-  const pool = [];
-  return {
-    hooks: {
-      init: [(u) => {
-        tip = document.createElement("div");
-        tip.className = "marker-tip";
-        tip.hidden = true;
-        u.over.append(tip);
-        if (!labels) return;
-        for (let i = 0; i < MAX_LABELS; i += 1) {
-          const label = document.createElement("div");
-          label.className = "marker-label";
-          label.hidden = true;
-          u.over.append(label);
-          pool.push(label);
-        }
-      }],
-      draw: [(u) => {
-        const { ctx } = u;
-        const { left, top, width: w, height } = u.bbox;
-        const ratio = devicePixelRatio || 1;
-        ctx.save();
-        ctx.strokeStyle = "rgba(90, 90, 110, 0.75)";
-        ctx.fillStyle = "rgba(90, 90, 110, 0.9)";
-        ctx.lineWidth = Math.max(1, width / 2) * ratio;
-        ctx.setLineDash([5 * ratio, 4 * ratio]);
-        for (const m of getMarkers()) {
-          if (!isNum(m.examples)) continue;
-          const x = Math.round(u.valToPos(m.examples, "x", true));
-          if (x < left - 1 || x > left + w + 1) continue;
-          ctx.beginPath();
-          ctx.moveTo(x, top);
-          ctx.lineTo(x, top + height);
-          ctx.stroke();
-          ctx.beginPath();  // a small flag at the top, easier to find than a thin line
-          ctx.moveTo(x - 5 * ratio, top);
-          ctx.lineTo(x + 5 * ratio, top);
-          ctx.lineTo(x, top + 7 * ratio);
-          ctx.fill();
-        }
-        ctx.restore();
-        if (labels) placeLabels(u, pool, getMarkers());
-      }],
-      setCursor: [(u) => {
-        const cx = u.cursor.left;
-        if (!tip) return;
-        if (cx === null || cx === undefined || cx < 0) { tip.hidden = true; return; }
-        const near = getMarkers().filter((m) => isNum(m.examples)
-          && Math.abs(u.valToPos(m.examples, "x") - cx) <= 6);
-        if (!near.length) { tip.hidden = true; return; }
-        tip.textContent = near.map((m) => `step ${m.step}: ${m.text}`).join("\n");
-        tip.hidden = false;
-        const x = u.valToPos(near[0].examples, "x");
-        const right = x > u.over.clientWidth / 2;
-        tip.style.left = right ? "" : `${x + 8}px`;
-        tip.style.right = right ? `${u.over.clientWidth - x + 8}px` : "";
-      }],
-    },
-  };
 }
 
 function readNumber(key, fallback) {

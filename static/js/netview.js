@@ -12,6 +12,7 @@
 import { api } from "./api.js";
 import { renderValueBars } from "./bars.js";
 import { DASH, clear, el, fixed, formula, ms, pngSrc, setText, shape } from "./format.js";
+import { openPatches } from "./patches.js";
 import { renderSlices, renderSlicesError } from "./slices.js";
 import { drawGrid, tileAt } from "./tiles.js";
 
@@ -91,6 +92,13 @@ export class NetView {
     row.figures.filters.canvas.addEventListener("click", (event) => {
       const k = tileAt(row.figures.filters.canvas, event);
       if (k !== null && row.slicesUrl) this.openSlices(row, row.filterStart + k);
+      if (k !== null && layer.type === "conv") openPatches(Number(index), row.filterStart + k);
+    });
+    // a conv's map or filter: the test patches that excite that channel most (patches.js)
+    row.figures.act.canvas.addEventListener("click", (event) => {
+      const canvas = row.figures.act.canvas;
+      const k = tileAt(canvas, event);
+      if (k !== null && layer.type === "conv") openPatches(Number(index), Number(canvas.dataset.start || 0) + k);
     });
     row.figures.filters.canvas.addEventListener("keydown", (event) => {
       if (!row.slicesUrl || (event.key !== "Enter" && event.key !== " ")) return;
@@ -115,7 +123,11 @@ export class NetView {
     row.visual = visual;
     row.slicesUrl = visual && visual.filters ? visual.filters.slices_url || null : null;
     row.figures.filters.canvas.tabIndex = row.slicesUrl ? 0 : -1;
-    row.figures.filters.fig.classList.toggle("clickable", Boolean(row.slicesUrl));
+    row.figures.filters.fig.classList.toggle("clickable", Boolean(row.slicesUrl) || row.layer.type === "conv");
+    row.figures.act.fig.classList.toggle("clickable", row.layer.type === "conv");
+    const seen = row.layer.type === "conv" ? "click one: the test patches that excite its channel most" : "";
+    row.figures.act.canvas.title = seen;
+    row.figures.filters.canvas.title = seen;
     setText(row.geometry, geometryText(visual && visual.geometry));
     row.geometry.hidden = !row.geometry.textContent;
     setInnerGeometry(row.row, visual && visual.geometry);

@@ -118,12 +118,28 @@ def test_cifar_speedrun_is_airbench94s_net_with_gelu_and_the_whitening_conv(summ
     bench = load_spec_text(resources.files("engine.bench").joinpath("nets/airbench94.json")
                            .read_bytes())
     spec = load_preset("cifar_speedrun")
-    assert [d["type"] for d in spec.layers] == [d["type"] for d in bench.layers]
-    assert [d["out_shape"] for d in spec.layers] == [d["out_shape"] for d in bench.layers]
+    # airbench94's gelu after the whitening conv and the head's scale by 1/9 (in front of the
+    # fc) change no shape and cost next to nothing; the bench net leaves them out
+    assert [d["type"] for d in spec.layers[1:4]] == ["conv", "gelu", "conv"]
+    layers = [d for i, d in enumerate(spec.layers) if d["type"] != "scale" and i != 2]
+    assert [d["type"] for d in layers] == [d["type"] for d in bench.layers]
+    assert [d["out_shape"] for d in layers] == [d["out_shape"] for d in bench.layers]
     assert spec.layers[1]["init"] == "whiten" and spec.layers[1]["filters"] == 24
+    assert spec.layers[1]["bias_epochs"] == 3
     assert spec.layers[-1]["label_smoothing"] == 0.2
-    assert summaries["cifar_speedrun"]["params"] == 1_972_802
-    assert "1,972,802" in " ".join(preset_document("cifar_speedrun")["notes"])
+    # airbench94's head: no bias, the scores times 1/9
+    assert [d["type"] for d in spec.layers[-3:]] == ["scale", "fc", "softmax"]
+    assert spec.layers[-3]["factor"] == pytest.approx(1 / 9)
+    assert spec.layers[-2]["bias"] is False
+    # airbench94's batch norms: gamma fixed at 1, biases at 64x the rate and decayed,
+    # momentum 0.6 in its convention (1 - 0.4 in ours, torch's), eps 1e-12
+    norms = [d for d in spec.layers if d["type"] == "batchnorm"]
+    assert len(norms) == 6
+    for d in norms:
+        assert (d["scale"], d["lr_mul"], d["l2_decay_mul"]) == (False, 64.0, 1.0)
+        assert (d["momentum"], d["eps"]) == (0.4, 1e-12)
+    assert summaries["cifar_speedrun"]["params"] == 1_972_792
+    assert "1,972,792" in " ".join(preset_document("cifar_speedrun")["notes"])
 
 
 def test_cifar_speedrun_settings_are_airbench94s_converted_and_fit_the_budget():
@@ -144,6 +160,7 @@ def test_cifar_speedrun_settings_are_airbench94s_converted_and_fit_the_budget():
     assert hp.lookahead == pytest.approx(0.95 ** 5, abs=1e-3)
     assert hp.lookahead_every * batch == 5 * 1024
     assert (hp.schedule, hp.min_lr_factor) == ("linear", 0.07)
+    assert hp.warmup_from == 0.2                 # airbench94's triangle starts at 0.2
     check_budget(load_preset("cifar_speedrun"), batch, DEFAULT_TRAIN_BUDGET, "net")
 
 

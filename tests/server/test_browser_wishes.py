@@ -59,7 +59,8 @@ def test_a_phone_asks_for_the_network_view_only_while_it_shows(live, browser):
     assert page.locator("#netview img[src^='data:image/png']").count() == 0
 
     page.locator("#net-panel").scroll_into_view_if_needed()
-    assert wish_of_the_page(hub, VIEWER_TOP + ",frame:10") == VIEWER_TOP + ",frame:10"
+    with_frames = VIEWER_TOP.replace(",runs", ",frame:10,runs")   # the runs panel is near
+    assert wish_of_the_page(hub, with_frames) == with_frames
     page.wait_for_function("[...document.querySelectorAll('#netview img')]"
                            ".some((img) => img.src.startsWith('data:image/png'))",
                            timeout=5000)        # the latest frame, without waiting 10 s

@@ -13,7 +13,10 @@ from tests.server.probe import wait_ready_live
 
 EXAMPLES = {"/api/summary": "/api/summary?preset=lenet5", "/static": "/static/js/app.js",
             "/api/frame/layer": "/api/frame/layer?layer=1",
-            "/api/frame/filter": "/api/frame/filter?layer=1&index=0"}
+            "/api/frame/filter": "/api/frame/filter?layer=1&index=0",
+            "/api/filters/{layer}/{channel}": "/api/filters/1/0"}
+# A paused run that has not been tested yet has no patches: the route's refusal, as a HEAD too.
+STATUS = {"/api/filters/1/0": 409}
 
 
 def get_paths(app) -> list[str]:
@@ -33,7 +36,7 @@ def test_head_answers_like_get_without_a_body_on_every_get_route(client):
             continue                                  # endless as a GET: below
         get = client.get(path, headers=presenter())
         head = client.head(path, headers=presenter())
-        assert head.status_code == get.status_code == 200, (path, head.text)
+        assert head.status_code == get.status_code == STATUS.get(path, 200), (path, head.text)
         assert head.content == b"", path
         assert head.headers["content-type"] == get.headers["content-type"], path
         if "content-length" in get.headers and path not in ("/api/state", "/api/snapshot"):

@@ -1,6 +1,7 @@
 """The soak (server/soak.py), short: a real `convnet-demo serve` through 20+ test-set
 evaluations while 150 stream clients come and go in waves, uploads are classified, the net is
-changed to another preset and back, and snapshots and a pretrained net are loaded. Its
+changed to another preset and back, snapshots and a pretrained net are loaded, the room
+scrubs back through checkpoints and the presenter forks and deletes forks. Its
 memory must not grow: every evaluation used to keep a new set of buffers (~94 MiB each for
 the convnetjs net), which this soak sees within seconds."""
 
@@ -60,4 +61,5 @@ def test_memory_stays_flat_through_twenty_evaluations_and_a_rooms_mix(tmp_path, 
     answered = {what for (what, status) in result.answers if status == 200}
     assert {"PUT /api/net", "PUT /api/snapshot", "POST /api/snapshot", "POST /api/pretrained",
             "PATCH /api/params", "PUT /api/example", "classify",
-            "stream subscription"} <= answered, result.answers
+            "stream subscription", "GET /api/frame?step", "GET /api/gallery?step",
+            "POST /api/fork", "PUT /api/runs/active"} <= answered, result.answers

@@ -63,7 +63,7 @@ def test_classify_draws_its_saliency_map_from_that_gradient():
     inspector = Inspector(dataset)
     image = dataset.test.take(np.array([3]))[0]
     result = inspector.classify(trainer, image)
-    x = inspector._inputs(trainer, image[None])
+    x = inspector.inputs(trainer, image[None])
     ctx = inspector._context_for(trainer.net)
     _, caches, _ = trainer.net.forward(x, ctx)
     best = int(np.argmax([result["probs"][c] for c in dataset.class_names]))

@@ -230,3 +230,32 @@ def test_lrn_has_no_params_and_checks_shape(rng):
     assert layer.params == {} and layer.buffers == {}
     with pytest.raises(ValueError, match=r"\(N, 3, 2, 2\)"):
         layer.forward(np.zeros((1, 3, 2, 3), np.float32), Context())
+
+
+# --- batch norm options (airbench94's): fixed scale, learning-rate and decay multipliers -----
+
+def test_batchnorm_options_default_to_a_learned_scale_without_decay(rng):
+    layer = batchnorm((3, 2, 2), np.float64, rng)
+    assert layer.fixed == frozenset() and layer.lr_mul == {}
+    assert layer.decay == {"gamma": (0.0, 0.0), "beta": (0.0, 0.0)}
+
+
+def test_batchnorm_without_scale_keeps_gamma_one_and_computes_the_same(rng):
+    shape = (3, 2, 2)
+    d = {"type": "batchnorm", "eps": 1e-12, "momentum": 0.4, "scale": False, "lr_mul": 64.0,
+         "l2_decay_mul": 1.0, "in_shape": shape, "out_shape": shape}
+    layer = BatchNormLayer(d)
+    layer.init(rng, np.float64)
+    plain = batchnorm(shape, np.float64, rng, eps=1e-12, momentum=0.4)
+    assert layer.fixed == frozenset({"gamma"})
+    assert layer.lr_mul == {"gamma": 64.0, "beta": 64.0}
+    assert layer.decay == {"gamma": (0.0, 1.0), "beta": (0.0, 1.0)}
+    np.testing.assert_array_equal(layer.params["gamma"], np.ones(3))
+    x = rng.standard_normal((5,) + shape)
+    out, _ = layer.forward(x, Context(training=True, workspace=Workspace()))
+    ref, _ = plain.forward(x, Context(training=True, workspace=Workspace()))
+    np.testing.assert_array_equal(out, ref)
+    # the NumPy reference: (x - mean) / sqrt(var + 1e-12) per channel, no scale
+    mean = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), keepdims=True)
+    np.testing.assert_allclose(out, (x - mean) / np.sqrt(var + 1e-12), atol=1e-12)

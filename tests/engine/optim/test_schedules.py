@@ -37,6 +37,17 @@ def test_warmup_alone_ramps_linearly_from_the_first_step():
     assert got == [0.25, 0.5, 1.0, 1.0, 1.0, 1.0]
 
 
+def test_warmup_from_starts_the_ramp_there_as_airbench94s_triangle():
+    # airbench94: 0.2 at step 0, 1 at 23% of the run, then linear to 0.07 at its end
+    got = lrs([0, 4, 9, 10, 55, 100], learning_rate=2.0, warmup_steps=10, warmup_from=0.2,
+              schedule="linear", total_steps=100, min_lr_factor=0.07)
+    assert got == pytest.approx([2.0 * (0.2 + 0.8 * 0.1), 2.0 * (0.2 + 0.8 * 0.5), 2.0, 2.0,
+                                 2.0 * (0.07 + 0.93 * 0.5), 2.0 * 0.07])
+    # 0, the default, is the plain ramp, to the last bit
+    assert lrs([0, 2], learning_rate=0.3, warmup_steps=7, warmup_from=0.0) == \
+        [0.3 * 1 / 7, 0.3 * 3 / 7]
+
+
 def test_warmup_then_step():
     got = lrs([0, 4, 5, 14, 15], learning_rate=2.0, warmup_steps=5, schedule="step",
               step_size=10, gamma=0.1)
