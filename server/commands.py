@@ -341,17 +341,27 @@ class Handlers(StartUp, RunCommands, RaceCommands):
                                "(learning rate 0); type a learning rate (it is used from the "
                                "next step) or restart the schedule, and resume to train on")
 
+    def do_predict(self, positions: list[int]) -> dict:
+        """The active net's answers for test images (the route checked the positions):
+        {"step", "probs": [[p per class] per image], "classes"}."""
+        probs = self.inspector.predict_test(self.trainer, positions)
+        return {"step": self.trainer.step_count, "probs": probs.tolist(),
+                "classes": list(self.inspector.classes)}
+
     def do_classify(self, payload: tuple) -> dict:
         image, top = payload
         return self.inspector.classify(self.trainer, image, top)
 
     def do_view(self, payload: tuple) -> dict:
-        """A frame or gallery of the checkpoint of `run` nearest to `step` (worker.submit_view;
-        the route checked the run and step against what was published)."""
-        kind, run, step, position = payload
-        checkpoint = self.past.checkpoints.nearest(run, step)
-        if checkpoint is None:
-            raise ApiError(404, "no_checkpoints", f"run {run} has no checkpoints (any more)",
-                           field="run")
+        """A frame or gallery of a checkpoint of `run` (worker.submit_view; the route picked
+        the checkpoint nearest the step asked for from what was published)."""
+        kind, run, checkpoint_id, position = payload
+        checkpoint = self.past.checkpoints.by_id(run, checkpoint_id)
+        if checkpoint is None:      # thinned, or the run was reset since the route looked
+            raise ApiError(404, "checkpoint_gone", "that checkpoint is no longer kept (the "
+                           "run thinned its checkpoints or started over): ask again",
+                           field="step")
+        # the run's own trainer: its normalisation (a race run may have another net)
+        trainer = self.runs[run].trainer if run in self.runs else self.trainer
         return {"checkpoint": checkpoint.describe(),
-                **self.past.view(self.trainer, self.inspector, kind, checkpoint, position)}
+                **self.past.view(trainer, self.inspector, kind, checkpoint, position)}

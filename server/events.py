@@ -28,7 +28,8 @@ from typing import Any
 
 from server.jsonenc import dumps, sanitize
 
-KINDS = ("state", "net", "log", "markers", "history", "metrics", "frame", "gallery", "runs")
+KINDS = ("state", "net", "log", "markers", "history", "metrics", "frame", "gallery", "runs",
+         "poll", "leaderboard")
 ALL_KINDS = {kind: 0.0 for kind in KINDS}          # a stream that names none: every event
 FLOAT_DIGITS = 5
 MAX_INTERVAL_S = 3600.0

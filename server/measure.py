@@ -43,8 +43,8 @@ import httpx
 TOKEN = "measure-token-0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent
 # What static/js/wishes.js asks for (tests/server/test_browser_wishes.py checks they agree).
-VIEWER_TOP = "state,net,log,markers,history,metrics:0.5,runs"
-VIEWER_ALL = "state,net,log,markers,history,metrics:0.5,frame:10,gallery,runs"
+VIEWER_TOP = "state,net,log,markers,history,metrics:0.5,runs,poll"
+VIEWER_ALL = "state,net,log,markers,history,metrics:0.5,frame:10,gallery,runs,poll,leaderboard"
 ROOM = 300                                  # viewers a lecture hall holds
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 

@@ -226,8 +226,6 @@ class RaceCommands:
             self.publish_runs()
             return
         scored = [e for e in race.entries.values() if e.final is not None]
-        race.running = False
-        race.status = "finished"
         if scored:
             # ties (a small test set) go to the lower test loss
             best = max(scored, key=lambda e: (e.final["accuracy"],
@@ -236,6 +234,17 @@ class RaceCommands:
             race.winner = best.run
             self.w.log("info", f"race over: {best.run} ({best.name}) wins with "
                                f"{100 * best.final['accuracy']:.2f}% test accuracy")
+        self.end_race("finished")
+
+    def end_race(self, status: str) -> None:
+        """The race is over (finished, or stopped by the presenter): every run but the
+        active one parked, the active one paused until the presenter resumes a run."""
+        race = self.race
+        race.running = False
+        race.status = status
+        for e in race.entries.values():
+            if e.status in ("racing", "testing"):
+                e.status = "stopped"
         for run in self.runs.values():
             if run is not self.active:
                 self.park(run)
@@ -248,17 +257,6 @@ class RaceCommands:
         race = self.race
         if race is None or not race.running:
             raise ApiError(409, "no_race", "no race is running")
-        race.running = False
-        race.status = "stopped"
-        for e in race.entries.values():
-            if e.status in ("racing", "testing"):
-                e.status = "stopped"
-        for run in self.runs.values():
-            if run is not self.active:
-                self.park(run)
-        self.trainer.pause()
-        self.presenter_paused = True
-        self.publish_all()
-        self.publish_runs()
+        self.end_race("stopped")
         self.w.log("info", "race stopped")
         return {"race": race.describe(self.runs)}

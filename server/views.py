@@ -149,6 +149,14 @@ class Inspector:
                     "confusion": test["confusion"], "classes": test["classes"],
                     "step": test["step"]}}
 
+    def predict_test(self, trainer, positions: list[int]) -> np.ndarray:
+        """The net's class probabilities (float64, (len(positions), classes)) for test
+        images, in evaluation mode in this Inspector's own buffers."""
+        index = np.asarray(positions, dtype=np.int64)
+        x = self.inputs(trainer, self.dataset.test.take(index))
+        out = trainer.net.predict(x, self._context_for(trainer.net))
+        return out.reshape(len(index), -1).astype(np.float64)
+
     # --- uploads --------------------------------------------------------------------------
     def classify(self, trainer, image: np.ndarray, top: int = 3) -> dict[str, Any]:
         """image: uint8 (H, W, 3) at the net's input size. Top-k, all probabilities, layer

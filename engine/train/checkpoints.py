@@ -20,6 +20,7 @@ they are taken: a reader in another thread may hold a Checkpoint while the worke
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ SPACING = 1.05
 TEST_WEIGHT = 4.0
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MAX_COUNT = 2000
+_ids = itertools.count(1)
 
 
 @dataclass(eq=False)
@@ -45,13 +47,14 @@ class Checkpoint:
     spec: Any = None                     # the NetSpec these arrays fit
     schedule_t: int = 0                  # the learning-rate schedule's clock (optimizer.t)
     schedule_start: int = 0              # the step that schedule counts from
+    id: int = field(default_factory=lambda: next(_ids))   # unique in this process
 
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self.params) + sum(a.nbytes for a in self.buffers)
 
     def describe(self) -> dict[str, Any]:
-        return {"step": self.step, "examples": self.examples,
+        return {"id": self.id, "step": self.step, "examples": self.examples,
                 "seconds": round(self.seconds, 3),
                 "test_acc": None if self.test is None else self.test["accuracy"]}
 
@@ -150,6 +153,9 @@ class Checkpoints:
 
     def find(self, run: str, step: int) -> Checkpoint | None:
         return next((c for c in self.list(run) if c.step == step), None)
+
+    def by_id(self, run: str, checkpoint_id: int) -> Checkpoint | None:
+        return next((c for c in self.list(run) if c.id == checkpoint_id), None)
 
     def runs(self) -> list[str]:
         return list(self._runs)

@@ -35,7 +35,8 @@ RUN_PATTERN = r"^r[0-9]{1,6}$"
 
 
 class PastAnswers:
-    """JSON bytes of past views by (run, kind, checkpoint step, image), each made once."""
+    """JSON bytes of past views by (run, kind, checkpoint id, image), each made once (a
+    checkpoint never changes; a run that starts over has new ones, with new ids)."""
 
     def __init__(self) -> None:
         self.done: OrderedDict[tuple, bytes] = OrderedDict()
@@ -73,10 +74,6 @@ class PastAnswers:
 
     def find_details(self, frame_id: int | None):
         return None if frame_id is None else self.details.get(frame_id)
-
-    def forget_run(self, run: str) -> None:
-        for key in [k for k in self.done if k[0] == run]:
-            self.done_bytes -= len(self.done.pop(key))
 
 
 def past_answers(request: Request) -> PastAnswers:
@@ -127,7 +124,7 @@ async def past_view(request: Request, kind: str, step: int, run: str | None,
         raise ApiError(404, "unknown_step", f"run {run} is at step {now:,}: there is no step "
                        f"{step:,} to look back at (its checkpoints go from step "
                        f"{kept[0]['step']:,} to {kept[-1]['step']:,})", field="step")
-    nearest = checkpoint_answer(kept, step)["step"]
+    nearest = checkpoint_answer(kept, step)["id"]
     position = None
     if kind == "frame":
         if example is None:

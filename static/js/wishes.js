@@ -7,7 +7,8 @@
 // server/measure.py measures the same two wishes (VIEWER_TOP, VIEWER_ALL); the browser tests
 // check that this page asks for exactly those.
 
-const ORDER = ["state", "net", "log", "markers", "history", "metrics", "frame", "gallery", "runs"];
+const ORDER = ["state", "net", "log", "markers", "history", "metrics", "frame", "gallery", "runs",
+  "poll", "leaderboard"];
 // A viewer's network view: a new picture every 10 s is live enough; the presenter (on the
 // projector, explaining it) gets every frame.
 const VIEWER_FRAME_S = 10;
@@ -15,7 +16,8 @@ const VIEWER_FRAME_S = 10;
 // presenter's); every 5 s while only the status pill shows them.
 const VIEWER_METRICS_S = 0.5;
 const BACKGROUND_METRICS_S = 5;
-const PANELS = ["stats-panel", "charts-panel", "runs-panel", "net-panel", "gallery-panel", "controls-panel"];
+const PANELS = ["stats-panel", "charts-panel", "runs-panel", "net-panel", "gallery-panel",
+  "controls-panel", "challenge-panel"];
 const MARGIN_PX = 200;  // subscribe a little before a panel scrolls in
 
 export function wishText(rates) {
@@ -32,6 +34,8 @@ export function wishFor({ shown, presenter, hidden }) {
   if (shown.has("gallery-panel")) rates.gallery = 0;
   // the other runs' points (overlaid on the charts) and the race's table
   if (shown.has("charts-panel") || shown.has("runs-panel")) rates.runs = 0;
+  rates.poll = 0;  // a question the presenter opens shows at once, wherever the page is
+  if (shown.has("challenge-panel")) rates.leaderboard = 0;
   return wishText(rates);
 }
 

@@ -95,6 +95,6 @@ def test_the_presenter_takes_every_frame_of_the_network_view_it_shows(live, brow
     page.goto(f"{base}/?token={TOKEN}")
     page.wait_for_selector("#controls-panel")
     page.locator("#net-panel").scroll_into_view_if_needed()
-    wish = wish_of_the_page(hub, "state,net,log,markers,history,metrics,frame")
-    assert wish == "state,net,log,markers,history,metrics,frame"
+    wish = wish_of_the_page(hub, "state,net,log,markers,history,metrics,frame,poll")
+    assert wish == "state,net,log,markers,history,metrics,frame,poll"
     context.close()

@@ -101,11 +101,13 @@ def test_wide_3x3_stride_1_convs_run_as_winograd(n, in_shape, filters, stride, p
 def test_a_winograd_batch_runs_in_groups_with_the_results_of_one(monkeypatch, rng):
     # Scratch for a few images at a time (the group bound), the results as if in one go.
     import engine.layers.conv as conv_layer
+    # float32, as training runs (a float64 Winograd build would cost the boundscheck run a
+    # cold compile of its own); only the sums over images change order between groups
     layer = ConvLayer(conv_def((64, 5, 5), 64, 3, 3, pad_y=1, pad_x=1))
-    layer.init(rng, np.float64)
+    layer.init(rng, np.float32)
     layer.params["b"][:] = rng.standard_normal(64)
-    x = rng.standard_normal((9, 64, 5, 5))
-    dout = rng.standard_normal((9, 64, 5, 5))
+    x = rng.standard_normal((9, 64, 5, 5)).astype(np.float32)
+    dout = rng.standard_normal((9, 64, 5, 5)).astype(np.float32)
     assert layer.uses_winograd(9)
     whole = run(layer, x, dout)
     monkeypatch.setattr(conv_layer, "WINOGRAD_GROUP_BYTES", 1)
@@ -117,7 +119,7 @@ def test_a_winograd_batch_runs_in_groups_with_the_results_of_one(monkeypatch, rn
     grouped = run(layer, x, dout)
     for a, b in zip(whole[:2] + (whole[2]["w"], whole[2]["b"]),
                     grouped[:2] + (grouped[2]["w"], grouped[2]["b"])):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-4 * np.abs(a).max())
 
 
 @pytest.mark.parametrize("bias", [True, False])

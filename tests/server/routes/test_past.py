@@ -39,7 +39,7 @@ def test_a_run_keeps_a_checkpoint_at_the_start_and_at_every_early_step(client):
     kept = checkpoints(client)
     assert [c["step"] for c in kept][-4:] == [start, start + 1, start + 2, start + 3]
     for c in kept:
-        assert set(c) == {"step", "examples", "seconds", "test_acc"}
+        assert set(c) == {"id", "step", "examples", "seconds", "test_acc"}
         assert c["examples"] == 4 * c["step"]          # batch size 4, from a fresh run
     assert client.get("/api/checkpoints").json()["run"] == "r1"
 
@@ -159,3 +159,17 @@ def test_checkpoint_weights_are_copies(client):
     net = handlers.trainer.net
     for (_, live, _), kept in zip(net.named_params(), first.params):
         assert not np.shares_memory(live, kept)
+
+
+def test_a_run_that_starts_over_is_never_shown_an_old_checkpoints_view(fresh_client):
+    with ready(fresh_client) as client:
+        steps(client, 3)
+        before = client.get("/api/frame", params={"step": 2, "example": 0}).json()
+        client.post("/api/control", json={"action": "reset"}, headers=presenter())
+        client.post("/api/control", json={"action": "pause"}, headers=presenter())
+        client.patch("/api/params", json={"learning_rate": 0.5}, headers=presenter())
+        steps(client, 3 - checkpoints(client)[-1]["step"])
+        after = client.get("/api/frame", params={"step": 2, "example": 0}).json()
+        assert after["step"] == 2
+        assert after["checkpoint"]["id"] != before["checkpoint"]["id"]
+        assert after["layers"][1]["filters"]["grid"] != before["layers"][1]["filters"]["grid"]
