@@ -20,8 +20,8 @@ from server.errors import install_error_handlers
 from server.hosts import allowed_hosts
 from server.jsonenc import SafeJSONResponse
 from server.middleware import HeadAsGet, TrustedHosts
-from server.routes import (classify, control, filters, net, page, past, patches, runs,
-                           snapshot, state, stream)
+from server.routes import (challenge, classify, control, explorer, filters, net, page, past,
+                           patches, polls, runs, snapshot, state, stream)
 from server.runtime import Runtime, package_version
 from server.settings import Settings
 from server.static_files import CompressedStaticFiles
@@ -70,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TrustedHosts, allowed_hosts=allowed_hosts(settings))
     app.add_middleware(HeadAsGet)
     for module in (page, state, stream, classify, net, control, snapshot, filters, past,
-                   patches, runs):
+                   patches, runs, explorer, challenge, polls):
         app.include_router(module.router)
     static = asset_dir("static")
     if static is not None:

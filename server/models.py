@@ -19,7 +19,10 @@ from engine.optim import OPTIMIZERS, SCHEDULES
 from engine.optim.hyperparams import MAX_BATCH_SIZE, MAX_STEPS
 from engine.presets import PRESETS
 from engine.formats.pretrained import DEFAULT_PRETRAINED, PRETRAINED
+from server.challenge import ID_PATTERN as CHALLENGE_ID_PATTERN
 from server.commands import ACTIONS
+from server.questions import KINDS as POLL_KINDS, LAYER_KINDS as POLL_LAYER_KINDS
+from server.questions import MAX_OPTION_CHARS, MAX_OPTIONS, MAX_QUESTION_CHARS, MIN_OPTIONS
 
 # GET /api/history answers every kept point: this bounds its size (about 200 bytes a point).
 MAX_HISTORY_POINTS = 5000
@@ -174,16 +177,88 @@ class RaceBody(Body):
     seconds: Annotated[float, Field(gt=0, le=86_400)] = 60.0
 
 
+class ChallengeBody(Body):
+    """An answer to an image of GET /api/challenge (server/challenge.py)."""
+
+    id: Annotated[str, Field(pattern=CHALLENGE_ID_PATTERN, description="the image's id")]
+    label: Annotated[str, Field(min_length=1, max_length=100, description="a class name")]
+    nickname: Annotated[str, Field(max_length=100, description="shown on the leaderboard; "
+                                   "checked by server.challenge.clean_nickname")] | None = None
+
+
+POLL_LAYER_INDEX = r"^[0-9]{1,4}(\.(layers|shortcut|branches\.[0-9]{1,3})\.[0-9]{1,4}){0,8}$"
+OptionText = Annotated[str, Field(min_length=1, max_length=MAX_OPTION_CHARS)]
+
+
+def _invalid(field: str, message: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid_question", f"{field}: {message}", {"field": field})
+
+
+class PollBody(Body):
+    """A question to ask. Layer kinds name a layer by the calculator table's index (an
+    integer, or "5.layers.0" inside a block); predict may name a test image (default: one
+    at random); custom brings its text, 2-6 options and, if it has one, the right option."""
+
+    kind: Literal[POLL_KINDS]  # type: ignore[valid-type]
+    layer: Annotated[int, Field(ge=0, le=9999)] | Annotated[
+        str, Field(pattern=POLL_LAYER_INDEX, max_length=80)] | None = None
+    index: Annotated[int, Field(ge=0, description="predict: a test image's position")] | None = None
+    question: Annotated[str, Field(min_length=1, max_length=MAX_QUESTION_CHARS)] | None = None
+    options: Annotated[list[OptionText], Field(min_length=MIN_OPTIONS,
+                                               max_length=MAX_OPTIONS)] | None = None
+    answer: Annotated[int, Field(ge=0, le=MAX_OPTIONS - 1)] | None = None
+
+    @model_validator(mode="after")
+    def _fits_the_kind(self) -> PollBody:
+        sent = self.model_fields_set - {"kind"}
+        allowed = ({"layer"} if self.kind in POLL_LAYER_KINDS
+                   else {"index"} if self.kind == "predict"
+                   else {"question", "options", "answer"})
+        for name in sorted(sent - allowed):
+            raise _invalid(name, f"a {self.kind} question takes no {name}")
+        if self.kind in POLL_LAYER_KINDS and self.layer is None:
+            raise _invalid("layer", f"a {self.kind} question needs the layer it asks about")
+        if self.kind == "custom":
+            if self.question is None or not self.question.strip():
+                raise _invalid("question", "type the question")
+            if self.options is None:
+                raise _invalid("options", f"give {MIN_OPTIONS}-{MAX_OPTIONS} options")
+            texts = [o.strip() for o in self.options]
+            for i, text in enumerate(texts):
+                if not text:
+                    raise _invalid(f"options.{i}", "an option cannot be blank")
+                if text in texts[:i]:
+                    raise _invalid(f"options.{i}", f"the same option twice: {text!r}")
+            if self.answer is not None and self.answer >= len(texts):
+                raise _invalid("answer", f"the right option must be 0..{len(texts) - 1}")
+        return self
+
+
+class AnswerBody(Body):
+    """An answer to the open live question (server/routes/polls.py)."""
+
+    option: Annotated[int, Field(ge=0, le=99, description="the option's position")]
+    poll: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}$",
+                               description="the question's id (refused once another "
+                                           "question replaced it)")] | None = None
+
+
 # The code a refusal of each field carries (the page shows `detail` next to `field`).
 FIELD_CODES = {"action": "invalid_action", "index": "invalid_example",
+               **{name: "invalid_conv" for name in ("w", "h", "f", "s", "p", "c_in", "c_out")},
                "step": "invalid_step", "run": "invalid_run", "runs": "invalid_race",
                "equal": "invalid_race", "steps": "invalid_race", "seconds": "invalid_race",
                "preset": "unknown_preset", "name": "unknown_pretrained",
                "spec": "invalid_spec",
+               "id": "invalid_challenge", "label": "invalid_label", "nickname": "invalid_nickname",
+               **{name: "invalid_question" for name in ("kind", "layer", "question", "options",
+                                                        "answer")},
+               "option": "invalid_answer", "poll": "invalid_answer",
                **{name: "invalid_setting" for name in ParamsBody.model_fields}}
 
 # Every field name of every body, for locating an error in a nested body (server/errors.py).
 BODY_FIELDS = frozenset(name for model in (ControlBody, ExampleBody, ParamsBody, NetBody,
                                            PretrainedBody, ForkBody, ActiveRunBody,
-                                           RaceRunBody, RaceBody)
+                                           RaceRunBody, RaceBody, ChallengeBody, PollBody,
+                                           AnswerBody)
                         for name in model.model_fields)

@@ -115,6 +115,11 @@ class RaceCommands:
             raise ApiError(409, "race_running", f"a race is running: stop it (DELETE "
                            f"/api/race) to {what}")
 
+    def pause_race(self) -> None:
+        """A race goes on while the presenter has not paused it: pause it (a step failed)."""
+        if self.race is not None and self.race.running:
+            self.presenter_paused = True
+
     def wants_to_train(self) -> bool:
         if self.race is not None and self.race.running:
             return not self.presenter_paused

@@ -75,6 +75,13 @@ class Settings:
     patch_images: int = 1000
     patch_share: float = 0.05
     ping_every_s: float = 15.0
+    # live questions (server/polls.py): a browser's answers per client address (a token
+    # bucket: per second, burst; raise them when the room reaches the server through one NAT
+    # address), the poll event's pace however many answer, and the browsers one question counts
+    poll_answer_rate: float = 2.0
+    poll_answer_burst: int = 10
+    poll_publish_every_s: float = 1.0
+    poll_max_answers: int = 5000
     # what the page costs the room's Wi-Fi (server/app.py, server/events.py)
     gzip_min_bytes: int = 1024             # smaller responses go as they are
     gzip_level: int = 6                    # zlib's 1 (fastest) .. 9 (smallest)
@@ -102,6 +109,20 @@ class Settings:
     unlimited_clients: tuple[str, ...] = ("127.0.0.1", "::1")  # no per-client caps: this
     #                                        machine (presenter's browser, server.measure)
     guard_log_every_s: float = 10.0        # refusals and drops: one log line per interval
+    # beat the network (server/challenge.py): images handed out and not yet answered expire
+    # after challenge_ttl_s; at most challenge_open ids are kept in all (oldest forgotten
+    # first; 300 viewers x challenge_per_viewer fit), challenge_per_viewer unanswered ones
+    # per browser (its oldest forgotten); GET and POST /api/challenge together at most
+    # challenge_rate per second per address in bursts of challenge_burst (a player answers
+    # about once a second; then 429)
+    challenge_ttl_s: float = 600.0
+    challenge_open: int = 4096
+    challenge_per_viewer: int = 4
+    challenge_rate: float = 4.0
+    challenge_burst: int = 16
+    leaderboard_players: int = 2000        # browsers' scores kept (least recently active dropped)
+    leaderboard_top: int = 10              # nicknames the leaderboard shows
+    leaderboard_every_s: float = 0.5       # at most one leaderboard event per interval
     # tests and embedding: a ready Dataset object instead of opening `data`
     dataset: Any = field(default=None, compare=False, repr=False)
 
@@ -118,11 +139,15 @@ class Settings:
                      "max_tracked_addresses", "keep_snapshots", "max_spec_layers",
                      "max_connections", "max_connections_per_client",
                      "max_uploads_per_client", "max_train_bytes", "max_step_flops",
-                     "checkpoint_mb", "max_runs"):
+                     "checkpoint_mb", "max_runs", "poll_answer_burst", "poll_max_answers",
+                     "challenge_open", "challenge_per_viewer", "challenge_burst",
+                     "leaderboard_players"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("header_timeout_s", "body_grace_s", "body_min_rate",
-                     "write_stall_timeout_s", "keep_alive_s", "guard_log_every_s"):
+                     "write_stall_timeout_s", "keep_alive_s", "guard_log_every_s",
+                     "poll_answer_rate", "poll_publish_every_s", "challenge_ttl_s",
+                     "challenge_rate", "leaderboard_every_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
         if not 0 <= self.patch_images <= MAX_PATCH_IMAGES:

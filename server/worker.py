@@ -160,6 +160,7 @@ class Worker:
                 except Exception as exc:    # a bug: keep serving, paused, and say so
                     logger.exception("a training step failed")
                     self.trainer.pause()
+                    self.handlers.pause_race()
                     self.set_status("paused")
                     self.log("error", f"training paused: a step failed ({exc})")
         finally:

@@ -49,6 +49,21 @@ def _fitting_pads(size: int, f: int, pad: int, stride: int, max_pad: int) -> lis
     return sorted(sorted(fits, key=lambda p: (abs(p - pad), p))[:2])
 
 
+def stride_fixes(size: int, f: int, pad: int, stride: int, *, pool: bool) -> dict:
+    """What fits where (size - f + 2*pad) % stride != 0 (f at most the padded size): the
+    strides, the paddings with this stride and the input sizes that make the output an
+    integer, the value it has now, and how many padded rows/columns flooring would drop.
+    check_axis words exactly these; the page's convolution explorer shows them."""
+    n = size - f + 2 * pad
+    remainder = n % stride
+    max_pad = f // 2 if pool else f - 1
+    sizes = [s for s in (size - remainder, size + stride - remainder)
+             if s + 2 * pad >= f and s >= 1]
+    return {"value": _fmt_ratio(n + stride, stride), "strides": _fitting_strides(n, stride),
+            "pads": _fitting_pads(size, f, pad, stride, max_pad), "sizes": sizes,
+            "dropped": remainder}
+
+
 def _or_list(items) -> str:
     items = [str(i) for i in items]
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
@@ -75,15 +90,12 @@ def check_axis(size: int, f: int, pad: int, stride: int, rounding: str, *, axis:
     remainder = n % stride
     if remainder == 0 or rounding == "floor":
         return None
-    value = _fmt_ratio(n + stride, stride)
-    parts = [f"({size} - {f} + 2*{pad})/{stride} + 1 = {value} is not an integer"]
-    parts.append("strides that fit: " + ", ".join(map(str, _fitting_strides(n, stride))))
-    pads = _fitting_pads(size, f, pad, stride, max_pad)
-    if pads:
-        parts.append(f"or pad {_or_list(pads)} with stride {stride}")
-    smaller, larger = size - remainder, size + stride - remainder
-    sizes = [s for s in (smaller, larger) if s + 2 * pad >= f and s >= 1]
-    parts.append(f"or an input {extent} of {_or_list(sizes)}")
+    fixes = stride_fixes(size, f, pad, stride, pool=pool)
+    parts = [f"({size} - {f} + 2*{pad})/{stride} + 1 = {fixes['value']} is not an integer"]
+    parts.append("strides that fit: " + ", ".join(map(str, fixes["strides"])))
+    if fixes["pads"]:
+        parts.append(f"or pad {_or_list(fixes['pads'])} with stride {stride}")
+    parts.append(f"or an input {extent} of {_or_list(fixes['sizes'])}")
     plural = "s" if remainder > 1 else ""
     parts.append(f'or "rounding": "floor" to drop the last {remainder} {line}{plural} of the '
                  "padded input, as PyTorch does")

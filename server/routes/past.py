@@ -113,7 +113,19 @@ async def get_checkpoints(request: Request, run: str | None = run_query()):
 
 async def past_view(request: Request, kind: str, step: int, run: str | None,
                     example: int | None) -> Response:
-    """The frame or gallery of the checkpoint nearest `step` of `run`, as JSON bytes."""
+    """The frame or gallery of the checkpoint nearest `step` of `run`, as JSON bytes. A
+    checkpoint thinned away between the published list and the worker's turn is looked up
+    once more in the newer list."""
+    try:
+        return await _past_view(request, kind, step, run, example)
+    except ApiError as exc:
+        if exc.code != "checkpoint_gone":
+            raise
+    return await _past_view(request, kind, step, run, example)
+
+
+async def _past_view(request: Request, kind: str, step: int, run: str | None,
+                     example: int | None) -> Response:
     rt = runtime(request)
     run, kept = kept_checkpoints(request, run)
     if not kept:

@@ -25,6 +25,9 @@ import { watchWish } from "./wishes.js";
 import { Scrubber } from "./scrubber.js";
 import { Runs } from "./runs.js";
 import { Race } from "./race.js";
+import { Explorer } from "./explorer.js";
+import { Challenge } from "./challenge.js";
+import { Polls } from "./poll.js";
 
 const $ = (id) => document.getElementById(id);
 const REFETCH_GAP_MS = 5000;  // at most one /api/history (or /api/gallery) per this
@@ -75,10 +78,13 @@ const strip = new NetStrip($("netstrip"));
 const wideScreen = window.matchMedia("(min-width: 1001px)");
 const stripShown = () => document.documentElement.classList.contains("projector") && wideScreen.matches;
 const upload = new Upload($("upload"), app);
+const challenge = new Challenge($("challenge"), { presenter });
 const controls = presenter && $("controls") ? new Controls($("controls"), app) : null;
 const arch = presenter ? new Editor($("arch"), app) : new ArchViewer($("arch"), app);
 const resumeOffer = presenter && $("resume-offer") ? new ResumeOffer($("resume-offer"), () => loadAll()) : null;
 const notice = $("notice");
+const polls = new Polls(presenter ? $("poll-form") : null, app, { presenter });
+new Explorer($("explorer"));  // arithmetic only: no state, no stream events
 
 setupHeader(() => { charts.build(); renderFrame(); });
 wideScreen.addEventListener("change", () => renderFrame());
@@ -138,6 +144,7 @@ function applyState(state) {
 
 function setNet(net) {
   app.net = net;
+  polls.setNet(net);
   arch.setNet(net);
   renderFrame();
   upload.render();  // an earlier upload's pictures belong to the previous net: say so
@@ -283,6 +290,8 @@ const handlers = {
   net: (net) => { if (net && net.summary) setNet(net); },
   log: (entry) => log.add(entry),
   runs: (event) => { if (event) { runs.apply(event, event.points); race.render(event.race, event.active); } },
+  leaderboard: (board) => challenge.setBoard(board),
+  poll: (poll) => polls.show(poll),
   // status changes, and the settings whenever they change (a preset's training defaults,
   // another presenter tab's edit): the controls follow without asking for /api/state
   state: (state) => {
@@ -320,4 +329,5 @@ const stream = new Stream("/api/stream", Object.keys(handlers), {
 renderGallery($("gallery"), null, []);
 if ($("unpin")) $("unpin").addEventListener("click", () => showExample(null));
 loadAll();
+polls.load();
 stream.start();

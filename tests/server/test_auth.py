@@ -16,10 +16,12 @@ COOKIE = f"{COOKIE_PREFIX}_80"  # TestClient talks to http://testserver, port 80
 PRESENTER_ROUTES = [("PUT", "/api/net"), ("POST", "/api/net/check"), ("POST", "/api/control"),
                     ("PATCH", "/api/params"), ("POST", "/api/snapshot"),
                     ("GET", "/api/snapshot"), ("PUT", "/api/snapshot"),
-                    ("POST", "/api/pretrained"), ("PUT", "/api/example")]
+                    ("POST", "/api/pretrained"), ("PUT", "/api/example"),
+                    ("POST", "/api/poll"), ("DELETE", "/api/poll")]
 PUBLIC_ROUTES = [("GET", "/"), ("GET", "/api/state"), ("GET", "/api/history"),
                  ("GET", "/api/frame"), ("GET", "/api/gallery"), ("GET", "/api/summary"),
-                 ("GET", "/api/stream"), ("POST", "/api/classify"), ("POST", "/login")]
+                 ("GET", "/api/stream"), ("POST", "/api/classify"), ("POST", "/login"),
+                 ("GET", "/api/poll"), ("POST", "/api/poll/answer")]
 WRONG = "wrong-token-wrong-token"
 
 

@@ -14,7 +14,8 @@ from tests.server.probe import wait_ready_live
 EXAMPLES = {"/api/summary": "/api/summary?preset=lenet5", "/static": "/static/js/app.js",
             "/api/frame/layer": "/api/frame/layer?layer=1",
             "/api/frame/filter": "/api/frame/filter?layer=1&index=0",
-            "/api/filters/{layer}/{channel}": "/api/filters/1/0"}
+            "/api/filters/{layer}/{channel}": "/api/filters/1/0",
+            "/api/conv": "/api/conv?w=7&f=3&s=2"}
 # A paused run that has not been tested yet has no patches: the route's refusal, as a HEAD too.
 STATUS = {"/api/filters/1/0": 409}
 
