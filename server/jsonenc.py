@@ -8,13 +8,17 @@ than a silent one in every browser).
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from fastapi import Request, Response
 from fastapi.responses import JSONResponse
+
+GZIP_FROM_BYTES = 64 * 1024    # smaller answers are left to the app's compression middleware
 
 
 def sanitize(value: Any) -> Any:
@@ -46,3 +50,20 @@ class SafeJSONResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return dumps(content).encode("utf-8")
+
+
+def encode_once(value: Any, gzip_from: int = GZIP_FROM_BYTES) -> tuple[bytes, bytes | None]:
+    """The JSON bytes of an answer many requests get, and (from `gzip_from` bytes) their
+    gzip, both made once: the compression middleware would compress it again per request."""
+    data = dumps(value).encode()
+    return data, gzip.compress(data, 6) if len(data) >= gzip_from else None
+
+
+def encoded_response(request: Request, encoded: tuple[bytes, bytes | None]) -> Response:
+    """An answer from encode_once: gzipped where the client takes it (the middleware leaves
+    a response that has its Content-Encoding alone)."""
+    data, gzipped = encoded
+    if gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(gzipped, media_type="application/json",
+                        headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    return Response(data, media_type="application/json", headers={"Vary": "Accept-Encoding"})

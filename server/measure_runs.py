@@ -5,8 +5,10 @@
 Starts `convnet-demo serve` in a subprocess (as server/measure.py does) and reports, in one
 run, the active run's training images/s:
 - alone (no one scrubbing), before and after the rest (the machine's load drifts);
-- while N viewers scrub: each, like the page, asks for the frame and the gallery of a random
-  checkpoint, one request of each at a time, as fast as answers come;
+- while N viewers scrub, two ways: as hands use the page's scrubber (drags across a few
+  neighbouring checkpoints, a frame at a time, the test set when the handle rests, then a few
+  seconds looking), and the worst case (a random checkpoint's frame and gallery, again as
+  soon as both are answered);
 and, for a race of 4 runs for equal time, each racer's own images/s (its steps' images over
 its steps' seconds, the server's figure) against the single run's: the race's cost per run.
 Memory: the checkpoints' bytes and count (GET /api/checkpoints, the server's own figure in
@@ -36,22 +38,38 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-async def scrubber(base: str, n: int, stop: asyncio.Event, served: list) -> None:
+async def timed(http: httpx.AsyncClient, path: str, step: int, served: list) -> bool:
+    started = time.monotonic()
+    answer = await http.get(path, params={"step": step})
+    if answer.status_code == 200:
+        served.append(time.monotonic() - started)
+    return answer.status_code == 200
+
+
+async def scrubber(base: str, n: int, stop: asyncio.Event, served: list, drag: bool) -> None:
+    """One viewer. drag: as a hand uses the page's scrubber: a drag across a few
+    neighbouring checkpoints (one frame request at a time, at most 10 a second), the test set
+    once the handle rests, then 3-5 s looking at it. Not drag: the worst case, a random
+    checkpoint's frame and gallery together, again as soon as both are answered."""
     transport = httpx.AsyncHTTPTransport(local_address=client_address(n))
+    rng = random.Random(n)
     async with httpx.AsyncClient(base_url=base, timeout=60, transport=transport) as http:
-        steps: list[int] = []
+        steps = [c["step"] for c in (await http.get("/api/checkpoints")).json()["checkpoints"]]
         while not stop.is_set():
-            if not steps or random.random() < 0.05:
-                listing = (await http.get("/api/checkpoints")).json()
-                steps = [c["step"] for c in listing["checkpoints"]]
-            step = random.choice(steps)
-            started = time.monotonic()
-            answers = await asyncio.gather(http.get("/api/frame", params={"step": step}),
-                                           http.get("/api/gallery", params={"step": step}))
-            if all(a.status_code == 200 for a in answers):
-                served.append(time.monotonic() - started)
-            else:
-                await asyncio.sleep(0.5)
+            at = rng.randrange(len(steps))
+            if not drag:
+                answers = await asyncio.gather(timed(http, "/api/frame", steps[at], served),
+                                               timed(http, "/api/gallery", steps[at], served))
+                if not all(answers):
+                    await asyncio.sleep(0.5)
+                continue
+            for _ in range(rng.randint(3, 12)):
+                at = max(0, min(len(steps) - 1, at + rng.choice((-2, -1, 1, 2))))
+                moved = time.monotonic()
+                await timed(http, "/api/frame", steps[at], served)
+                await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - moved)))
+            await timed(http, "/api/gallery", steps[at], served)
+            await asyncio.sleep(rng.uniform(3, 5))
 
 
 async def measure(args, base: str, pid: int) -> None:
@@ -67,18 +85,21 @@ async def measure(args, base: str, pid: int) -> None:
         own = (await http.get("/api/state")).json()["metrics"]["images_per_s"]
         print(f"training alone:                       {alone:8.1f} images/s "
               f"(its steps alone: {own:.1f})", flush=True)
-        stop, served = asyncio.Event(), []
-        tasks = [asyncio.create_task(scrubber(base, n, stop, served))
-                 for n in range(args.viewers)]
-        await asyncio.sleep(2)
-        scrubbed = await images_per_second(http, args.seconds)
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        served.sort()
-        p95 = served[int(0.95 * (len(served) - 1))] if served else float("nan")
-        print(f"training, {args.viewers} viewers scrubbing:      {scrubbed:8.1f} images/s "
-              f"({100 * (scrubbed / alone - 1):+.1f}%); {len(served)} frame+gallery pairs "
-              f"answered, p95 {1000 * p95:.0f} ms", flush=True)
+        for drag, how in ((True, "dragging as a hand does"), (False, "hammering (worst case)")):
+            stop, served = asyncio.Event(), []
+            tasks = [asyncio.create_task(scrubber(base, n, stop, served, drag))
+                     for n in range(args.viewers)]
+            await asyncio.sleep(2)
+            scrubbed = await images_per_second(http, args.seconds)
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            served.sort()
+            p50, p95 = ((served[len(served) // 2], served[int(0.95 * (len(served) - 1))])
+                        if served else (float("nan"), float("nan")))
+            print(f"training, {args.viewers} viewers scrubbing, {how}: {scrubbed:8.1f} "
+                  f"images/s ({100 * (scrubbed / alone - 1):+.1f}%); {len(served)} views "
+                  f"answered, p50 {1000 * p50:.0f} ms, p95 {1000 * p95:.0f} ms", flush=True)
+            await asyncio.sleep(2)
         again = await images_per_second(http, args.seconds)
         print(f"training alone (again):               {again:8.1f} images/s", flush=True)
         listing = (await http.get("/api/checkpoints")).json()["checkpoints"]

@@ -105,10 +105,11 @@ def checkpoint_answer(kept: tuple[dict, ...], step: int) -> dict[str, Any]:
     return min(kept, key=lambda c: (abs(c["step"] - step), c["step"]))
 
 
-def example_position(frame: dict | None, inspector_positions: list[int]) -> int:
-    """The test image a past frame shows when the request names none: the one the live frame
-    shows (so scrubbing changes the weights, not the picture)."""
-    if frame is not None:
-        return int(frame["example"]["index"])
+def example_position(pinned: int | None, inspector_positions: list[int]) -> int:
+    """The test image a past frame shows when the request names none: the one the presenter
+    pinned, else always the same one (the first of the live frames' images), so scrubbing
+    changes the weights, not the picture, and a room scrubbing asks for the same few views
+    (the live frame's own image changes every frame)."""
+    if pinned is not None:
+        return int(pinned)
     return int(inspector_positions[0]) if inspector_positions else 0
-

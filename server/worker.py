@@ -30,7 +30,7 @@ READY = ("training", "paused", "diverged")
 # Views of the past (frames and galleries of checkpoints) take at most this share of the
 # worker's time while it trains: after a view that took t seconds, the next waits 19 t.
 VIEW_SHARE = 0.05
-MAX_VIEWS_WAITING = 32
+MAX_VIEWS_WAITING = 64
 
 
 @dataclass

@@ -7,7 +7,8 @@ A past view is made by the worker between steps within its share of time for vie
 drawn to JSON here, in a thread. Each answer is made once however many viewers ask for it at
 once, and kept (at most MAX_ANSWERS, MAX_ANSWER_BYTES together): a room scrubbing the same
 run asks for the same few hundred checkpoints. A requested step is answered by the nearest
-checkpoint, and the answer says which (`step`, and the checkpoint's figures).
+checkpoint, and the answer says which (`step`, and the checkpoint's figures). Each is
+gzipped once too: the compression middleware would do it again for every request.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 
 from server.auth import PUBLIC
 from server.errors import ApiError
-from server.jsonenc import dumps
+from server.jsonenc import encode_once, encoded_response
 from server.past import checkpoint_answer, example_position
 from server.runtime import runtime
 
@@ -39,12 +40,14 @@ class PastAnswers:
     checkpoint never changes; a run that starts over has new ones, with new ids)."""
 
     def __init__(self) -> None:
-        self.done: OrderedDict[tuple, bytes] = OrderedDict()
+        self.done: OrderedDict[tuple, tuple[bytes, bytes | None]] = OrderedDict()
         self.done_bytes = 0
         self.making: dict[tuple, asyncio.Future] = {}
         self.details: OrderedDict[int, object] = OrderedDict()   # frame id -> FrameDetails
 
-    async def get(self, key: tuple, make: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def get(self, key: tuple, make: Callable[[], Awaitable[tuple]]
+                  ) -> tuple[bytes, bytes | None]:
+        """(JSON bytes, their gzip or None) of the view `key`, made by `make` once."""
         if key in self.done:
             self.done.move_to_end(key)
             return self.done[key]
@@ -60,12 +63,12 @@ class PastAnswers:
         self.making.pop(key, None)
         if done.cancelled() or done.exception() is not None:
             return
-        data = done.result()
-        self.done[key] = data
-        self.done_bytes += len(data)
+        encoded = done.result()
+        self.done[key] = encoded
+        self.done_bytes += _size(encoded)
         while len(self.done) > MAX_ANSWERS or self.done_bytes > MAX_ANSWER_BYTES:
             _, old = self.done.popitem(last=False)
-            self.done_bytes -= len(old)
+            self.done_bytes -= _size(old)
 
     def keep_details(self, details) -> None:
         self.details[details.id] = details
@@ -74,6 +77,10 @@ class PastAnswers:
 
     def find_details(self, frame_id: int | None):
         return None if frame_id is None else self.details.get(frame_id)
+
+
+def _size(encoded: tuple[bytes, bytes | None]) -> int:
+    return len(encoded[0]) + len(encoded[1] or b"")
 
 
 def past_answers(request: Request) -> PastAnswers:
@@ -141,7 +148,7 @@ async def _past_view(request: Request, kind: str, step: int, run: str | None,
     if kind == "frame":
         if example is None:
             inspector = getattr(rt.worker.handlers, "inspector", None)
-            example = example_position(rt.published.frame,
+            example = example_position(inspector.pinned if inspector else None,
                                        inspector.frame_positions if inspector else [])
         images = len(rt.worker.handlers.inspector.dataset.test)
         if not 0 <= example < images:
@@ -150,25 +157,26 @@ async def _past_view(request: Request, kind: str, step: int, run: str | None,
         position = example
     answers = past_answers(request)
 
-    async def make() -> bytes:
+    async def make() -> tuple[bytes, bytes | None]:
         view = await asyncio.wrap_future(
             rt.worker.submit_view("view", (kind, run, nearest, position)))
-        return await run_in_threadpool(_encode, answers, kind, run, view)
+        return await run_in_threadpool(_encode, answers, kind, run, view,
+                                       rt.settings.gzip_min_bytes)
 
-    data = await answers.get((run, kind, nearest, position), make)
-    return Response(data, media_type="application/json")
+    return encoded_response(request, await answers.get((run, kind, nearest, position), make))
 
 
-def _encode(answers: PastAnswers, kind: str, run: str, view: dict) -> bytes:
+def _encode(answers: PastAnswers, kind: str, run: str, view: dict,
+            gzip_from: int) -> tuple[bytes, bytes | None]:
     checkpoint = view["checkpoint"]
     head = {"run": run, "step": checkpoint["step"], "checkpoint": checkpoint}
     if kind == "gallery":
         gallery = {k: v for k, v in view.items() if k != "checkpoint"}
-        return dumps({**gallery, **head}).encode()
+        return encode_once({**gallery, **head}, gzip_from)
     details = view["details"]
     answers.keep_details(details)
-    return dumps({**head, "pinned": False, "example": view["example"],
-                  "layers": details.visuals()}).encode()
+    return encode_once({**head, "pinned": False, "example": view["example"],
+                        "layers": details.visuals()}, gzip_from)
 
 
 def example_query():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import gzip
 from typing import Any, Callable
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -21,13 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from server.addresses import local_only
 from server.auth import PUBLIC, Role, public
 from server.errors import ApiError
-from server.jsonenc import dumps
+from server.jsonenc import dumps, encode_once, encoded_response
 from server.routes.past import example_query, past_view, run_query, step_query
 from server.runtime import preset_list, runtime
 
 router = APIRouter(prefix="/api", tags=["state"])
 
-GZIP_FROM_BYTES = 64 * 1024    # smaller answers are left to the app's compression middleware
 
 
 class EncodedOnce:
@@ -51,16 +49,11 @@ class EncodedOnce:
 
     async def response(self, request: Request, value: Any,
                        shape: Callable[[Any], Any] = lambda v: v) -> Response:
-        data, gzipped = await self.get(value, shape)
-        if gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
-            return Response(gzipped, media_type="application/json",
-                            headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
-        return Response(data, media_type="application/json", headers={"Vary": "Accept-Encoding"})
+        return encoded_response(request, await self.get(value, shape))
 
 
 def _encode(value: Any, shape: Callable[[Any], Any]) -> tuple[bytes, bytes | None]:
-    data = dumps(shape(value)).encode()
-    return data, gzip.compress(data, 6) if len(data) >= GZIP_FROM_BYTES else None
+    return encode_once(shape(value))
 
 
 def encoded(request: Request, name: str) -> EncodedOnce:

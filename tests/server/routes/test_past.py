@@ -54,8 +54,11 @@ def test_a_past_frame_shows_the_weights_of_its_checkpoint_and_changes_nothing(cl
     past = first.json()
     assert past["step"] == kept[0]["step"] and past["run"] == "r1"
     assert past["checkpoint"] == kept[0]
-    # the same test image as the live frame, so only the weights differ
-    assert past["example"]["index"] == live["example"]["index"]
+    # one test image for every checkpoint (the live frames' first), so only the weights differ
+    assert past["example"]["index"] == client.app.state.runtime.worker.handlers.inspector \
+        .frame_positions[0]
+    assert client.get("/api/frame", params={"step": kept[-1]["step"]}).json()[
+        "example"]["index"] == past["example"]["index"]
     assert [layer["type"] for layer in past["layers"]] == [
         layer["type"] for layer in live["layers"]]
     latest = client.get("/api/frame", params={"step": kept[-1]["step"]}).json()

@@ -69,8 +69,9 @@ def test_history_frame_and_gallery_after_some_steps(client):
 
 def test_each_published_value_is_encoded_once_for_every_client(client, monkeypatch):
     encodings = []
-    real = state_route.dumps
-    monkeypatch.setattr(state_route, "dumps", lambda value: encodings.append(1) or real(value))
+    real = state_route.encode_once
+    monkeypatch.setattr(state_route, "encode_once",
+                        lambda value: encodings.append(1) or real(value))
     client.post("/api/control", json={"action": "step"}, headers=presenter())  # new versions
     for path in ("/api/history", "/api/frame", "/api/gallery"):
         before = len(encodings)
