@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from server.errors import ApiError
 from server.runs import MAX_NAME, last_metrics
 
@@ -131,9 +129,7 @@ class RaceCommands:
         return [{"name": name, "params": params} for name, params in DEFAULT_RACE]
 
     def do_race(self, payload: tuple) -> dict:
-        from engine.net import Net
         from engine.train.options import TrainError, check_budget
-        from engine.train.trainer import Trainer
         entries, equal, target = payload
         entries = self.race_entries(entries)
         if self.race is not None and self.race.running:
@@ -161,13 +157,8 @@ class RaceCommands:
                            "runs or smaller batches", field="runs")
         trainers = []
         for i, (name, spec, params) in enumerate(plans):
-            net = Net(spec, dtype=source.net.dtype,
-                      rng=np.random.default_rng(source.options.seed))
             try:
-                trainer = Trainer(net, source.dataset, source.optimizer.hp, source.options,
-                                  normalization=source.normalization
-                                  if spec == source.net.spec else None,
-                                  budget=source.budget)
+                trainer = self.new_trainer(source, spec)
                 if params:
                     trainer.apply(params)
             except ValueError as exc:      # the engine refusing the settings or the net
@@ -175,16 +166,14 @@ class RaceCommands:
                 raise ApiError(422, "invalid_setting", f"runs[{i}]: {exc}",
                                field=f"runs.{i}.params" + (f".{field}" if field else "")
                                ) from None
-            trainers.append((name[:MAX_NAME], trainer))
+            trainers.append((name[:MAX_NAME], trainer, params))
         # Everything is checked: from here on nothing refuses.
         race_entries = []
-        for name, trainer in trainers:
+        for name, trainer, params in trainers:
             run = self.add_run(trainer, name, self.net_name if trainer.net.spec ==
-                               source.net.spec else None, params={})
+                               source.net.spec else None, params=params)
             self.past.take(run.id, trainer)
             race_entries.append(Entry(run.id, run.name, 0))
-        for (name, params), entry in zip(((p[0], p[2]) for p in plans), race_entries):
-            self.runs[entry.run].params = params
         self.race = Race(race_entries, equal, target)
         self.presenter_paused = False
         first = self.runs[race_entries[0].run]

@@ -193,19 +193,17 @@ class RunCommands:
                            f"{one / 2**20:,.1f} MB each) and the bound is {bound / 2**20:,.0f} "
                            "MB (serve --checkpoint-mb): delete a run first", field=field)
 
-    def new_trainer(self, source, seed_net=None):
-        """A Trainer with `source`'s settings, normalisation and budget, on a new net of the
-        same spec (seed_net: a net whose weights to start from)."""
+    def new_trainer(self, source, spec=None):
+        """A Trainer with `source`'s settings and budget on fresh weights of `spec` (default:
+        source's net; the same seed, so the same spec gets the same initial weights), with
+        source's normalisation where the spec is the same."""
         from engine.net import Net
         from engine.train.trainer import Trainer
-        net = Net(source.net.spec, dtype=source.net.dtype,
-                  rng=np.random.default_rng(source.options.seed))
-        trainer = Trainer(net, source.dataset, source.optimizer.hp, source.options,
-                          normalization=source.normalization, budget=source.budget)
-        if seed_net is not None:
-            trainer.net.copy_weights_from(seed_net)
-        trainer.pause()            # until it is made active (and the active run trained)
-        return trainer
+        spec = spec or source.net.spec
+        net = Net(spec, dtype=source.net.dtype, rng=np.random.default_rng(source.options.seed))
+        return Trainer(net, source.dataset, source.optimizer.hp, source.options,
+                       normalization=source.normalization if spec == source.net.spec else None,
+                       budget=source.budget)
 
     def do_fork(self, payload: tuple) -> dict:
         step, params, source_id = payload
@@ -220,6 +218,7 @@ class RunCommands:
         self.check_room_for_runs(1, "step")
         keep_training = not self.trainer.paused
         trainer = self.new_trainer(source.trainer)
+        trainer.pause()            # until it is made active (and the active run trained)
         trainer.continue_from(checkpoint, checkpoint.test)
         if params:
             with engine_refusals_as("invalid_setting"):
