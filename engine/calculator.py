@@ -234,6 +234,11 @@ def _flat(rows: list[dict]):
         yield from _flat(row.get("children", []))
 
 
+def flat_rows(summary: dict) -> dict[str, dict]:
+    """Every row of the table, blocks' inner layers too, by index ("5", "5.layers.0")."""
+    return {row["index"]: row for row in _flat(summary.get("layers", []))}
+
+
 def render_summary(summary: dict) -> str:
     """The summary as an aligned text table with totals, both memory figures and notes."""
     header = ("layer", "type", "output HxWxC", "params", "formula", "FLOPs", "activations",

@@ -1,4 +1,5 @@
-"""What each filter sees: for every channel of every top-level conv layer, the test images
+"""What each filter sees: for every channel of every conv layer (those inside residual and
+concat blocks too, named by their summary-table index such as "5.layers.0"), the test images
 that excite it most, as the lecture's ZFNet case study shows them: each one cut to the part of
 the image that channel sees at its strongest position (its receptive field).
 
@@ -67,13 +68,19 @@ class Window:
         return y0, x0, max(0, y1 - y0), max(0, x1 - x0)
 
 
-def _offset(d: dict, row: dict, start: tuple[int, int],
-            jump: tuple[int, int]) -> tuple[int, int]:
+def _visit(d: dict, row: dict, start: tuple[int, int], jump: tuple[int, int],
+           windows: dict) -> tuple[int, int]:
     """The top-left input pixel that output (0, 0) of layer `d` sees, given its input's
-    (`start`, `jump`); `row` is the layer's summary row (a block's has its children's)."""
+    (`start`, `jump`); `row` is the layer's summary row (a block's has its children's). Each
+    conv met on the way, `d` itself or one inside a block, gets its Window in `windows`,
+    under its summary-table index ("3", "5.layers.0")."""
     t = d["type"]
     if t in ("conv", "pool"):                   # window (0, 0) starts `pad` inputs before
-        return start[0] - d["pad_y"] * jump[0], start[1] - d["pad_x"] * jump[1]
+        out = start[0] - d["pad_y"] * jump[0], start[1] - d["pad_x"] * jump[1]
+        if t == "conv":
+            (h, w), (jy, jx) = row["receptive_field"], row["jump"]
+            windows[row["index"]] = Window(out[0], out[1], h, w, jy, jx)
+        return out
     chains = children(d)
     if not chains:                              # fc, global pooling: from input (0, 0)
         return start
@@ -83,7 +90,7 @@ def _offset(d: dict, row: dict, start: tuple[int, int],
         offset, chain_jump, field = start, jump, None
         for child in chain:
             child_row = next(kids)
-            offset = _offset(child, child_row, offset, chain_jump)
+            offset = _visit(child, child_row, offset, chain_jump, windows)
             chain_jump, field = tuple(child_row["jump"]), child_row["receptive_field"]
         ends.append((field, offset))
     # The calculator's block field is the largest chain's, axis by axis: that chain's start.
@@ -94,18 +101,27 @@ def _offset(d: dict, row: dict, start: tuple[int, int],
     return picked[0], picked[1]
 
 
-def layer_windows(spec) -> dict[int, Window]:
-    """{top-level conv layer index: its Window}, from the calculator's summary."""
+def layer_windows(spec) -> dict[str, Window]:
+    """{conv layer index as in the summary table ("3"; "5.layers.0" inside a block): its
+    Window}, from the calculator's summary."""
     rows = summarize(spec)["layers"]
     start, jump = (0, 0), (1, 1)
-    windows = {}
-    for i, (d, row) in enumerate(zip(spec.layers, rows)):
-        start = _offset(d, row, start, jump)
+    windows: dict[str, Window] = {}
+    for d, row in zip(spec.layers, rows):
+        start = _visit(d, row, start, jump, windows)
         jump = tuple(row["jump"])
-        if d["type"] == "conv":
-            (h, w), (jy, jx) = row["receptive_field"], row["jump"]
-            windows[i] = Window(start[0], start[1], h, w, jy, jx)
     return windows
+
+
+def conv_layers(net: Net) -> dict[str, object]:
+    """{summary-table index: layer} of every conv, top-level or inside a block."""
+    convs = {}
+    for i, layer in enumerate(net.layers):
+        inner = layer.walk(f"{i}.") if hasattr(layer, "walk") else ()
+        for index, child in [(str(i), layer), *inner]:
+            if child.type == "conv":
+                convs[index] = child
+    return convs
 
 
 def sample_positions(total: int, limit: int) -> np.ndarray:
@@ -159,8 +175,8 @@ class PatchResult:
     spec_json: list               # the net's spec, as the NET view gives it
     split: object                 # the test split the image indices are positions of
     images_scanned: int
-    windows: dict                 # {conv layer index: Window}
-    top: dict                     # {conv layer index: TopK}
+    windows: dict                 # {conv index as in the summary table ("5.layers.0"): Window}
+    top: dict                     # {the same index: TopK}
 
 
 class PatchCollector:
@@ -178,6 +194,7 @@ class PatchCollector:
         self._followed = (None, None)          # (trainer.net, trainer.last_test)
         self._due = False                      # a newer test result waits for a scan
         self._job = None
+        self._convs: dict = {}                 # {summary-table index: conv layer of _net}
         self._credit = 0.0
         self._last_end: float | None = None
 
@@ -215,12 +232,13 @@ class PatchCollector:
         self._net.copy_weights_from(source)
         split = trainer.dataset.test
         positions = sample_positions(len(split), self.limit)
-        conv = [i for i, layer in enumerate(self._net.layers) if layer.type == "conv"]
+        self._convs = conv_layers(self._net)
         test = trainer.last_test
         self._job = {"split": split, "positions": positions, "done": 0,
                      "normalization": trainer.normalization, "step": trainer.step_count,
                      "test_step": test.get("step") if isinstance(test, dict) else None,
-                     "top": {i: TopK(self._net.layers[i].out_shape[0]) for i in conv}}
+                     "top": {index: TopK(layer.out_shape[0])
+                             for index, layer in self._convs.items()}}
         self.scanning = {"step": trainer.step_count, "test_step": self._job["test_step"],
                          "done": 0, "of": len(positions)}
 
@@ -256,11 +274,13 @@ class PatchCollector:
             net = self._net
             x = preprocess(job["split"].take(positions), job["normalization"]).astype(
                 net.dtype, copy=False)
+            ctx = Context(training=False, workspace=self._workspace, inner_outputs={})
             with np.errstate(all="ignore"):     # a diverging net's NaN: counted as -inf
-                _, _, outputs = net.forward(x, Context(training=False,
-                                                       workspace=self._workspace))
-                for i, top in job["top"].items():
-                    top.add(outputs[i], positions)
+                _, _, outputs = net.forward(x, ctx)
+                for index, top in job["top"].items():
+                    act = (outputs[int(index)] if index.isdigit() else
+                           ctx.inner_outputs[id(self._convs[index])])
+                    top.add(act, positions)
             job["done"] += len(positions)
             self.scanning = {**self.scanning, "done": job["done"]}
         if job["done"] >= len(job["positions"]):

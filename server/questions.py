@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from engine.calculator import LECTURE_ACTIVATIONS
+from engine.calculator import LECTURE_ACTIVATIONS, flat_rows
 from engine.spec.windows import check_axis
 
 KINDS = ("output_size", "params", "stride_fits", "memory", "predict", "custom")
@@ -54,16 +54,6 @@ class Question:
 
 
 # --- the net: rows of the calculator's table and the normalised layers, by index ----------
-def flat_rows(summary: dict) -> dict[str, dict]:
-    rows: dict[str, dict] = {}
-    todo = list(summary.get("layers", []))
-    while todo:
-        row = todo.pop(0)
-        rows[row["index"]] = row
-        todo[:0] = row.get("children", [])
-    return rows
-
-
 def flat_layers(spec) -> dict[str, dict]:
     """The spec's normalised layers by the calculator's index ("5", "5.layers.0", ...)."""
     out: dict[str, dict] = {}

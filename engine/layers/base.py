@@ -122,6 +122,9 @@ class Context:
     # False when nobody reads dL/d(net input) (training does not; saliency maps do): the
     # net's first weighted layer then skips computing it, its largest backward product.
     input_grad: bool = True
+    # When a dict, blocks record each inner layer's output under id(layer) (the patch
+    # collector reads the convs inside residual and concat blocks from it).
+    inner_outputs: dict | None = None
 
 
 def checked_batch(layer: Layer, x: np.ndarray, shape: tuple[int, ...], what: str,

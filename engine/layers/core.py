@@ -94,9 +94,12 @@ class _Block(Layer):
     @staticmethod
     def _chain_forward(layers: list[Layer], x, ctx):
         caches = []
+        record = ctx.inner_outputs
         for layer in layers:
             x, cache = layer.forward(x, ctx)
             caches.append(cache)
+            if record is not None:
+                record[id(layer)] = x
         return x, caches
 
     @staticmethod

@@ -2,8 +2,8 @@
 each cut to the channel's receptive field at its strongest position (server/patches.py finds
 them in the worker after each test evaluation).
 
-`layer` is a top-level layer index, as in the summary table and the network view (a conv
-inside a residual block or a concat is not covered: the block's index is refused). A window
+`layer` is a conv's index as in the summary table and the network view: a top-level index
+("3") or the path of a conv inside a residual block or a concat ("5.layers.0"). A window
 that reaches past the image edge (padding; deep layers see more than the image) is CLIPPED to
 the image: `box` says which pixels a patch is ([top, left, height, width] in the test image),
 `field` how large the full window is. Patches are raw pixels (not normalised), enlarged with
@@ -16,9 +16,12 @@ kept in a bounded cache (server/routes/filters.py's Answers).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 from fastapi import APIRouter, Path, Request, Response
 
+from engine.calculator import flat_rows
 from server.auth import PUBLIC
 from server.errors import ApiError
 from server.patches import PATCH_PIXELS, PatchResult
@@ -29,6 +32,8 @@ from server.visuals import data_url
 router = APIRouter(prefix="/api", tags=["frame"])
 
 MAX_NUMBER = 1_000_000       # larger than any layer count or channel count
+MAX_INDEX = 200              # characters of a layer index: far more than any net's nesting
+LAYER_INDEX = re.compile(r"\d{1,7}(\.[a-z]{1,16}(\.\d{1,7}){1,2})*")
 
 
 def answers(request: Request) -> Answers:
@@ -44,7 +49,7 @@ def enlarged(pixels: np.ndarray) -> np.ndarray:
     return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
 
 
-def patches_answer(result: PatchResult, layer: int, channel: int) -> dict:
+def patches_answer(result: PatchResult, layer: str, channel: int) -> dict:
     """The JSON of one channel's patches (thread pool: NumPy and Pillow only)."""
     top, window = result.top[layer], result.windows[layer]
     images = top.images[channel]
@@ -59,7 +64,8 @@ def patches_answer(result: PatchResult, layer: int, channel: int) -> dict:
         patches.append({"image": data_url(enlarged(picture[y0:y0 + h, x0:x0 + w])),
                         "index": int(index), "value": float(value),
                         "position": [int(y), int(x)], "box": [y0, x0, h, w]})
-    return {"step": result.step, "test_step": result.test_step, "layer": layer,
+    return {"step": result.step, "test_step": result.test_step,
+            "layer": int(layer) if layer.isdigit() else layer,
             "channel": channel, "channels": int(top.values.shape[0]),
             "field": [window.height, window.width], "edge": "clipped",
             "images_scanned": result.images_scanned, "patches": patches}
@@ -90,21 +96,30 @@ def not_computed(request: Request, collector) -> ApiError:
             summary="the test images that excite one conv channel most, each cut to its "
                     "receptive field (found after each test evaluation)")
 async def get_patches(request: Request,
-                      layer: int = Path(ge=0, le=MAX_NUMBER,
-                                        description="top-level layer index (summary table)"),
+                      layer: str = Path(max_length=MAX_INDEX,
+                                        description='a conv\'s index as in the summary table: '
+                                                    '"3", or "5.layers.0" inside a block'),
                       channel: int = Path(ge=0, le=MAX_NUMBER, description="the channel")):
     rt = runtime(request)
     if rt.worker is None:
         raise ApiError(503, "not_ready", "the server is starting", headers={"Retry-After": "1"})
+    if not LAYER_INDEX.fullmatch(layer):
+        raise ApiError(422, "bad_layer", "layer must be an index from the summary table: a "
+                       'number ("3"), or a path inside a block ("5.layers.0")', field="layer")
+    layer = layer if "." in layer else str(int(layer))        # "03" is layer 3
     rt.worker.check_ready()
     net = rt.published.net
-    rows = net["summary"]["layers"]
-    if layer >= len(rows):
-        raise ApiError(404, "no_layer", f"the net has layers 0..{len(rows) - 1}; there is no "
-                       f"layer {layer}", field="layer")
-    row = rows[layer]
+    top_level = net["summary"]["layers"]
+    row = flat_rows(net["summary"]).get(layer)
+    if row is None:
+        raise ApiError(404, "no_layer", (
+            f"there is no layer {layer} in this net: the summary table lists the layers inside "
+            "each block by their index" if "." in layer else
+            f"the net has layers 0..{len(top_level) - 1}; there is no layer {layer}"),
+            field="layer")
     if row["type"] != "conv":
-        inside = " (the convs inside a block are not covered)" if row.get("children") else ""
+        inside = (" (open the block's inner layers: the convs inside it have theirs)"
+                  if row.get("children") else "")
         raise ApiError(422, "not_conv", f"layer {layer} is a {row['type']} layer: only conv "
                        f"layers have channels whose patches are found{inside}", field="layer")
     channels = row["out_shape"][2]

@@ -92,13 +92,13 @@ export class NetView {
     row.figures.filters.canvas.addEventListener("click", (event) => {
       const k = tileAt(row.figures.filters.canvas, event);
       if (k !== null && row.slicesUrl) this.openSlices(row, row.filterStart + k);
-      if (k !== null && layer.type === "conv") openPatches(Number(index), row.filterStart + k);
+      if (k !== null && layer.type === "conv") openPatches(index, row.filterStart + k, layer.out_shape[2]);
     });
     // a conv's map or filter: the test patches that excite that channel most (patches.js)
     row.figures.act.canvas.addEventListener("click", (event) => {
       const canvas = row.figures.act.canvas;
       const k = tileAt(canvas, event);
-      if (k !== null && layer.type === "conv") openPatches(Number(index), Number(canvas.dataset.start || 0) + k);
+      if (k !== null && layer.type === "conv") openPatches(index, Number(canvas.dataset.start || 0) + k, layer.out_shape[2]);
     });
     row.figures.filters.canvas.addEventListener("keydown", (event) => {
       if (!row.slicesUrl || (event.key !== "Enter" && event.key !== " ")) return;
@@ -371,6 +371,14 @@ function setInnerGeometry(rowEl, g) {
   }
 }
 
+// a conv inside a block has no maps of its own in the view: a button opens its patches
+function seesButton(conv) {
+  const button = el("button", { type: "button", class: "btn small nv-sees", "data-layer": conv.index,
+    title: "the test images that excite this conv's channels most (one channel at a time)" }, "what it sees");
+  button.addEventListener("click", () => openPatches(conv.index, 0, conv.out_shape[2]));
+  return button;
+}
+
 // A residual block or a concat lists its inner layers (each conv's and pool's window is
 // filled in from the frame: setInnerGeometry).
 function children(layer) {
@@ -379,6 +387,7 @@ function children(layer) {
     el("span", { class: "num" }, c.index), " ", c.type, " ",
     el("span", { class: "num muted" }, shape(c.out_shape)),
     c.formula ? el("span", { class: "num muted" }, " · ", formula(c.formula)) : null,
-    el("span", { class: "nv-geometry num", hidden: true })));
+    el("span", { class: "nv-geometry num", hidden: true }),
+    c.type === "conv" ? seesButton(c) : null));
   return el("details", { class: "nv-children" }, el("summary", {}, `${layer.children.length} inner layers`), el("ul", {}, items));
 }

@@ -1,10 +1,14 @@
 """What each filter sees, in a real browser (Debian's Chromium via Playwright, a real uvicorn):
 a click on a conv filter before any test evaluation says when the patches come; after one, a
 click on an activation map shows that channel's nine patches with their values and step, a
-click on another filter switches the panel to that channel, and Close hides it. Screenshots
+click on another filter switches the panel to that channel, and Close hides it; a conv inside
+a residual block opens from the block's list of inner layers, and the panel's buttons page
+through its channels, stopping at both ends. Screenshots
 go to test-output/."""
 
 from __future__ import annotations
+
+import time
 
 import httpx
 import pytest
@@ -12,6 +16,7 @@ import pytest
 from tests.server.browser import OUTPUT, watch_console
 from tests.server.conftest import TOKEN, tiny_settings
 from tests.server.live import live_server
+from tests.server.routes.test_patches import BLOCK_SPEC
 
 CONV = 1                    # TINY_SPEC: input, conv (4 filters), relu, pool, fc, softmax
 TEST_EVERY = 2
@@ -115,3 +120,46 @@ def test_on_a_phone_the_panel_fits_the_screen(server, browser):
     page.screenshot(path=str(OUTPUT / "patches-phone-390x844.png"))
     context.close()
     assert not problems, problems
+
+
+def test_a_conv_inside_a_block_opens_from_its_inner_layers_and_pages_its_channels(
+        tmp_path, browser):
+    settings = tiny_settings(tmp_path, options={"test_every": TEST_EVERY})
+    with live_server(settings) as (base, _app):
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        with httpx.Client(base_url=base, headers=auth, timeout=30) as api:
+            assert api.put("/api/net", json={"spec": BLOCK_SPEC}).status_code == 200
+            for _ in range(TEST_EVERY):
+                assert api.post("/api/control", json={"action": "step"}).status_code == 200
+            for _ in range(600):
+                if api.get("/api/filters/3.layers.2/0").status_code == 200:
+                    break
+                time.sleep(0.05)
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        page = context.new_page()
+        problems = watch_console(page)
+        page.goto(base + "/")
+        row = page.locator("#netview .nv-row[data-index='3']")
+        row.scroll_into_view_if_needed()
+        row.locator(".nv-children summary").click()
+        buttons = row.locator("button.nv-sees")
+        assert buttons.count() == 2                          # the two convs, not the relu
+        row.locator("button.nv-sees[data-layer='3.layers.2']").click()
+        page.wait_for_function("document.querySelectorAll('#patches-panel .patch img').length"
+                               " === 9", timeout=30000)
+        assert "Layer 3.layers.2, channel 0" in panel_text(page)
+        assert "12×12 receptive field" in panel_text(page)
+        previous = page.locator("#patches-panel .patches-previous")
+        following = page.locator("#patches-panel .patches-next")
+        assert previous.is_disabled() and following.is_enabled()
+        for channel in (1, 2, 3):
+            following.click()
+            page.wait_for_function(f"document.querySelector('#patches-title').textContent"
+                                   f".includes('channel {channel}') && document."
+                                   f"querySelector('#patches-panel').dataset.state === 'shown'",
+                                   timeout=30000)
+        assert following.is_disabled() and previous.is_enabled()    # 4 channels: 0..3
+        OUTPUT.mkdir(exist_ok=True)
+        page.screenshot(path=str(OUTPUT / "patches-inner-conv-1400x900.png"))
+        context.close()
+        assert not problems, problems

@@ -1,7 +1,7 @@
 """The patch collector (server/patches.py): its top nine per channel equal a brute-force NumPy
 top nine over every activation of the test images; each conv's window is exactly the set of
 input pixels its output position depends on (checked by perturbing every pixel of a linear
-net); it follows the run (a new test result starts a scan, a new net drops the result) and
+net); the convs inside residual and concat blocks are covered as the top-level ones; it follows the run (a new test result starts a scan, a new net drops the result) and
 keeps to its share of the worker's time while training."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from server.patches import (
     TOP,
     PatchCollector,
     TopK,
+    conv_layers,
     layer_windows,
     sample_positions,
 )
@@ -35,6 +36,23 @@ TWO_CONVS = [
     {"type": "conv", "sx": 3, "sy": 2, "filters": 6, "stride": 1, "pad_x": 1},
     {"type": "softmax", "num_classes": 2},
 ]
+# Convs at the top level and inside a residual block and a concat, by summary-table index.
+BLOCKS = [
+    {"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
+    {"type": "conv", "sx": 3, "filters": 5, "stride": 1, "pad": 1, "activation": "relu"},
+    {"type": "pool", "sx": 2, "stride": 2},
+    {"type": "residual", "layers": [{"type": "conv", "sx": 3, "filters": 5, "pad": 1},
+                                    {"type": "relu"},
+                                    {"type": "conv", "sx": 3, "filters": 5, "pad": 1}],
+     "shortcut": []},
+    {"type": "concat", "branches": [[{"type": "conv", "sx": 1, "filters": 2}],
+                                    [{"type": "conv", "sx": 3, "filters": 3, "pad": 1},
+                                     {"type": "relu"}]]},
+    {"type": "conv", "sx": 3, "sy": 2, "filters": 6, "stride": 1, "pad_x": 1},
+    {"type": "softmax", "num_classes": 2},
+]
+# (the first conv's "activation" becomes a relu layer of its own: 2)
+BLOCK_CONVS = {"1", "4.layers.0", "4.layers.2", "5.branches.0.0", "5.branches.1.0", "6"}
 # Linear (no activation, average pooling), so every input pixel in a window moves the output.
 WINDOWS = [
     {"type": "input", "out_sx": 9, "out_sy": 9, "out_depth": 3},
@@ -55,16 +73,22 @@ def trainer_of(net, dataset, step=7, test=None):
                            step_count=step, last_test={"step": step} if test is None else test)
 
 
+def outputs_of(net, x):
+    """{conv index: its output} for the batch x, the convs inside blocks too."""
+    ctx = Context(training=False, inner_outputs={})
+    _, _, outputs = net.forward(x, ctx)
+    return {index: np.array(outputs[int(index)] if index.isdigit() else
+                            ctx.inner_outputs[id(layer)])
+            for index, layer in conv_layers(net).items()}
+
+
 def brute_force(net, dataset, positions):
-    """{conv layer: (values, images, positions)}: every activation of every image at once,
+    """{conv index: (values, images, positions)}: every activation of every image at once,
     then per channel the nine largest per-image maxima (ties: the lower image first)."""
     x = preprocess(dataset.test.take(positions), dataset.normalization).astype(net.dtype)
-    _, _, outputs = net.forward(x, Context(training=False))
     found = {}
-    for i, layer in enumerate(net.layers):
-        if layer.type != "conv":
-            continue
-        act = np.asarray(outputs[i], dtype=np.float64)
+    for index, act in outputs_of(net, x).items():
+        act = act.astype(np.float64)
         n, c, _, w = act.shape
         values, images, places = [], [], []
         for channel in range(c):
@@ -74,7 +98,7 @@ def brute_force(net, dataset, positions):
             values.append([m[0] for m in best])
             images.append([m[1] for m in best])
             places.append([m[2] for m in best])
-        found[i] = (np.array(values), np.array(images), np.array(places))
+        found[index] = (np.array(values), np.array(images), np.array(places))
     return found
 
 
@@ -93,27 +117,33 @@ def numpy_conv(x, w, b, pad):
 @pytest.mark.parametrize("limit", [1000, 25])
 def test_the_top_nine_equal_a_brute_force_top_nine(limit):
     dataset = tiny_dataset(test=40)
-    net = Net(parse_spec(TWO_CONVS), rng=np.random.default_rng(3))
+    net = Net(parse_spec(BLOCKS), rng=np.random.default_rng(3))
     positions = sample_positions(40, limit)
     assert len(positions) == min(40, limit) and len(positions) > BATCH  # batches merge
     collector = PatchCollector(limit, 0.05)
     collector.follow(trainer_of(net, dataset))
     collector.finish()
     result = collector.result
-    assert result.images_scanned == len(positions) and set(result.top) == {1, 4}
+    assert result.images_scanned == len(positions)
+    assert set(result.top) == set(result.windows) == BLOCK_CONVS
     expected = brute_force(net, dataset, positions)
-    # the engine's first conv agrees with plain NumPy (so the reference is not the engine's)
+    assert set(expected) == BLOCK_CONVS
+    # the engine's convs agree with plain NumPy (so the reference is not the engine's): the
+    # first one on the images, the residual's first inner one on the block's input
     x = preprocess(dataset.test.take(positions), dataset.normalization)
-    conv = net.layers[1]
-    reference = numpy_conv(x, conv.params["w"], conv.params["b"], 1).reshape(len(x), 5, -1)
-    assert np.allclose(reference.max(axis=2).T.max(axis=1),
-                       expected[1][0][:, 0], rtol=1e-5, atol=1e-5)
-    for i, (values, images, places) in expected.items():
-        top = result.top[i]
-        assert top.values.shape == (net.layers[i].out_shape[0], TOP)      # bounded
-        assert np.array_equal(top.images, images), i
-        assert np.array_equal(top.positions, places), i
-        assert np.allclose(top.values, values, rtol=1e-6, atol=1e-6), i
+    ctx = Context(training=False, inner_outputs={})
+    block_input = np.array(net.forward(x, ctx)[2][3])
+    for index, inputs in (("1", x), ("4.layers.0", block_input)):
+        conv = conv_layers(net)[index]
+        reference = numpy_conv(inputs, conv.params["w"], conv.params["b"], 1)
+        found = reference.reshape(len(x), conv.filters, -1).max(axis=2).T.max(axis=1)
+        assert np.allclose(found, expected[index][0][:, 0], rtol=1e-5, atol=1e-5), index
+    for index, (values, images, places) in expected.items():
+        top = result.top[index]
+        assert top.values.shape == (conv_layers(net)[index].out_shape[0], TOP)    # bounded
+        assert np.array_equal(top.images, images), index
+        assert np.array_equal(top.positions, places), index
+        assert np.allclose(top.values, values, rtol=1e-6, atol=1e-6), index
 
 
 def test_fewer_images_than_nine_leave_the_rest_empty_and_nan_counts_as_least():
@@ -127,18 +157,17 @@ def test_fewer_images_than_nine_leave_the_rest_empty_and_nan_counts_as_least():
     assert top.values[1, :2].tolist() == [-5.0, -np.inf]
 
 
-def window_pixels(net, layer: int):
+def window_pixels(net, index: str):
     """{output position: the input pixels it depends on}, by moving each pixel in turn."""
     c, h, w = net.input_shape
     x = np.random.default_rng(0).uniform(0.5, 1.5, size=(1, c, h, w))
-    ctx = Context(training=False)
-    base = np.array(net.forward(x, ctx)[2][layer])
+    base = outputs_of(net, x)[index]
     depends: dict[tuple[int, int], set] = {}
     for py in range(h):
         for px in range(w):
             moved = x.copy()
             moved[0, :, py, px] += 1.0
-            changed = np.abs(net.forward(moved, ctx)[2][layer] - base)[0].max(axis=0) > 1e-9
+            changed = np.abs(outputs_of(net, moved)[index] - base)[0].max(axis=0) > 1e-9
             for y, xx in zip(*np.nonzero(changed)):
                 depends.setdefault((int(y), int(xx)), set()).add((py, px))
     return depends, base.shape[2:]
@@ -151,17 +180,16 @@ def test_each_conv_window_is_exactly_what_its_output_depends_on():
         for arr in layer.params.values():
             arr[...] = np.abs(arr) + 0.1
     windows = layer_windows(spec)
-    convs = [i for i, d in enumerate(spec.layers) if d["type"] == "conv"]
-    assert sorted(windows) == convs and len(convs) == 2
-    for i in convs:
-        depends, (out_h, out_w) = window_pixels(net, i)
+    assert set(windows) == {"1", "3.layers.0", "4"}       # the one inside the block too
+    for index in windows:
+        depends, (out_h, out_w) = window_pixels(net, index)
         for y in range(out_h):
             for x in range(out_w):
-                top, left, h, w = windows[i].box(y, x, 9, 9)
+                top, left, h, w = windows[index].box(y, x, 9, 9)
                 box = {(py, px) for py in range(top, top + h) for px in range(left, left + w)}
-                assert depends[(y, x)] == box, (i, y, x, windows[i])
+                assert depends[(y, x)] == box, (index, y, x, windows[index])
     # a window reaching past the image is clipped: conv 1's corner sees 2x2 of its 3x3
-    assert windows[1].box(0, 0, 9, 9) == (0, 0, 2, 2)
+    assert windows["1"].box(0, 0, 9, 9) == (0, 0, 2, 2)
 
 
 def test_it_follows_the_run():
@@ -213,7 +241,7 @@ def test_the_scan_uses_the_weights_of_its_start_not_the_live_ones():
     for _, arr, _ in net.named_params():      # training goes on meanwhile
         arr *= -1
     collector.finish()
-    assert np.array_equal(collector.result.top[1].images, expected[1][1])
+    assert np.array_equal(collector.result.top["1"].images, expected["1"][1])
 
 
 def test_while_training_it_keeps_to_its_share_of_the_time(monkeypatch):

@@ -1,6 +1,7 @@
 """GET /api/filters/{layer}/{channel}: the nine test patches that excite a conv channel most,
 found after each test evaluation; before one, a 409 that says when; bad layer or channel
-refused in the one error shape, naming the field; a new net or a reset drops them."""
+refused in the one error shape, naming the field; the convs inside a residual block or a
+concat have theirs by their summary-table path; a new net or a reset drops them."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def steps(client, count: int) -> None:
         assert response.status_code == 200, response.text
 
 
-def computed(client, layer: int = CONV, channel: int = 0, step: int | None = None,
+def computed(client, layer: int | str = CONV, channel: int = 0, step: int | None = None,
              timeout: float = 60.0) -> dict:
     """The answer once the scan (of the test at `step`, or any) is done."""
     deadline = time.monotonic() + timeout
@@ -124,7 +125,12 @@ def test_bad_layers_and_channels_are_refused_naming_the_field(client):
     assert body["field"] == "layer" and "pool" in body["detail"]
     body = assert_error(client.get(f"/api/filters/{CONV}/{FILTERS}"), 404, "no_channel")
     assert body["field"] == "channel" and f"0..{FILTERS - 1}" in body["detail"]
-    assert assert_error(client.get("/api/filters/-1/0"), 422)["field"] == "layer"
+    assert assert_error(client.get("/api/filters/-1/0"), 422, "bad_layer")["field"] == "layer"
+    for bad in ("1.", "1.layers", "x", "1e3", "1.layers.0.x", "%20", "1" * 300):
+        body = assert_error(client.get(f"/api/filters/{bad}/0"), 422)
+        assert body["field"] == "layer", bad
+    body = assert_error(client.get("/api/filters/1.layers.0/0"), 404, "no_layer")
+    assert "no layer 1.layers.0" in body["detail"]
     assert assert_error(client.get(f"/api/filters/{CONV}/x"), 422)["field"] == "channel"
     assert assert_error(client.get(f"/api/filters/{CONV}/10000000"), 422)["field"] == "channel"
 
@@ -143,9 +149,9 @@ def test_any_numbers_get_patches_or_a_4xx_and_change_nothing(client, layer, chan
     else:
         body = assert_error(response, response.status_code)
         assert 400 <= response.status_code < 500
-        # the numbers' own bounds first (layer, then channel), then the net's
-        named = ("layer" if layer < 0 else "channel" if channel < 0 else
-                 "layer" if layer != CONV else "channel")
+        # the channel's own bounds first (the route checks a layer's text itself), then the
+        # layer's, then the net's
+        named = ("channel" if channel < 0 else "layer" if layer != CONV else "channel")
         assert body["field"] == named
     assert fingerprint(client) == client.patches_ready
 
@@ -172,6 +178,50 @@ def test_a_new_net_or_a_reset_drops_them(tmp_path):
         reset = client.post("/api/control", json={"action": "reset"}, headers=presenter())
         assert reset.status_code == 200, reset.text
         assert_error(client.get(f"/api/filters/{CONV}/5"), 409, "patches_not_ready")
+
+
+BLOCK_SPEC = [
+    {"type": "input", "out_sx": 8, "out_sy": 8, "out_depth": 3},
+    {"type": "conv", "sx": 3, "filters": 4, "pad": 1},
+    {"type": "pool", "sx": 2, "stride": 2},
+    {"type": "residual", "layers": [{"type": "conv", "sx": 3, "filters": 4, "pad": 1},
+                                    {"type": "relu"},
+                                    {"type": "conv", "sx": 3, "filters": 4, "pad": 1}],
+     "shortcut": []},
+    {"type": "concat", "branches": [[{"type": "conv", "sx": 1, "filters": 2}],
+                                    [{"type": "pool", "sx": 3, "stride": 1, "pad": 1}]]},
+    {"type": "softmax", "num_classes": 2},
+]
+
+
+def test_the_convs_inside_blocks_have_their_patches_by_path(tmp_path):
+    with ready(tmp_path) as client:
+        changed = client.put("/api/net", json={"spec": BLOCK_SPEC}, headers=presenter())
+        assert changed.status_code == 200, changed.text
+        steps(client, TEST_EVERY)
+        answer = computed(client, "3.layers.2", 3)
+        assert (answer["layer"], answer["channel"], answer["channels"]) == ("3.layers.2", 3, 4)
+        # conv 3x3 (pad 1) on 8x8, pool 2x2 (jump 2), then two 3x3 (pad 1) on 4x4: each
+        # output sees 3 + 1 + 2*2 + 2*2 = 12 pixels a side, from 5 before twice its position
+        assert answer["field"] == [12, 12] and len(answer["patches"]) == TOP
+        for patch in answer["patches"]:
+            y, x = patch["position"]
+            top, left = max(0, 2 * y - 5), max(0, 2 * x - 5)
+            bottom, right = min(8, 2 * y - 5 + 12), min(8, 2 * x - 5 + 12)
+            assert patch["box"] == [top, left, bottom - top, right - left]
+        assert computed(client, "4.branches.0.0", 1)["field"] == [12, 12]    # 1x1 after it
+        assert computed(client, "1", 0)["layer"] == 1
+        body = assert_error(client.get("/api/filters/3/0"), 422, "not_conv")
+        assert "residual" in body["detail"] and "inner layers" in body["detail"]
+        assert "relu" in assert_error(client.get("/api/filters/3.layers.1/0"), 422,
+                                      "not_conv")["detail"]
+        assert "pool" in assert_error(client.get("/api/filters/4.branches.1.0/0"), 422,
+                                      "not_conv")["detail"]
+        for missing in ("3.layers.3", "3.shortcut.0", "4.branches.2.0", "7.layers.0"):
+            body = assert_error(client.get(f"/api/filters/{missing}/0"), 404, "no_layer")
+            assert body["field"] == "layer" and missing in body["detail"]
+        body = assert_error(client.get("/api/filters/3.layers.0/4"), 404, "no_channel")
+        assert body["field"] == "channel" and "0..3" in body["detail"]
 
 
 def test_a_server_told_to_look_at_no_images_says_so(tmp_path):
