@@ -106,8 +106,7 @@ class Handlers(StartUp, RunCommands, RaceCommands):
         if now - last["gallery"] >= s.gallery_every_s and step != self.published_step["gallery"]:
             self.publish_gallery()
         self.past.publish_if_due(s.history_every_s)
-        if len(self.runs) > 1:
-            self.publish_runs_if_due()
+        self.publish_runs_if_due()
         self.patches.follow(self.trainer)       # a new test result: look for its patches
         self.patches.advance(paused=not self.wants_to_train())    # a race trains too
 

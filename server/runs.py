@@ -92,9 +92,10 @@ class RunCommands:
             return race.entries[run.id].status
         return "diverged" if run.trainer.diverged else "parked"
 
-    def publish_runs(self, points: bool = True) -> None:
-        """The listing, each parked run's history, and a runs event (with the new points of
-        every run but the active one, whose points the history event carries)."""
+    def publish_runs(self, points: bool = True, event: bool = True) -> None:
+        """The listing, each parked run's history, and (unless `event` is False) a runs event
+        (with the new points of every run but the active one, whose points the history event
+        carries)."""
         listing, new_points = [], {}
         for run in self.runs.values():
             t = run.trainer
@@ -116,12 +117,15 @@ class RunCommands:
         race = getattr(self, "race", None)
         published.runs = {"active": self.active.id, "runs": listing,
                           "race": None if race is None else race.describe(self.runs)}
-        self.w.hub.publish("runs", {**published.runs, "points": new_points})
+        if event:
+            self.w.hub.publish("runs", {**published.runs, "points": new_points})
         self._runs_published_at = time.monotonic()
 
     def publish_runs_if_due(self) -> None:
+        """Every history period: GET /api/runs's figures stay current; the event goes out only
+        while there are runs to compare (a single run's figures reach the page anyway)."""
         if time.monotonic() - self._runs_published_at >= max(self.s.history_every_s, 0.25):
-            self.publish_runs()
+            self.publish_runs(event=len(self.runs) > 1)
 
     # --- the active run -----------------------------------------------------------------------
     def park(self, run: Run) -> None:

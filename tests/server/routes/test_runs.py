@@ -232,3 +232,13 @@ def test_bad_races_name_the_field_and_change_nothing(fresh_client):
 def test_any_fork_body_is_an_answer_or_a_4xx(client, body):
     response = client.post("/api/fork", json=body, headers=presenter())
     assert response.status_code in (200, 400, 404, 409, 422), response.text
+
+
+def test_a_single_runs_figures_stay_current(fresh_client):
+    with ready(fresh_client) as client:
+        steps(client, 3)
+        deadline = time.monotonic() + WAIT_S
+        while runs(client)["runs"][0]["last"]["step"] != 3:
+            assert time.monotonic() < deadline, runs(client)
+            time.sleep(0.05)
+        assert len(runs(client)["runs"]) == 1
