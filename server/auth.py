@@ -105,12 +105,14 @@ def role_of(request: Request) -> Role:
     return role
 
 
-def public(request: Request) -> Role:
+# Both dependencies are async: FastAPI would run a plain def in its thread pool, a thread hop
+# (and the GIL handed back and forth) on every request for a check that takes microseconds.
+async def public(request: Request) -> Role:
     """Dependency of routes anyone may call; gives the caller's role."""
     return role_of(request)
 
 
-def presenter(request: Request) -> Role:
+async def presenter(request: Request) -> Role:
     """Dependency of presenter-only routes: 401 without a valid token, 403 for a
     cookie-authenticated unsafe request from a foreign origin."""
     bearer = _bearer(request)

@@ -59,11 +59,20 @@ def encode_once(value: Any, gzip_from: int = GZIP_FROM_BYTES) -> tuple[bytes, by
     return data, gzip.compress(data, 6) if len(data) >= gzip_from else None
 
 
-def encoded_response(request: Request, encoded: tuple[bytes, bytes | None]) -> Response:
-    """An answer from encode_once: gzipped where the client takes it (the middleware leaves
-    a response that has its Content-Encoding alone)."""
+def gzip_only(encoded: tuple[bytes, bytes | None]) -> tuple[bytes | None, bytes | None]:
+    """An answer from encode_once kept for long: its gzip alone where it has one (browsers
+    all take gzip; encoded_response unpacks it for a client that does not)."""
+    data, gzipped = encoded
+    return (None, gzipped) if gzipped is not None else (data, None)
+
+
+def encoded_response(request: Request, encoded: tuple[bytes | None, bytes | None]) -> Response:
+    """An answer from encode_once (or gzip_only): gzipped where the client takes it (the
+    middleware leaves a response that has its Content-Encoding alone)."""
     data, gzipped = encoded
     if gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
         return Response(gzipped, media_type="application/json",
                         headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"})
+    if data is None:
+        data = gzip.decompress(gzipped)
     return Response(data, media_type="application/json", headers={"Vary": "Accept-Encoding"})

@@ -8,7 +8,9 @@ drawn to JSON here, in a thread. Each answer is made once however many viewers a
 once, and kept (at most MAX_ANSWERS, MAX_ANSWER_BYTES together): a room scrubbing the same
 run asks for the same few hundred checkpoints. A requested step is answered by the nearest
 checkpoint, and the answer says which (`step`, and the checkpoint's figures). Each is
-gzipped once too: the compression middleware would do it again for every request.
+gzipped once too (the compression middleware would do it again for every request), and only
+the gzip is kept (a client that takes no gzip gets it unpacked): twice as many answers fit
+the bound, enough for a frame and a gallery of every checkpoint of a run in a room.
 """
 
 from __future__ import annotations
@@ -22,15 +24,16 @@ from starlette.concurrency import run_in_threadpool
 
 from server.auth import PUBLIC
 from server.errors import ApiError
-from server.jsonenc import encode_once, encoded_response
+from server.jsonenc import encode_once, encoded_response, gzip_only
 from server.past import checkpoint_answer, example_position
 from server.runtime import runtime
 
 router = APIRouter(prefix="/api", tags=["past"])
 
-MAX_ANSWERS = 256
+MAX_ANSWERS = 1024           # the byte bound binds first: a frame is ~100 kB gzipped
 MAX_ANSWER_BYTES = 48_000_000
 MAX_DETAILS = 16             # past frames whose details routes stay answerable
+MAX_LISTINGS = 16            # runs whose encoded checkpoint list is kept
 MAX_STEP = 2**53
 RUN_PATTERN = r"^r[0-9]{1,6}$"
 
@@ -40,13 +43,14 @@ class PastAnswers:
     checkpoint never changes; a run that starts over has new ones, with new ids)."""
 
     def __init__(self) -> None:
-        self.done: OrderedDict[tuple, tuple[bytes, bytes | None]] = OrderedDict()
+        self.done: OrderedDict[tuple, tuple[bytes | None, bytes | None]] = OrderedDict()
         self.done_bytes = 0
         self.making: dict[tuple, asyncio.Future] = {}
         self.details: OrderedDict[int, object] = OrderedDict()   # frame id -> FrameDetails
+        self.listings: dict[str, tuple] = {}    # run -> (its published list, encoded)
 
     async def get(self, key: tuple, make: Callable[[], Awaitable[tuple]]
-                  ) -> tuple[bytes, bytes | None]:
+                  ) -> tuple[bytes | None, bytes | None]:
         """(JSON bytes, their gzip or None) of the view `key`, made by `make` once."""
         if key in self.done:
             self.done.move_to_end(key)
@@ -79,8 +83,8 @@ class PastAnswers:
         return None if frame_id is None else self.details.get(frame_id)
 
 
-def _size(encoded: tuple[bytes, bytes | None]) -> int:
-    return len(encoded[0]) + len(encoded[1] or b"")
+def _size(encoded: tuple[bytes | None, bytes | None]) -> int:
+    return len(encoded[0] or b"") + len(encoded[1] or b"")
 
 
 def past_answers(request: Request) -> PastAnswers:
@@ -115,7 +119,16 @@ def kept_checkpoints(request: Request, run: str | None) -> tuple[str, tuple[dict
             summary="a run's checkpoints: step, examples, seconds, test accuracy")
 async def get_checkpoints(request: Request, run: str | None = run_query()):
     run, kept = kept_checkpoints(request, run)
-    return {"run": run, "checkpoints": list(kept)}
+    # Encoded once per published list (every scrubber asks for it when touched): the list
+    # is a new tuple whenever it changes, so the one encoded last is reused while it is that.
+    cache = past_answers(request).listings
+    encoded = cache.get(run)
+    if encoded is None or encoded[0] is not kept:
+        encoded = cache[run] = (kept, encode_once({"run": run, "checkpoints": list(kept)},
+                                                  runtime(request).settings.gzip_min_bytes))
+        while len(cache) > MAX_LISTINGS:
+            cache.pop(next(iter(cache)))
+    return encoded_response(request, encoded[1])
 
 
 async def past_view(request: Request, kind: str, step: int, run: str | None,
@@ -157,7 +170,7 @@ async def _past_view(request: Request, kind: str, step: int, run: str | None,
         position = example
     answers = past_answers(request)
 
-    async def make() -> tuple[bytes, bytes | None]:
+    async def make() -> tuple[bytes | None, bytes | None]:
         view = await asyncio.wrap_future(
             rt.worker.submit_view("view", (kind, run, nearest, position)))
         return await run_in_threadpool(_encode, answers, kind, run, view,
@@ -167,16 +180,16 @@ async def _past_view(request: Request, kind: str, step: int, run: str | None,
 
 
 def _encode(answers: PastAnswers, kind: str, run: str, view: dict,
-            gzip_from: int) -> tuple[bytes, bytes | None]:
+            gzip_from: int) -> tuple[bytes | None, bytes | None]:
     checkpoint = view["checkpoint"]
     head = {"run": run, "step": checkpoint["step"], "checkpoint": checkpoint}
     if kind == "gallery":
         gallery = {k: v for k, v in view.items() if k != "checkpoint"}
-        return encode_once({**gallery, **head}, gzip_from)
+        return gzip_only(encode_once({**gallery, **head}, gzip_from))
     details = view["details"]
     answers.keep_details(details)
-    return encode_once({**head, "pinned": False, "example": view["example"],
-                        "layers": details.visuals()}, gzip_from)
+    return gzip_only(encode_once({**head, "pinned": False, "example": view["example"],
+                                  "layers": details.visuals()}, gzip_from))
 
 
 def example_query():

@@ -5,13 +5,15 @@
 //
 // Requests stay few however fast a hand drags: one frame and one gallery request at a time
 // (the gallery once the handle rests), the handle snaps to checkpoints (a room asks for the
-// same few, which the server keeps), and
+// same few, which the server keeps), the tab keeps the last MEMO_MAX answers (a drag back
+// over the same checkpoints asks for nothing), and
 // the checkpoint list is fetched when the scrubber is touched, at most every LIST_MAX_AGE_MS.
 
 import { api } from "./api.js";
 
 const LIST_MAX_AGE_MS = 4000;
 const GALLERY_REST_MS = 300;
+const MEMO_MAX = 24;        // answers a tab keeps: a drag back and forth meets the same ones
 
 export class Scrubber {
   // onView({frame, gallery, checkpoint}) while scrubbed; onLive() when back to live.
@@ -28,6 +30,7 @@ export class Scrubber {
     this.wanted = null;      // the checkpoint step the handle points at
     this.inFlight = { frame: null, gallery: null };
     this.shown = { frame: null, gallery: null };
+    this.memo = new Map();
     root.innerHTML = `
       <label for="scrub-range" class="scrub-label">Look back</label>
       <input id="scrub-range" class="scrub-range" type="range" min="0" max="0" step="1" value="0" aria-describedby="scrub-status">
@@ -54,6 +57,7 @@ export class Scrubber {
   // The run was reset or replaced: its old checkpoints are gone.
   forget() {
     this.list = [];
+    this.memo.clear();
     this.listAt = -Infinity;
     if (!this.live) this.goLive();
   }
@@ -108,14 +112,15 @@ export class Scrubber {
   }
 
   // One request per kind at a time; when it ends, the latest wanted checkpoint is asked for.
+  // A checkpoint seen lately is shown from this tab's memory, without asking.
   request(kind) {
     const checkpoint = this.wanted;
     if (this.live || !checkpoint || this.inFlight[kind] || this.shown[kind] === checkpoint.step) return;
+    const kept = this.memo.get(`${kind}:${checkpoint.id}`);
+    if (kept) { this.remember(kind, kept); this.show(kind, kept); return; }
     this.inFlight[kind] = api(`/api/${kind}?step=${checkpoint.step}`).then((answer) => {
-      if (this.live) return;
-      this.shown[kind] = answer.step;
-      this.onView({ [kind]: answer, checkpoint: answer.checkpoint });
-      if (this.wanted && answer.step === this.wanted.step) this.describe(answer.checkpoint);
+      this.remember(kind, answer);
+      if (!this.live) this.show(kind, answer);
     }).catch((err) => {
       this.shown[kind] = checkpoint.step;  // not asked again until the handle moves on
       if (err.code === "unknown_step" || err.code === "no_checkpoints") this.listAt = -Infinity;
@@ -124,6 +129,21 @@ export class Scrubber {
       this.inFlight[kind] = null;
       if (!this.live && this.wanted && this.shown[kind] !== this.wanted.step) this.request(kind);
     });
+  }
+
+  show(kind, answer) {
+    this.shown[kind] = answer.step;
+    this.onView({ [kind]: answer, checkpoint: answer.checkpoint });
+    if (this.wanted && answer.step === this.wanted.step) this.describe(answer.checkpoint);
+  }
+
+  // the latest MEMO_MAX answers, by kind and checkpoint id (a checkpoint never changes; a run
+  // that starts over has new ids), the one used last kept longest
+  remember(kind, answer) {
+    const key = `${kind}:${answer.checkpoint.id}`;
+    this.memo.delete(key);
+    this.memo.set(key, answer);
+    while (this.memo.size > MEMO_MAX) this.memo.delete(this.memo.keys().next().value);
   }
 
   goLive() {

@@ -91,3 +91,24 @@ def test_each_tab_scrubs_for_itself(server, browser):
     first.close()
     second.close()
     assert not problems_a and not problems_b, (problems_a, problems_b)
+
+
+def test_a_drag_back_over_checkpoints_seen_asks_for_nothing_again(server, browser):
+    context, page, problems = open_viewer(server, browser)
+    page.locator("#net-panel").scroll_into_view_if_needed()
+    page.wait_for_selector(".nv-example-title", timeout=WAIT_MS)
+    asked = []
+    page.on("request", lambda request: asked.append(request.url)
+            if "/api/frame?step=" in request.url or "/api/gallery?step=" in request.url
+            else None)
+    for step in (5, 6, 5):
+        scrub_to(page, step)
+        page.wait_for_function("document.querySelector('.nv-example-title').textContent"
+                               f".includes('step {step} (looking back')", timeout=WAIT_MS)
+        page.wait_for_timeout(500)          # the gallery is asked for once the handle rests
+    frames = [url for url in asked if "/api/frame?" in url]
+    galleries = [url for url in asked if "/api/gallery?" in url]
+    assert sorted(url.rsplit("=", 1)[1] for url in frames) == ["5", "6"], asked
+    assert sorted(url.rsplit("=", 1)[1] for url in galleries) == ["5", "6"], asked
+    context.close()
+    assert not problems, problems

@@ -176,3 +176,17 @@ def test_a_run_that_starts_over_is_never_shown_an_old_checkpoints_view(fresh_cli
         assert after["step"] == 2
         assert after["checkpoint"]["id"] != before["checkpoint"]["id"]
         assert after["layers"][1]["filters"]["grid"] != before["layers"][1]["filters"]["grid"]
+
+
+def test_a_client_that_takes_no_gzip_gets_the_same_answers(client):
+    kept = checkpoints(client)
+    for path, params in (("/api/frame", {"step": kept[0]["step"]}),
+                         ("/api/gallery", {"step": kept[0]["step"]}),
+                         ("/api/checkpoints", {})):
+        zipped = client.get(path, params=params, headers={"Accept-Encoding": "gzip"})
+        plain = client.get(path, params=params, headers={"Accept-Encoding": "identity"})
+        assert zipped.status_code == plain.status_code == 200
+        assert "content-encoding" not in plain.headers
+        if path != "/api/checkpoints":          # larger than the settings' gzip_min_bytes
+            assert zipped.headers["content-encoding"] == "gzip", path
+        assert zipped.json() == plain.json(), path
