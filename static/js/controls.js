@@ -36,7 +36,8 @@ const CHOICES = {
 };
 const SCHEDULE_FIELDS = [
   ["schedule", "Schedule", "select", {}, "constant, step, cosine or linear"],
-  ["warmup_steps", "Warmup (steps)", "number", { step: "1", min: "0" }, "rises from 0 first; 0: none"],
+  ["warmup_steps", "Warmup (steps)", "number", { step: "1", min: "0" }, "rises to the rate first; 0: none"],
+  ["warmup_from", "Warmup from (× rate)", "number", { step: "any", min: "0", max: "1" }, "where the warmup starts: 0 (the default) or the speedrun's 0.2"],
   ["step_size", "Every (steps)", "number", { step: "1", min: "1" }, "multiply the rate by γ this often", "step"],
   ["gamma", "By γ", "number", { step: "any", min: "0", max: "1" }, "e.g. 0.1", "step"],
   ["total_steps", "Length (steps)", "number", { step: "1", min: "1" }, "down to the floor after this many", ["cosine", "linear"]],
@@ -229,7 +230,8 @@ export class Controls {
     const s = this.server;
     const start = isNum(this.scheduleStart) ? this.scheduleStart : 0;
     const now = this.metrics.step;
-    const warm = s.warmup_steps > 0 ? `, after ${int(s.warmup_steps)} warmup steps` : "";
+    const from = isNum(s.warmup_from) && s.warmup_from > 0 ? ` from ${s.warmup_from}× the rate` : "";
+    const warm = s.warmup_steps > 0 ? `, after ${int(s.warmup_steps)} warmup steps${from}` : "";
     let text;
     if (s.schedule === "step") {
       text = `Step schedule: the rate is multiplied by ${s.gamma} every ${int(s.step_size)} steps${warm}, counting from step ${int(start)}.`;

@@ -219,6 +219,22 @@ def test_a_linear_schedule_shows_its_length_and_lookahead_is_a_field(server, pag
     page.fill("#param-lookahead", "0.5")
     page.press("#param-lookahead", "Tab")
     wait_note(page, "lookahead", "applied")
+    page.fill("#param-warmup_steps", "10")
+    page.press("#param-warmup_steps", "Tab")
+    wait_note(page, "warmup_steps", "applied")
+    page.fill("#param-warmup_from", "0.2")
+    page.press("#param-warmup_from", "Tab")
+    wait_note(page, "warmup_from", "applied")
+    page.wait_for_function("document.getElementById('schedule-now').textContent"
+                           ".includes('after 10 warmup steps from 0.2× the rate')",
+                           timeout=WAIT_MS)
+    page.fill("#param-warmup_from", "1.5")
+    page.press("#param-warmup_from", "Tab")
+    page.wait_for_selector("#param-warmup_from-note.error", timeout=WAIT_MS)
+    assert settings(server)["warmup_from"] == 0.2      # the refused 1.5 changed nothing
+    page.fill("#param-warmup_from", "0.2")             # clear the refusal
+    page.press("#param-warmup_from", "Tab")
+    wait_note(page, "warmup_from", "applied")
     page.fill("#param-lookahead_every", "0")
     page.press("#param-lookahead_every", "Tab")
     page.wait_for_selector("#param-lookahead_every-note.error", timeout=WAIT_MS)
@@ -228,7 +244,8 @@ def test_a_linear_schedule_shows_its_length_and_lookahead_is_a_field(server, pag
     page.fill("#param-lookahead_every", "5")            # clear the refusal before the next test
     page.press("#param-lookahead_every", "Tab")
     wait_note(page, "lookahead_every", "applied")
-    patch(server, schedule="constant", lookahead=0.0, total_steps=10000)
+    patch(server, schedule="constant", lookahead=0.0, total_steps=10000, warmup_steps=0,
+          warmup_from=0.0)
 
 
 def test_a_file_that_is_not_a_snapshot_is_named_beside_the_control(server, page):
