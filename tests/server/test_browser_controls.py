@@ -56,6 +56,13 @@ def wait_note(page, name: str, text: str) -> None:
                            arg=[f"param-{name}-note", text], timeout=WAIT_MS)
 
 
+def set_field(page, name: str, value: str) -> None:
+    """Type a value into a settings field, leave it, and wait until the server took it."""
+    page.fill(f"#param-{name}", value)
+    page.press(f"#param-{name}", "Tab")
+    wait_note(page, name, "applied")
+
+
 def png_bytes(colour) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), colour).save(buf, format="PNG")
@@ -118,15 +125,11 @@ def test_a_note_belongs_to_the_value_beside_it_and_clears_once_accepted(server, 
 
     # Another field is accepted: the refused field keeps what was typed and its note (the old
     # page rewrote the field to 0.9 and left the refusal beside it).
-    page.fill("#param-learning_rate", "0.03")
-    page.press("#param-learning_rate", "Tab")
-    wait_note(page, "learning_rate", "applied")
+    set_field(page, "learning_rate", "0.03")
     assert page.input_value("#param-momentum") == "-0.1"
     assert "error" in page.get_attribute("#param-momentum-note", "class")
 
-    page.fill("#param-momentum", "0.5")
-    page.press("#param-momentum", "Tab")
-    wait_note(page, "momentum", "applied")
+    set_field(page, "momentum", "0.5")
     assert "error" not in page.get_attribute("#param-momentum-note", "class")
     assert settings(server)["momentum"] == pytest.approx(0.5)
     page.wait_for_function("document.getElementById('param-momentum-note').textContent === ''",
@@ -165,9 +168,7 @@ def test_the_typed_rate_is_the_rate_used_after_loading_an_ended_cosine_run(serve
     assert page.is_visible("#param-total_steps") and not page.is_visible("#param-step_size")
     assert "ended" in page.inner_text("#schedule-now")
 
-    page.fill("#param-learning_rate", "0.005")
-    page.press("#param-learning_rate", "Tab")
-    wait_note(page, "learning_rate", "applied")
+    set_field(page, "learning_rate", "0.005")
     page.wait_for_function("document.getElementById('stat-lr').textContent === '0.005'",
                            timeout=WAIT_MS)
     assert page.input_value("#param-learning_rate") == "0.005"
@@ -184,12 +185,8 @@ def test_the_schedule_control_sets_a_step_schedule_and_restarts_it_here(server, 
     wait_note(page, "schedule", "applied")
     assert page.is_visible("#param-step_size") and page.is_visible("#param-gamma")
     assert not page.is_visible("#param-total_steps")
-    page.fill("#param-step_size", "2")
-    page.press("#param-step_size", "Tab")
-    wait_note(page, "step_size", "applied")
-    page.fill("#param-gamma", "0.5")
-    page.press("#param-gamma", "Tab")
-    wait_note(page, "gamma", "applied")
+    set_field(page, "step_size", "2")
+    set_field(page, "gamma", "0.5")
     now = settings(server)
     assert (now["schedule"], now["step_size"], now["gamma"]) == ("step", 2, 0.5)
 
@@ -211,20 +208,12 @@ def test_a_linear_schedule_shows_its_length_and_lookahead_is_a_field(server, pag
     wait_note(page, "schedule", "applied")
     assert page.is_visible("#param-total_steps") and page.is_visible("#param-min_lr_factor")
     assert not page.is_visible("#param-step_size")
-    page.fill("#param-total_steps", "40")
-    page.press("#param-total_steps", "Tab")
-    wait_note(page, "total_steps", "applied")
+    set_field(page, "total_steps", "40")
     page.wait_for_function("document.getElementById('schedule-now').textContent"
                            ".includes('Linear schedule')", timeout=WAIT_MS)
-    page.fill("#param-lookahead", "0.5")
-    page.press("#param-lookahead", "Tab")
-    wait_note(page, "lookahead", "applied")
-    page.fill("#param-warmup_steps", "10")
-    page.press("#param-warmup_steps", "Tab")
-    wait_note(page, "warmup_steps", "applied")
-    page.fill("#param-warmup_from", "0.2")
-    page.press("#param-warmup_from", "Tab")
-    wait_note(page, "warmup_from", "applied")
+    set_field(page, "lookahead", "0.5")
+    set_field(page, "warmup_steps", "10")
+    set_field(page, "warmup_from", "0.2")
     page.wait_for_function("document.getElementById('schedule-now').textContent"
                            ".includes('after 10 warmup steps from 0.2× the rate')",
                            timeout=WAIT_MS)
