@@ -1,8 +1,9 @@
 """The patch collector (server/patches.py): its top nine per channel equal a brute-force NumPy
 top nine over every activation of the test images; each conv's window is exactly the set of
 input pixels its output position depends on (checked by perturbing every pixel of a linear
-net); the convs inside residual and concat blocks are covered as the top-level ones; it follows the run (a new test result starts a scan, a new net drops the result) and
-keeps to its share of the worker's time while training."""
+net); the convs inside residual and concat blocks are covered as the top-level ones; it
+follows the run (a new test result starts a scan, a new net drops the result) and keeps to
+its share of the worker's time while training."""
 
 from __future__ import annotations
 
