@@ -108,7 +108,8 @@ export class Race {
     if (this.form) this.form.querySelector(".race-stop").hidden = !(race && race.status === "running");
     if (!race) return;
     const unit = race.equal === "steps" ? `${int(race.target)} steps each` : `${int(race.target)} s of training each`;
-    const state = race.status === "running" ? "running" : race.status === "stopped" ? "stopped" : "finished";
+    const state = race.status === "running" ? "running" : race.status === "stopped" ? "stopped"
+      : race.winner ? "finished" : "finished · no winner: no run finished its test";
     this.caption.textContent = `Race: ${unit} · ${state}`;
     clear(this.tbody);
     for (const r of race.runs) {

@@ -74,7 +74,8 @@ def test_fork_at_the_scrubbers_checkpoint_then_race(server, browser):
     page.wait_for_function("document.querySelector('.race-table caption').textContent"
                            ".includes('finished')", timeout=WAIT_MS)
     winner = page.locator(".race-table tr.race-winner")
-    assert winner.count() == 1 and "winner" in winner.inner_text()
+    assert winner.count() == 1, httpx.get(f"{server}/api/race").json()
+    assert "winner" in winner.inner_text()
     assert page.locator(".race-table tbody tr").count() == 6
     page.locator("#runs-panel").screenshot(path=str(OUTPUT / "runs-race-1400x900.png"))
     viewer_page.wait_for_function("document.querySelector('.race-table caption')"
