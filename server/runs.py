@@ -143,6 +143,9 @@ class RunCommands:
         racing = race is not None and race.running and before.id in race.entries
         if not racing:
             self.park(before)
+        # The run's checkpoints are published before it becomes the active one: a request
+        # between the two would find an active run without a checkpoint list (404).
+        self.past.publish()
         self.w.published.active_run = run.id
         self.w.trainer = run.trainer
         self.net_name = run.net_name
@@ -151,7 +154,6 @@ class RunCommands:
         self.inspector.pinned = None
         self.publish_net(run.net_name)
         self.publish_all()
-        self.past.publish()
         self.publish_runs(points=False)
 
     def do_activate(self, run_id: str) -> dict:

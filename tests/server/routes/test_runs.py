@@ -242,3 +242,24 @@ def test_a_single_runs_figures_stay_current(fresh_client):
             assert time.monotonic() < deadline, runs(client)
             time.sleep(0.05)
         assert len(runs(client)["runs"]) == 1
+
+
+def test_whenever_a_run_is_active_its_checkpoints_are_published(fresh_client):
+    with ready(fresh_client) as client:
+        steps(client, 3)
+        handlers = client.app.state.runtime.worker.handlers
+        published = client.app.state.runtime.published
+        seen = []
+        publish_all = handlers.publish_all
+
+        def checked_publish_all(*args, **kwargs):
+            # what a request arriving now would read: the active run and its checkpoints
+            seen.append(published.active_run in published.checkpoints)
+            return publish_all(*args, **kwargs)
+
+        handlers.publish_all = checked_publish_all
+        assert fork(client, step=2, params={"learning_rate": 0.2}).status_code == 200
+        active = client.put("/api/runs/active", json={"run": "r1"}, headers=presenter())
+        assert active.status_code == 200, active.text
+        assert seen and all(seen), seen
+        assert client.get("/api/checkpoints").status_code == 200
