@@ -120,7 +120,9 @@ def test_a_slow_client_does_not_hold_up_a_fast_one_or_training(live):
         assert steps == sorted(steps) and steps[-1] > steps[0]
         assert elapsed < 10, f"the fast client got 8 metrics events in {elapsed:.1f} s"
         assert end_step > start_step + 10, "training stalled"
-        assert _stalled(hub), "the slow client should still have unsent events waiting"
+        # (several looks: events reach its slots only as they are published)
+        assert any(_stalled(hub) for _ in range(6)), \
+            "the slow client should still have unsent events waiting"
         assert all(len(c.slots) <= 7 and len(c.logs) <= 20 for c in hub.clients.values())
     finally:
         _control(http, "pause")
