@@ -14,12 +14,11 @@ them (GET /api/checkpoints reads it; a page asks when its scrubber is used).
 
 from __future__ import annotations
 
-import bisect
 import time
 from typing import Any
 
 from engine.layers.base import Context, Workspace
-from engine.train.checkpoints import Checkpoint, Checkpoints
+from engine.train.checkpoints import Checkpoint, Checkpoints, nearest_step
 
 MiB = 1024 * 1024
 
@@ -103,9 +102,8 @@ class Past:
 
 def checkpoint_answer(kept: tuple[dict, ...], step: int) -> dict[str, Any]:
     """The described checkpoint nearest to `step` (ties: the earlier), from a published list
-    (in step order: a binary search, as a room asks it a hundred times a second)."""
-    after = bisect.bisect_left(kept, step, key=lambda c: c["step"])
-    return min(kept[max(0, after - 1):after + 1], key=lambda c: (abs(c["step"] - step), c["step"]))
+    (in step order), as Checkpoints.nearest finds it among the checkpoints themselves."""
+    return nearest_step(kept, step, lambda c: c["step"])
 
 
 def example_position(pinned: int | None, inspector_positions: list[int]) -> int:
