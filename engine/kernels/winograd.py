@@ -30,11 +30,20 @@ Backward is the adjoint of the same three linear steps, not a second convolution
     dV[e] = U[e]^T @ Z[e]          -> dx += B dV_t B^T, each 6x6 tile added where it read x
                                       (U read transposed in place: no copy)
 
-Layouts (flattened, rows `tile_row` long, tile t = (n*tiles_y + ty)*tiles_x + tx):
-V (36*c_rows, tile_row) and dV (36*dc_rows, tile_row); M and Z (36*f_rows, tile_row); U
-and dU (36*f_rows, c_cols), the weights of row (e, f). Channel counts are padded to
-multiples of 4 for the 4-row passes; padding rows and columns and tail tiles are zero.
-Kernels validate and allocate nothing (engine/layers/conv.py does both).
+Layouts (flattened). Z: (36*f_rows, tile_row), rows (e, f), tile t = (n*tiles_y + ty)*tiles_x
++ tx along a row; U and dU: (36*f_rows, c_cols), the weights of row (e, f). V, M and dV take
+one of two layouts, the same for a whole batch:
+- tile rows: V (36*c_rows, tile_row) and dV (36*dc_rows, tile_row), rows (e, c); M as Z. The
+  products' vectors run along tiles.
+- tile-major, when a group has no more tiles than the layer has channels (a wide layer on
+  small maps, e.g. 3x3 maps at batch 64: one tile per image): V and dV (36*t_rows, c_cols),
+  M (36*t_rows, f_cols), rows (e, t). The products become M^T = V^T U^T (U^T:
+  (36*ut_rows, f_cols), rows (e, c)), dV^T = Z^T U and dU += Z V^T as rank-1 updates, all
+  with vectors along channels or filters: 64 tiles make rows too short for the setup of a
+  pass to pay, 256 channels do not.
+Channel counts are padded to multiples of 4 for the 4-row passes; padding rows and columns
+and tail tiles are zero. Kernels validate and allocate nothing (engine/layers/conv.py does
+both).
 """
 
 from __future__ import annotations
@@ -56,14 +65,21 @@ DW_CHUNK = 1024                     # tiles per pass of the weight-gradient dot 
 class WinogradGeometry(NamedTuple):
     """n, c, h, w, f: batch, input channels, input size, filters; f4, c4: rounded up to 4;
     out_h, out_w: output size; tiles_y, tiles_x: 4x4 tiles per image; tiles: in the batch;
-    tile_row: tiles rounded up (a row of V, M, Z, dV); chunk: tiles per product task.
-    f_rows, c_rows, dc_rows: rows per element e in M, Z and U; V; dV (f4, c, c4
-    rounded up to odd: see winograd_geometry); c_cols: a row of U and dU (c, spread)."""
+    tile_row: tiles rounded up (a row of Z, and of V, M, dV when tile-major is 0);
+    chunk: tiles per product task. f_rows, c_rows, dc_rows: rows per element e in Z and U;
+    V; dV (f4, c, c4 rounded up to odd: see winograd_geometry); c_cols: a row of U and dU
+    (c, spread). tile_major (0 or 1): V, M and dV hold a row per tile (see the module's
+    docstring); t_rows: their rows per element then; f_cols: a row of M and U^T; ut_rows:
+    U^T's rows per element. v_rows x v_cols, m_rows x m_cols, dv_rows x dv_cols: V's, M's and
+    dV's blocks per element, in whichever layout."""
 
     n: int; c: int; h: int; w: int; f: int; f4: int; c4: int      # noqa: E702
     pad_y: int; pad_x: int; out_h: int; out_w: int                # noqa: E702
     tiles_y: int; tiles_x: int; tiles: int; tile_row: int; chunk: int  # noqa: E702
     f_rows: int; c_rows: int; dc_rows: int; c_cols: int           # noqa: E702
+    tile_major: int; t_rows: int; f_cols: int; ut_rows: int       # noqa: E702
+    v_rows: int; v_cols: int; m_rows: int; m_cols: int            # noqa: E702
+    dv_rows: int; dv_cols: int                                    # noqa: E702
 
 
 def applies(sy: int, sx: int, stride_y: int, stride_x: int, pad_y: int, pad_x: int,
@@ -74,8 +90,17 @@ def applies(sy: int, sx: int, stride_y: int, stride_x: int, pad_y: int, pad_x: i
             and 0 <= pad_x <= 2 and h + 2 * pad_y >= 3 and w + 2 * pad_x >= 3)
 
 
+def tile_major_for(tiles: int, c: int, f: int) -> bool:
+    """Whether a group of this many tiles runs tile-major: the products' vectors then run
+    along channels or filters instead of tiles, whichever is longer (measured: docs/engine.md,
+    "Few tiles")."""
+    return tiles <= min(c, f)
+
+
 @lru_cache(maxsize=256)
-def winograd_geometry(n, c, h, w, f, pad_y, pad_x) -> WinogradGeometry:
+def winograd_geometry(n, c, h, w, f, pad_y, pad_x, tile_major=None) -> WinogradGeometry:
+    """tile_major: None picks by the number of tiles (tile_major_for); the conv layer passes
+    its largest group's choice so that every group of a batch shares one layout."""
     out_h, out_w = h + 2 * pad_y - 2, w + 2 * pad_x - 2
     tiles_y, tiles_x = -(-out_h // TILE), -(-out_w // TILE)
     tiles = n * tiles_y * tiles_x
@@ -88,9 +113,16 @@ def winograd_geometry(n, c, h, w, f, pad_y, pad_x) -> WinogradGeometry:
     # each tile: with an even number of rows per block, 256 channels put them all in one L1
     # set (4x slower transforms). An odd number of odd-line rows spreads them.
     f4, c4 = round_up(f), round_up(c)
+    f_rows, c_rows, dc_rows, c_cols = f4 + 1, c | 1, c4 + 1, spread_row(c)
+    major = int(tile_major_for(tiles, c, f) if tile_major is None else tile_major)
+    t_rows, f_cols = round_up(tiles) + 1, spread_row(f)
+    if major:
+        blocks = (t_rows, c_cols, t_rows, f_cols, t_rows, c_cols)
+    else:
+        blocks = (c_rows, tile_row, f_rows, tile_row, dc_rows, tile_row)
     return WinogradGeometry(n, c, h, w, f, f4, c4, pad_y, pad_x, out_h, out_w, tiles_y,
-                            tiles_x, tiles, tile_row, chunk, f4 + 1, c | 1, c4 + 1,
-                            spread_row(c))
+                            tiles_x, tiles, tile_row, chunk, f_rows, c_rows, dc_rows, c_cols,
+                            major, t_rows, f_cols, c_rows, *blocks)
 
 
 def spread_row(n: int) -> int:
@@ -231,42 +263,85 @@ def _dout_row(dout, relu_out, relu, n, f, y, x0, h, w, k):
 
 # --- forward ----------------------------------------------------------------------------
 
+@njit(cache=True, nogil=True, inline="always")
+def _filter_tile(g, k):
+    # 3x3 filter g -> the 6 rows of G g G^T: columns of g transformed (G g: 6 x 3), then
+    # each row of that, (G g) G^T
+    r0 = _g(g[0, 0], g[1, 0], g[2, 0], k)
+    r1 = _g(g[0, 1], g[1, 1], g[2, 1], k)
+    r2 = _g(g[0, 2], g[1, 2], g[2, 2], k)
+    return (_g(r0[0], r1[0], r2[0], k), _g(r0[1], r1[1], r2[1], k),
+            _g(r0[2], r1[2], r2[2], k), _g(r0[3], r1[3], r2[3], k),
+            _g(r0[4], r1[4], r2[4], k), _g(r0[5], r1[5], r2[5], k))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _store_six(dst, row, rows, col, values):
+    # dst[row + i*rows, col] = values[i], i < 6: one row of a tile's elements, e apart
+    dst[row, col] = values[0]
+    dst[row + rows, col] = values[1]
+    dst[row + 2 * rows, col] = values[2]
+    dst[row + 3 * rows, col] = values[3]
+    dst[row + 4 * rows, col] = values[4]
+    dst[row + 5 * rows, col] = values[5]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _filter_tiles(dst, rows, row, filters, k):
+    # dst[e*rows + row, i] = element e of G filters[i] G^T, each i. Written out element by
+    # element: tuple indices that are not constants kept this loop scalar (2.6x slower).
+    span = ALPHA * rows
+    for i in range(filters.shape[0]):
+        t = _filter_tile(filters[i], k)
+        _store_six(dst, row, rows, i, t[0])
+        _store_six(dst, row + span, rows, i, t[1])
+        _store_six(dst, row + 2 * span, rows, i, t[2])
+        _store_six(dst, row + 3 * span, rows, i, t[3])
+        _store_six(dst, row + 4 * span, rows, i, t[4])
+        _store_six(dst, row + 5 * span, rows, i, t[5])
+
+
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
-def transform_weights(u, w):
+def transform_weights(u, ut, w):
     # w: (F, C, 3, 3) -> u: (36*f_rows, c_cols), row (e, f) = element e of G w[f, c] G^T for
-    # each c; padding rows and columns zero. One task = one filter: it owns u's rows (e, f).
+    # each c; and its transpose ut: (36*ut_rows, f_cols), row (e, c), read by tile-major
+    # forward products. Either may be empty (no rows): it is skipped. Padding zero.
+    # One task = one filter: it owns u's rows (e, f); then one channel: ut's rows (e, c).
     n_f, n_c = w.shape[0], w.shape[1]
     f_rows = u.shape[0] // ELEMENTS
     zero = u.dtype.type(0)
     k = _constants(u)
     for f in prange(f_rows):
-        if f >= n_f:
-            for e in range(ELEMENTS):
-                _fill(u[e * f_rows + f], zero)
-            continue
         for e in range(ELEMENTS):
-            _fill(u[e * f_rows + f, n_c:], zero)
-        for c in range(n_c):
-            g = w[f, c]
-            # columns of g transformed (G g: 6 x 3), then each row of that: (G g) G^T
-            r0 = _g(g[0, 0], g[1, 0], g[2, 0], k)
-            r1 = _g(g[0, 1], g[1, 1], g[2, 1], k)
-            r2 = _g(g[0, 2], g[1, 2], g[2, 2], k)
-            for i in range(ALPHA):
-                t = _g(r0[i], r1[i], r2[i], k)
-                for j in range(ALPHA):
-                    u[(i * ALPHA + j) * f_rows + f, c] = t[j]
+            _fill(u[e * f_rows + f, n_c if f < n_f else 0:], zero)
+        if f < n_f:
+            _filter_tiles(u, f_rows, f, w[f], k)
+    ut_rows = ut.shape[0] // ELEMENTS
+    for c in prange(ut_rows if ut.shape[0] > 0 else 0):
+        for e in range(ELEMENTS):
+            _fill(ut[e * ut_rows + c, n_f if c < n_c else 0:], zero)
+        if c < n_c:
+            _filter_tiles(ut, ut_rows, c, w[:, c], k)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _strides(tile_major, cols):
+    # (channel or filter stride, tile stride) in a block of V, M or dV with rows `cols` long
+    return (1, cols) if tile_major else (cols, 1)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def transform_input(v, x, geo):
-    # x: (N, C, H, W) -> v: (36*c_rows, tile_row) flattened, B^T d B of every 6x6 tile d
-    # (tile (ty, tx) of image n starts at (4ty - pad_y, 4tx - pad_x)); tail tiles zero.
-    # One task = one (image, channel): it owns those tiles' columns in 36 rows.
+    # x: (N, C, H, W) -> v, flattened: B^T d B of every 6x6 tile d (tile (ty, tx) of image n
+    # starts at (4ty - pad_y, 4tx - pad_x)), element e of channel c of tile t at
+    # (e*v_rows + c)*v_cols + t, or (e*v_rows + t)*v_cols + c tile-major; padding zero.
+    # One task = one (image, channel): it owns those tiles' values in 36 blocks.
     g = WinogradGeometry(*geo)
     per_image = g.tiles_y * g.tiles_x
     zero = v.dtype.type(0)
     k = _constants(v)
+    block = g.v_rows * g.v_cols
+    cs, ts = _strides(g.tile_major, g.v_cols)
     for task in prange(g.n * g.c):
         c = task // g.n
         n = task - c * g.n
@@ -285,11 +360,17 @@ def transform_input(v, x, geo):
                 for j in range(ALPHA):
                     col = _bt(h0[j], h1[j], h2[j], h3[j], h4[j], h5[j], k)
                     for i in range(ALPHA):
-                        v[((i * ALPHA + j) * g.c_rows + c) * g.tile_row + t] = col[i]
-        if n == g.n - 1:
+                        v[(i * ALPHA + j) * block + c * cs + t * ts] = col[i]
+        if n == g.n - 1 and not g.tile_major:
             for e in range(ELEMENTS):
-                start = (e * g.c_rows + c) * g.tile_row
-                _fill(v[start + g.tiles:start + g.tile_row], zero)
+                start = e * block + c * g.v_cols
+                _fill(v[start + g.tiles:start + g.v_cols], zero)
+    for e in prange(ELEMENTS if g.tile_major else 0):
+        # tile-major padding: the channels past c in every tile's row, then the tail rows
+        for t in range(g.tiles):
+            start = e * block + t * g.v_cols
+            _fill(v[start + g.c:start + g.v_cols], zero)
+        _fill(v[e * block + g.tiles * g.v_cols:(e + 1) * block], zero)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -367,23 +448,51 @@ def multiply(out, src, u, n_out4, n_in, transposed, geo):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
+def multiply_rows(out, src, w, n_out4, n_in, length, transposed, accumulate):
+    # The 36 products with vectors along rows of src (the tile-major products):
+    #   out[(e, o), :length] (+)= sum_r w_e(o, r) * src[(e, r), :length]     (o < n_out4)
+    # w_e(o, r) = w[(e, o), r], or w[(e, r), o] when transposed; out, src, w: 2-D, 36 blocks
+    # of rows each; out is overwritten unless accumulate. One task = one e: it owns out's
+    # rows (e, o).
+    out_rows = out.shape[0] // ELEMENTS
+    src_rows, cols = src.shape[0] // ELEMENTS, src.shape[1]
+    w_rows = w.shape[0] // ELEMENTS
+    flat = src.reshape(-1)
+    zero = out.dtype.type(0)
+    for e in prange(ELEMENTS):
+        for o in range(0, n_out4, 4):
+            row = e * out_rows + o
+            if not accumulate:
+                for k in range(4):
+                    _fill(out[row + k, :length], zero)
+            if transposed:
+                _product4(out, row, 0, flat, e * src_rows * cols, cols, w, e * w_rows, o,
+                          True, n_in, length)
+            else:
+                _product4(out, row, 0, flat, e * src_rows * cols, cols, w, e * w_rows + o, 0,
+                          False, n_in, length)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def transform_output(out, relu_out, m, bias, geo):
-    # m: (36*f_rows, tile_row) flattened, bias: (F,) -> out: (N, F, Ho, Wo) = A^T m_t A + bias
-    # per tile; relu_out as in conv.conv_forward (max(out, 0), or empty when no relu is
-    # fused). One task = one (image, filter).
+    # m: 36 blocks of m_rows x m_cols flattened (a row per filter, or per tile when
+    # tile-major), bias: (F,) -> out: (N, F, Ho, Wo) = A^T m_t A + bias per tile; relu_out
+    # as in conv.conv_forward (max(out, 0), or empty when no relu is fused).
+    # One task = one (image, filter).
     g = WinogradGeometry(*geo)
     per_image = g.tiles_y * g.tiles_x
     relu = relu_out.size > 0
     zero = out.dtype.type(0)
     k = _constants(out)
-    stride = g.f_rows * g.tile_row     # from element e to e + 1 of one tile
+    stride = g.m_rows * g.m_cols       # from element e to e + 1 of one tile
+    fs, ts = _strides(g.tile_major, g.m_cols)
     for task in prange(g.n * g.f):
         n = task // g.f
         f = task - n * g.f
         bf = bias[f]
         for ty in range(g.tiles_y):
             for tx in range(g.tiles_x):
-                base = f * g.tile_row + n * per_image + ty * g.tiles_x + tx
+                base = f * fs + (n * per_image + ty * g.tiles_x + tx) * ts
                 row = ALPHA * stride       # from one row of the tile's elements to the next
                 r0 = _at(_six(m, base, stride), k)
                 r1 = _at(_six(m, base + row, stride), k)
@@ -507,38 +616,61 @@ def weight_products(du, z, v, geo):
                 c += m
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _load_six(src, row, rows, col):
+    # src[row + i*rows, col], i < 6: the adjoint of _store_six
+    return (src[row, col], src[row + rows, col], src[row + 2 * rows, col],
+            src[row + 3 * rows, col], src[row + 4 * rows, col], src[row + 5 * rows, col])
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _filter_gradients(dwf, du, rows, row, k):
+    # dwf: (C, 3, 3) += G^T d G, d: the 6x6 elements e of (row, c) at du[e*rows + row, c].
+    # Constant tuple indices throughout, as _filter_tiles.
+    span = ALPHA * rows
+    for c in range(dwf.shape[0]):
+        r0 = _gt(_load_six(du, row, rows, c), k)
+        r1 = _gt(_load_six(du, row + span, rows, c), k)
+        r2 = _gt(_load_six(du, row + 2 * span, rows, c), k)
+        r3 = _gt(_load_six(du, row + 3 * span, rows, c), k)
+        r4 = _gt(_load_six(du, row + 4 * span, rows, c), k)
+        r5 = _gt(_load_six(du, row + 5 * span, rows, c), k)
+        t0 = _gt((r0[0], r1[0], r2[0], r3[0], r4[0], r5[0]), k)
+        t1 = _gt((r0[1], r1[1], r2[1], r3[1], r4[1], r5[1]), k)
+        t2 = _gt((r0[2], r1[2], r2[2], r3[2], r4[2], r5[2]), k)
+        g = dwf[c]
+        g[0, 0] += t0[0]
+        g[1, 0] += t0[1]
+        g[2, 0] += t0[2]
+        g[0, 1] += t1[0]
+        g[1, 1] += t1[1]
+        g[2, 1] += t1[2]
+        g[0, 2] += t2[0]
+        g[1, 2] += t2[1]
+        g[2, 2] += t2[2]
+
+
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def weight_gradient(dw, du):
     # du: (36*f_rows, c_cols) -> dw: (F, C, 3, 3) += G^T du[:, f, c] G. One task = one filter.
-    n_f, n_c = dw.shape[0], dw.shape[1]
     f_rows = du.shape[0] // ELEMENTS
     k = _constants(dw)
-    for f in prange(n_f):
-        for c in range(n_c):
-            col = du[:, c]             # element e of (f, c) at row e * f_rows + f
-            row = ALPHA * f_rows
-            r0 = _gt(_six(col, f, f_rows), k)
-            r1 = _gt(_six(col, f + row, f_rows), k)
-            r2 = _gt(_six(col, f + 2 * row, f_rows), k)
-            r3 = _gt(_six(col, f + 3 * row, f_rows), k)
-            r4 = _gt(_six(col, f + 4 * row, f_rows), k)
-            r5 = _gt(_six(col, f + 5 * row, f_rows), k)
-            for j in range(3):
-                taps = _gt((r0[j], r1[j], r2[j], r3[j], r4[j], r5[j]), k)
-                for i in range(3):
-                    dw[f, c, i, j] += taps[i]
+    for f in prange(dw.shape[0]):
+        _filter_gradients(dw[f], du, f_rows, f, k)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", parallel=True)
 def transform_input_grad(dx, dv, geo):
-    # dv: (36*dc_rows, tile_row) flattened -> dx: (N, C, H, W), fully overwritten: the sum
-    # over the tiles that read each pixel of B dV_t B^T (tiles overlap by 2 pixels; the
-    # padding's share is dropped). One task = one (image, channel): it owns dx[n, c].
+    # dv: 36 blocks of dv_rows x dv_cols flattened (as V) -> dx: (N, C, H, W), fully
+    # overwritten: the sum over the tiles that read each pixel of B dV_t B^T (tiles overlap
+    # by 2 pixels; the padding's share is dropped). One task = one (image, channel): it owns
+    # dx[n, c].
     g = WinogradGeometry(*geo)
     per_image = g.tiles_y * g.tiles_x
     zero = dx.dtype.type(0)
     k = _constants(dx)
-    stride = g.dc_rows * g.tile_row
+    stride = g.dv_rows * g.dv_cols
+    cs, ts = _strides(g.tile_major, g.dv_cols)
     for task in prange(g.n * g.c):
         n = task // g.c
         c = task - n * g.c
@@ -549,7 +681,7 @@ def transform_input_grad(dx, dv, geo):
             y0 = TILE * ty - g.pad_y
             for tx in range(g.tiles_x):
                 x0 = TILE * tx - g.pad_x
-                b = c * g.tile_row + n * per_image + ty * g.tiles_x + tx
+                b = c * cs + (n * per_image + ty * g.tiles_x + tx) * ts
                 row = ALPHA * stride
                 r0 = _b(_six(dv, b, stride), k)
                 r1 = _b(_six(dv, b + row, stride), k)
@@ -565,3 +697,31 @@ def transform_input_grad(dx, dv, geo):
                             y = y0 + i
                             if 0 <= y < g.h:
                                 plane[y, x] += col[i]
+
+
+# --- the products of one group, in its layout ---------------------------------------------
+# v, m, dv: 2-D (36 blocks of g.v_rows, g.m_rows, g.dv_rows rows); z: 2-D (36*f_rows,
+# tile_row); u, du: (36*f_rows, c_cols); ut: (36*ut_rows, f_cols), used tile-major only.
+
+def product_forward(m, v, u, ut, g: WinogradGeometry):
+    """M = U V, each e: a row per filter, or tile-major a row per tile (M^T = V^T U^T)."""
+    if g.tile_major:
+        multiply_rows(m, ut, v, round_up(g.tiles), g.c, round_up(g.f, ALIGN), False, False)
+    else:
+        multiply(m, v.reshape(-1), u, g.f4, g.c, False, tuple(g))
+
+
+def product_weights(du, z, v, g: WinogradGeometry):
+    """dU += Z V^T: dot products over tiles, or tile-major rank-1 updates along channels."""
+    if g.tile_major:
+        multiply_rows(du, v, z, g.f4, g.tiles, round_up(g.c, ALIGN), False, True)
+    else:
+        weight_products(du, z.reshape(-1), v.reshape(-1), tuple(g))
+
+
+def product_input(dv, z, u, g: WinogradGeometry):
+    """dV = U^T Z, each e; tile-major dV^T = Z^T U (rows of U, no transpose)."""
+    if g.tile_major:
+        multiply_rows(dv, u, z, round_up(g.tiles), g.f, round_up(g.c, ALIGN), True, False)
+    else:
+        multiply(dv, z.reshape(-1), u, g.c4, g.f, True, tuple(g))

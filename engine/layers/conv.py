@@ -203,7 +203,8 @@ class ConvLayer(_Weighted):
     def _winograd_groups(self, n: int):
         """[(n0, n1, geometry)]: the batch in groups of images small enough that one group's
         transformed tiles (V, M; or V, Z, dV) stay under WINOGRAD_GROUP_BYTES. The scratch
-        is sized for one group, so an evaluation batch of 256 costs what 30 images do."""
+        is sized for one group, so an evaluation batch of 256 costs what 30 images do.
+        Every group takes the first's layout (tile-major or not), as the scratch does."""
         c, h, w = self.in_shape
         one = winograd.winograd_geometry(1, c, h, w, self.filters, self.pad_y, self.pad_x)
         per_image = (4 * ELEMENTS * one.tiles_y * one.tiles_x
@@ -211,39 +212,47 @@ class ConvLayer(_Weighted):
         size = max(1, min(n, WINOGRAD_GROUP_BYTES // per_image))
         count = -(-n // size)
         size = -(-n // count)                  # the same number of groups, evenly filled
+        major = winograd.tile_major_for(size * one.tiles, c, self.filters)
         return [(n0, min(n, n0 + size),
                  winograd.winograd_geometry(min(n, n0 + size) - n0, c, h, w, self.filters,
-                                            self.pad_y, self.pad_x))
+                                            self.pad_y, self.pad_x, major))
                 for n0 in range(0, n, size)]
 
-    def _tiles(self, ctx, name, rows, g, big, dtype):
-        """Scratch for one group g: 36 blocks of rows(g) rows of g.tile_row tiles, as a 2-D
-        view at the start of the buffer sized for the largest group `big` (every group
-        shares it). rows: which of the geometry's row counts (f_rows, c_rows, dc_rows)."""
-        size = ELEMENTS * getattr(big, rows) * big.tile_row
-        shape = (ELEMENTS * getattr(g, rows), g.tile_row)
-        buf = ctx.workspace.empty_aligned(self, name, (size,), dtype)
-        return buf[:shape[0] * shape[1]].reshape(shape)
+    def _tiles(self, ctx, block, g, big, dtype):
+        """Scratch for one group g: 36 blocks of rows x cols, as a 2-D view at the start of
+        the buffer sized for the largest group `big` (every group shares it). block: which
+        of the geometry's blocks ("v", "m", "z" or "dv")."""
+        def shape(geo):
+            rows, cols = ((geo.f_rows, geo.tile_row) if block == "z" else
+                          (getattr(geo, block + "_rows"), getattr(geo, block + "_cols")))
+            return ELEMENTS * rows, cols
+        size = shape(big)[0] * shape(big)[1]
+        rows, cols = shape(g)
+        buf = ctx.workspace.empty_aligned(self, "wino_" + block, (size,), dtype)
+        return buf[:rows * cols].reshape(rows, cols)
 
     def _input_tiles(self, ctx, x, n0, n1, g, big, dtype):
-        """V, flattened, for images n0..n1-1 of x (group g)."""
-        v = self._tiles(ctx, "wino_v", "c_rows", g, big, dtype).reshape(-1)
-        winograd.transform_input(v, x[n0:n1], tuple(g))
+        """V for images n0..n1-1 of x (group g)."""
+        v = self._tiles(ctx, "v", g, big, dtype)
+        winograd.transform_input(v.reshape(-1), x[n0:n1], tuple(g))
         return v
 
     def _forward_winograd(self, x, w, b, ctx, relu):
         groups = self._winograd_groups(x.shape[0])
         big, dtype = groups[0][2], w.dtype
-        u = ctx.workspace.empty(self, "wino_u", (ELEMENTS * big.f_rows, big.c_cols), dtype)
-        winograd.transform_weights(u, w)
+        # Tile-major products read U^T forward and U for dx: backward makes U when it needs it
+        u = ctx.workspace.empty(self, "wino_u", (0 if big.tile_major else ELEMENTS * big.f_rows,
+                                                 big.c_cols), dtype)
+        ut = ctx.workspace.empty(self, "wino_ut", (ELEMENTS * big.ut_rows, big.f_cols)
+                                 if big.tile_major else (0, 0), dtype)
+        winograd.transform_weights(u, ut, w)
         out, relu_out = self._output_buffers(ctx, relu, (x.shape[0], big.f, big.out_h,
                                                          big.out_w), dtype)
         for n0, n1, g in groups:
-            geo = tuple(g)
             v = self._input_tiles(ctx, x, n0, n1, g, big, dtype)
-            m = self._tiles(ctx, "wino_m", "f_rows", g, big, dtype)
-            winograd.multiply(m, v, u, g.f4, g.c, False, geo)
-            winograd.transform_output(out[n0:n1], relu_out[n0:n1], m.reshape(-1), b, geo)
+            m = self._tiles(ctx, "m", g, big, dtype)
+            winograd.product_forward(m, v, u, ut, g)
+            winograd.transform_output(out[n0:n1], relu_out[n0:n1], m.reshape(-1), b, tuple(g))
         return out, ("winograd", groups, x, u, w), relu_out
 
     def _checked_relu(self, relu_out, out_shape, dtype, ctx):
@@ -294,15 +303,19 @@ class ConvLayer(_Weighted):
         input_grad = not (self.first_weighted and not ctx.input_grad)
         dx = (ctx.workspace.empty(self, "dx", (x.shape[0], big.c, big.h, big.w), dtype)
               if input_grad else None)
+        if input_grad and big.tile_major:
+            u = ctx.workspace.empty(self, "wino_u_dx", (ELEMENTS * big.f_rows, big.c_cols),
+                                    dtype)
+            winograd.transform_weights(u, ctx.workspace.empty(self, "no_ut", (0, 0), dtype), w)
         for n0, n1, g in groups:
             geo = tuple(g)
             v = self._input_tiles(ctx, x, n0, n1, g, big, dtype)
-            z = self._tiles(ctx, "wino_z", "f_rows", g, big, dtype).reshape(-1)
-            winograd.transform_dout(z, db, dout[n0:n1], relu_out[n0:n1], geo)
-            winograd.weight_products(du, z, v, geo)
+            z = self._tiles(ctx, "z", g, big, dtype)
+            winograd.transform_dout(z.reshape(-1), db, dout[n0:n1], relu_out[n0:n1], geo)
+            winograd.product_weights(du, z, v, g)
             if input_grad:
-                dv = self._tiles(ctx, "wino_dv", "dc_rows", g, big, dtype)
-                winograd.multiply(dv, z, u, g.c4, g.f, True, geo)
+                dv = self._tiles(ctx, "dv", g, big, dtype)
+                winograd.product_input(dv, z, u, g)
                 winograd.transform_input_grad(dx[n0:n1], dv.reshape(-1), geo)
         winograd.weight_gradient(dw, du)
         return dx
