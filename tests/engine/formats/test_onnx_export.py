@@ -81,7 +81,7 @@ def test_every_trainable_preset_runs_in_onnxruntime_as_here(preset):
     assert model.graph.output[0].name == "probabilities"
 
 
-@pytest.mark.parametrize("name", ["convnetjs", "cifar_resnet"])
+@pytest.mark.parametrize("name", ["convnetjs", "cifar_resnet", "speedrun"])
 def test_the_shipped_nets_classify_in_onnxruntime_as_here(name):
     if name not in available_pretrained():
         pytest.skip(f"engine/formats/pretrained_nets lacks {name}")

@@ -81,8 +81,11 @@ def test_parse_snapshot_bytes_keeps_our_class_names(rng):
     assert np.array_equal(snap.params["1.w"], net.named_params()[0][1])
 
 
-# What README.md reports for the shipped files, on the bundled test set (10,000 images).
-SHIPPED_ACCURACY = {"cifar_resnet": 0.8592, "convnetjs": 0.7311}
+# What README.md reports for the shipped files, on the bundled test set (10,000 images): the
+# single-pass accuracy this test measures, and the figure the file records (the speedrun's
+# with its flip-and-translate test-time augmentation: six passes, too slow to repeat here).
+SHIPPED_ACCURACY = {"cifar_resnet": (0.8592, 0.8592), "convnetjs": (0.7311, 0.7311),
+                    "speedrun": (0.8991, 0.9083)}
 
 
 @pytest.mark.slow
@@ -99,6 +102,7 @@ def test_the_shipped_nets_reach_their_readme_accuracy(name, tmp_path_factory):
     result = evaluate(snapshot.build_net(), dataset.test,
                       Normalization.from_dict(snapshot.preprocess))
     assert result["images"] == 10000
-    # The figure it was saved with; summation order (threads, batch) may move an image or two.
-    assert abs(result["accuracy"] - SHIPPED_ACCURACY[name]) <= 0.0005
-    assert snapshot.metrics["test"]["accuracy"] == pytest.approx(SHIPPED_ACCURACY[name])
+    single, recorded = SHIPPED_ACCURACY[name]
+    # Summation order (threads, batch) may move an image or two.
+    assert abs(result["accuracy"] - single) <= 0.0005
+    assert snapshot.metrics["test"]["accuracy"] == pytest.approx(recorded)

@@ -271,7 +271,7 @@ def test_the_openapi_schema_documents_every_body_exactly(client):
     assert len(net["properties"]["spec"]["oneOf"]) == 3
     assert body_of("/api/example", "put")["required"] == ["index"]
     assert set(body_of("/api/pretrained", "post")["properties"]["name"]["enum"]) == {
-        "cifar_resnet", "convnetjs"}
+        "cifar_resnet", "convnetjs", "speedrun"}
     assert set(body_of("/api/net/check", "post")) == set(net)
     assert not [path for path, route in flat_routes(client.app.routes)   # no hand-written
                 if getattr(route, "openapi_extra", None)]                # documents left
