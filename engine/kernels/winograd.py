@@ -35,9 +35,9 @@ Layouts (flattened). Z: (36*f_rows, tile_row), rows (e, f), tile t = (n*tiles_y 
 one of two layouts, the same for a whole batch:
 - tile rows: V (36*c_rows, tile_row) and dV (36*dc_rows, tile_row), rows (e, c); M as Z. The
   products' vectors run along tiles.
-- tile-major, when a group has no more tiles than the layer has channels (a wide layer on
-  small maps, e.g. 3x3 maps at batch 64: one tile per image): V and dV (36*t_rows, c_cols),
-  M (36*t_rows, f_cols), rows (e, t). The products become M^T = V^T U^T (U^T:
+- tile-major, when a group has no more tiles than the layer has channels in and out (a wide
+  layer on small maps, e.g. 3x3 maps at batch 64: one tile per image): V and dV
+  (36*t_rows, c_cols), M (36*t_rows, f_cols), rows (e, t). The products become M^T = V^T U^T (U^T:
   (36*ut_rows, f_cols), rows (e, c)), dV^T = Z^T U and dU += Z V^T as rank-1 updates, all
   with vectors along channels or filters: 64 tiles make rows too short for the setup of a
   pass to pay, 256 channels do not.
@@ -91,9 +91,9 @@ def applies(sy: int, sx: int, stride_y: int, stride_x: int, pad_y: int, pad_x: i
 
 
 def tile_major_for(tiles: int, c: int, f: int) -> bool:
-    """Whether a group of this many tiles runs tile-major: the products' vectors then run
-    along channels or filters instead of tiles, whichever is longer (measured: docs/engine.md,
-    "Few tiles")."""
+    """Whether a group of this many tiles runs tile-major: when neither the input channels
+    nor the filters are fewer than the tiles, the products' vectors run along them instead of
+    along tiles (measured: docs/engine.md, "Few tiles")."""
     return tiles <= min(c, f)
 
 
