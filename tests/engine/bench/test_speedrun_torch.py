@@ -45,6 +45,7 @@ def test_a_short_run_trains_and_reports_each_epoch(rng):
     lines = []
     net, history, single, tta = train(train_x, train_y, test_x, test_y, batch=64, epochs=4,
                                       log=lines.append, widths=(16, 32, 32))
-    assert len(history) == 4 and lines[3].startswith("epoch 4: step 12")   # bias frozen at 3
+    assert len(history) == 4 and lines[3].startswith("epoch 4: step 12")
+    assert not net[0].bias.requires_grad         # epoch 4 ran with the whitening bias frozen
     assert all(0 <= a <= 1 for a in history + [single, tta])
     assert torch.isfinite(net[-1].weight).all()
