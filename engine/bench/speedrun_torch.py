@@ -116,7 +116,7 @@ def train(train_x, train_y, test_x, test_y, *, batch=1024, epochs=9.9, seed=0, l
     others = [p for p in net.parameters() if p.requires_grad
               and all(p is not q for q in norm_biases)]
     # torch.optim.SGD's nesterov step, written out: torch.optim's first use imports
-    # torch._dynamo (seconds). Weight decay wd / lr, so that lr x it is wd at every rate.
+    # torch._dynamo (seconds). Weight decay wd / lr: the rate times it is wd at the peak.
     groups = [(norm_biases, 64 * lr, wd / (64 * lr)), (others, lr, wd / lr)]
     buffers = {id(p): torch.zeros_like(p) for p in norm_biases + others}
 
@@ -129,6 +129,7 @@ def train(train_x, train_y, test_x, test_y, *, batch=1024, epochs=9.9, seed=0, l
                     d = p.grad + decay * p
                     buf = buffers[id(p)].mul_(momentum).add_(d)
                     p.sub_(rate * scale * (d + momentum * buf))
+
     steps_per_epoch = len(train_x) // batch
     total = int(epochs * steps_per_epoch)
     schedule = np.interp(np.arange(total + 1), [0, int(0.23 * total), total], [0.2, 1.0, 0.07])
