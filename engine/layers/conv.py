@@ -243,7 +243,7 @@ class ConvLayer(_Weighted):
         # Tile-major products read U^T forward and U for dx: backward makes U when it needs it
         u = ctx.workspace.empty(self, "wino_u", (0 if big.tile_major else ELEMENTS * big.f_rows,
                                                  big.c_cols), dtype)
-        ut = ctx.workspace.empty(self, "wino_ut", (ELEMENTS * big.ut_rows, big.f_cols)
+        ut = ctx.workspace.empty(self, "wino_ut", (ELEMENTS * big.c_rows, big.f_cols)
                                  if big.tile_major else (0, 0), dtype)
         winograd.transform_weights(u, ut, w)
         out, relu_out = self._output_buffers(ctx, relu, (x.shape[0], big.f, big.out_h,

@@ -34,7 +34,7 @@ def run_winograd(x, w, b, pad_y, pad_x, dout=None, relu=False, tile_major=False)
     E = K.ELEMENTS
     # tile-major forward reads only U^T, and dx only U (made in backward, as the layer does)
     u = np.full((0 if tile_major else E * g.f_rows, g.c_cols), np.nan, dt)
-    ut = np.full((E * g.ut_rows, g.f_cols) if tile_major else (0, 0), np.nan, dt)
+    ut = np.full((E * g.c_rows, g.f_cols) if tile_major else (0, 0), np.nan, dt)
     v = np.full((E * g.v_rows, g.v_cols), np.nan, dt)
     m = np.full((E * g.m_rows, g.m_cols), np.nan, dt)
     out = np.full((n, f, g.out_h, g.out_w), np.nan, dt)
