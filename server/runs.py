@@ -61,6 +61,7 @@ class RunCommands:
         self.runs: dict[str, Run] = {}
         self.run_counter = 0
         self._runs_published_at = -float("inf")
+        self._runs_version = 0
         self.add_run(trainer, "run 1", self.net_name)
         self.w.published.active_run = "r1"
 
@@ -115,7 +116,11 @@ class RunCommands:
                      list(run.trainer.history.tests))
             for run in self.runs.values() if run is not self.active}
         race = getattr(self, "race", None)
-        published.runs = {"active": self.active.id, "runs": listing,
+        # A page may get a listing by GET after a newer one came on its stream: the version
+        # says which is newer. It counts the wall clock's microseconds, so it also grows across
+        # a restart and stays exact in a JavaScript number (below 2**53).
+        self._runs_version = max(self._runs_version + 1, time.time_ns() // 1000)
+        published.runs = {"version": self._runs_version, "active": self.active.id, "runs": listing,
                           "race": None if race is None else race.describe(self.runs)}
         if event:
             self.w.hub.publish("runs", {**published.runs, "points": new_points})

@@ -12,7 +12,11 @@ Archives are read as a stream, without extracting anything to disk.
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import gzip
 import hashlib
+import lzma
 import os
 import tarfile
 import zipfile
@@ -96,6 +100,38 @@ def _tar_members(tar: tarfile.TarFile):
             yield member.name, member.size, (lambda m=member: tar.extractfile(m).read())
 
 
+# what a compressed tar starts with, and the reader that raises EOFError where it is cut short
+DECOMPRESSORS = ((b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw)), (b"BZh", bz2.BZ2File),
+                 (b"\xfd7zXZ\x00", lzma.LZMAFile))
+
+
+def _compressed(path: Path) -> bool:
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    return any(magic.startswith(prefix) for prefix, _ in DECOMPRESSORS)
+
+
+@contextlib.contextmanager
+def _tar_stream(path: Path):
+    """The archive as a tar stream; a TarError or EOFError where it is cut short, after the
+    members are read. tarfile alone takes a stream cut at a member's end, or inside a header,
+    for the end of the archive; only the end-of-archive block (zeros) tells them apart."""
+    with contextlib.ExitStack() as stack:
+        data = stack.enter_context(open(path, "rb"))
+        magic = data.read(6)
+        data.seek(0)
+        for prefix, opener in DECOMPRESSORS:
+            if magic.startswith(prefix):
+                data = stack.enter_context(opener(data))
+                break
+        tar = stack.enter_context(tarfile.open(fileobj=data, mode="r|"))
+        yield tar
+        while data.read(1 << 20):       # the rest, past what tarfile buffered
+            pass
+        if data.tell() - tar.offset < tarfile.BLOCKSIZE:
+            raise tarfile.ReadError("it ends before its end-of-archive block")
+
+
 def _zip_members(archive: zipfile.ZipFile):
     for info in archive.infolist():
         if not info.is_dir():
@@ -123,8 +159,8 @@ def read_image_folder(path: Path, size: tuple[int, int], workers: int | None = N
             with zipfile.ZipFile(path) as archive:
                 images, problems = decode_many(listing.items(_zip_members(archive)), size,
                                                workers)
-        elif tarfile.is_tarfile(path):
-            with tarfile.open(path, "r|*") as tar:
+        elif _compressed(path) or tarfile.is_tarfile(path):
+            with _tar_stream(path) as tar:
                 images, problems = decode_many(listing.items(_tar_members(tar)), size,
                                                workers)
         else:

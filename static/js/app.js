@@ -289,7 +289,11 @@ const handlers = {
   gallery: (gallery) => { if (gallery && gallery.items) onGallery(gallery); },
   net: (net) => { if (net && net.summary) setNet(net); },
   log: (entry) => log.add(entry),
-  runs: (event) => { if (event) { runs.apply(event, event.points); race.render(event.race, event.active); } },
+  runs: (event) => {
+    if (!event) return;
+    runs.apply(event, event.points);
+    if (runs.listing) race.render(runs.listing.race, runs.listing.active);  // the newest listing
+  },
   leaderboard: (board) => challenge.setBoard(board),
   poll: (poll) => polls.show(poll),
   // status changes, and the settings whenever they change (a preset's training defaults,

@@ -121,10 +121,15 @@ export class Runs {
   // A runs event (or /api/runs): the listing, and the points each other run added.
   apply(listing, points = null) {
     if (!listing || !Array.isArray(listing.runs)) return;
+    // A GET answered before the last event arrived brings an older listing (an event that
+    // arrives after a newer GET still brings new points).
+    const stale = this.listing && listing.version < this.listing.version;
     const activeBefore = this.listing && this.listing.active;
-    this.listing = listing;
-    const ids = new Set(listing.runs.map((r) => r.id));
-    for (const id of [...this.points.keys()]) if (!ids.has(id) || id === listing.active) this.points.delete(id);
+    if (!stale) {
+      this.listing = listing;
+      const ids = new Set(listing.runs.map((r) => r.id));
+      for (const id of [...this.points.keys()]) if (!ids.has(id) || id === listing.active) this.points.delete(id);
+    }
     for (const [id, fresh] of Object.entries(points || {})) {
       const mine = this.points.get(id);
       if (!mine) continue;  // not fetched yet: its fetch brings these
@@ -132,6 +137,7 @@ export class Runs {
       mine.push(...fresh.filter((p) => p.step > last));
       if (mine.length > MAX_POINTS) this.points.set(id, mine.filter((_, i) => i % 2 === 0 || i === mine.length - 1));
     }
+    if (stale) { this.overlay(); return; }
     for (const run of listing.runs) {
       if (run.id !== listing.active && !this.points.has(run.id)) this.fetchHistory(run.id);
     }

@@ -153,7 +153,12 @@ def test_the_page_stays_flat_through_a_long_fast_run(tmp_path):
            f"warm-up:\n{table}")
     for who, made in zip(("presenter", "phone"), fetched):
         kinds = collections.Counter(what for _, what in made)
-        assert not kinds["state"], f"the {who} refetched /api/state: {kinds}"
+        # The phone on its slow link may be dropped once by the connection guard, as a client
+        # that read nothing for write_stall_timeout_s when a loaded machine starves its
+        # browser; its page then reconnects and reloads everything once (the state with the
+        # runs). A refetch per log line or per event would be many more.
+        reloads = min(kinds["runs"], 1) if who == "phone" else 0
+        assert kinds["state"] <= reloads, f"the {who} refetched /api/state: {kinds}"
         starts = [at for at, what in made if what == "history"]
         gaps = [later - earlier for earlier, later in zip(starts, starts[1:])]
         assert len(starts) <= elapsed / HISTORY_GAP_S + 1 and min(gaps, default=1e9) > \

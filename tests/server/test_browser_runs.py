@@ -96,3 +96,32 @@ def test_the_runs_panel_on_a_projector_sized_screen(server, browser):
     page.screenshot(path=str(OUTPUT / "runs-panel-1920x1080.png"))
     context.close()
     assert not problems, problems
+
+
+def test_an_older_listing_never_undoes_a_newer_one(server, browser):
+    """A GET /api/runs answered before the stream's last runs event arrived (a refetch when
+    the active run changes, while the race ends) brings an older listing: the panel keeps the
+    newer one, and takes only the older one's points."""
+    context, page, problems = open_page(server, browser, 1400, 900)
+    seen = page.evaluate("""async () => {
+        const { Runs } = await import("/static/js/runs.js");
+        const charts = { setOthers() {}, setBranches() {} };
+        let changes = 0;
+        const runs = new Runs(document.createElement("div"), {},
+                              { charts, presenter: false, onActiveChange: () => changes++ });
+        const row = (id) => ({ id, name: "sgd", parent: null, from_step: null, from_examples: null,
+                               params: {}, net: "tiny", status: "parked", last: {} });
+        const race = { equal: "steps", target: 40, status: "finished", winner: "r2", runs: [] };
+        runs.apply({ version: 20, active: "r1", runs: [row("r1"), row("r2")], race });
+        runs.points.set("r2", [{ step: 1 }]);
+        runs.apply({ version: 10, active: "r2", runs: [row("r1")], race: null },
+                   { r2: [{ step: 2 }] });
+        return { version: runs.listing.version, active: runs.listing.active, changes,
+                 winner: runs.listing.race && runs.listing.race.winner,
+                 rows: runs.tbody.querySelectorAll("tr").length,
+                 points: runs.points.get("r2").map((p) => p.step) };
+    }""")
+    context.close()
+    assert seen == {"version": 20, "active": "r1", "changes": 0, "winner": "r2", "rows": 2,
+                    "points": [1, 2]}, seen
+    assert not problems, problems

@@ -1,4 +1,7 @@
+import bz2
+import gzip
 import io
+import lzma
 import tarfile
 import zipfile
 
@@ -121,11 +124,41 @@ def test_two_data_sets_in_one_archive_is_ambiguous(tmp_path):
         read_image_folder(archive, SIZE)
 
 
-def test_truncated_archive_and_non_archive(tmp_path):
-    archive = tar_folder(make_image_folder(tmp_path / "src"), tmp_path / "a.tar.gz")
-    archive.write_bytes(archive.read_bytes()[:600])
-    with pytest.raises(DataError, match="a.tar.gz: archive is damaged or truncated"):
-        read_image_folder(archive, SIZE)
+def cut_points(tar_bytes: bytes) -> dict[str, int]:
+    """Where to cut an uncompressed tar: at a member's end (before the next header), inside
+    a header, inside a member's data, just before the end-of-archive block."""
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes)) as tar:
+        members = tar.getmembers()
+    data_end = max(m.offset_data + m.size for m in members)
+    middle = members[len(members) // 2]
+    return {"at_a_member_end": middle.offset, "in_a_header": middle.offset + 100,
+            "in_a_members_data": middle.offset_data + 10,
+            "before_the_end_block": -(-data_end // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE}
+
+
+@pytest.mark.parametrize("compression", ["", "gz", "bz2", "xz"])
+def test_a_tar_cut_anywhere_is_damaged_not_a_smaller_data_set(tmp_path, compression):
+    """tarfile reads a stream cut at a member's end, or inside a header, as a shorter archive;
+    so does a compressed stream of such a cut tar, and a compressed stream cut short."""
+    plain = tar_folder(make_image_folder(tmp_path / "src"), tmp_path / "plain.tar").read_bytes()
+    pack = {"": lambda b: b, "gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}
+    suffix = ".tar" + (f".{compression}" if compression else "")
+    whole = tmp_path / f"whole{suffix}"
+    whole.write_bytes(pack[compression](plain))
+    assert len(read_image_folder(whole, SIZE)["test_images"]) == 2 * len(CLASSES)
+    cuts = {name: pack[compression](plain[:at]) for name, at in cut_points(plain).items()}
+    if compression:
+        packed = pack[compression](plain)
+        cuts |= {"compressed_600_bytes": packed[:600], "compressed_half": packed[:len(packed) // 2],
+                 "compressed_less_its_last_byte": packed[:-1]}
+    for name, data in cuts.items():
+        archive = tmp_path / f"{name}{suffix}"
+        archive.write_bytes(data)
+        with pytest.raises(DataError, match=f"{name}{suffix}: archive is damaged or truncated"):
+            read_image_folder(archive, SIZE)
+
+
+def test_not_an_archive(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("hello")
     with pytest.raises(DataError, match="notes.txt: not a folder, a .tar"):
