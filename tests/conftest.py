@@ -1,3 +1,4 @@
+import os
 import tempfile
 from pathlib import Path
 
@@ -5,6 +6,14 @@ import numpy as np
 import pytest
 
 BOUNDSCHECK_TEST = "tests/engine/test_boundscheck.py::test_kernels_and_net_pass_with_numba_boundscheck"
+# `-n auto` (pyproject.toml) takes this many workers at most: each runs its own browser and
+# servers, and past a few the suite waits on its longest files, not on the cores.
+MAX_WORKERS = 4
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 
 @pytest.fixture
@@ -13,15 +22,20 @@ def rng():
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The boundscheck run (tests/engine/test_boundscheck.py) goes in the background from the
-    start of a session that includes its test, and its test runs last, waiting for it."""
+    """The boundscheck run (tests/engine/test_boundscheck.py) takes minutes on one core. Spread
+    over workers, its test goes first, so that a worker starts it at once; in one process, the
+    run goes in the background from the start, and its test runs last, waiting for it."""
     ours = [item for item in items if item.nodeid == BOUNDSCHECK_TEST]
     if not ours or len(items) == 1:
         return
-    items[:] = [item for item in items if item.nodeid != BOUNDSCHECK_TEST] + ours
+    others = [item for item in items if item.nodeid != BOUNDSCHECK_TEST]
+    if hasattr(config, "workerinput"):          # a pytest-xdist worker
+        items[:] = ours + others
+        return
+    items[:] = others + ours
     from tests.engine.test_boundscheck import start
     directory = Path(tempfile.mkdtemp(prefix="boundscheck-"))
-    config.boundscheck_run = (start(directory), directory)
+    config.boundscheck_run = (start(directory, background=True), directory)
 
 
 def pytest_unconfigure(config):
