@@ -1,6 +1,7 @@
 import hashlib
 import io
 import os
+import random
 import socket
 import time
 
@@ -8,7 +9,9 @@ import pytest
 
 from engine.data.download import DownloadError, StderrProgress, download_file
 
-BODY = os.urandom(3 * 1024 * 1024 + 17)
+# the same bytes in every process: the md5 names a parametrised test, and pytest-xdist's
+# workers must collect the same names
+BODY = random.Random(17).randbytes(3 * 1024 * 1024 + 17)
 MD5 = hashlib.md5(BODY).hexdigest()
 
 
