@@ -70,7 +70,8 @@ class BodyProgress:
 
     def cut(self) -> None:
         self.was_cut = True
-        if self.reading is not None:
+        # a timer past its deadline is ending the read already (and refuses a new deadline)
+        if self.reading is not None and not self.reading.expired():
             self.reading.reschedule(asyncio.get_running_loop().time())
 
 

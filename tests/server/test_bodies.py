@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server.bodies import UploadPlaces
+from server.bodies import BodyProgress, UploadPlaces
 from server.errors import ApiError
 from tests.server.conftest import TOKEN, tiny_settings
 from tests.server.live import live_server
@@ -223,3 +223,23 @@ def test_a_stalled_body_gives_its_place_to_a_newcomer():
         await asyncio.gather(*tasks, return_exceptions=True)
         assert len(places) == 0 and places.per_client == {}
     asyncio.run(main())
+
+
+def test_cutting_a_body_whose_own_deadline_just_passed_is_harmless():
+    """A newcomer may cut a stalled body in the moment between its timer's deadline and its
+    read's end (the timer is expiring then, and takes no new deadline): the read ends as
+    timed out, and the newcomer gets its place (this was a 500 under load)."""
+    async def scenario():
+        progress = BodyProgress()
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0) as timer:
+                progress.reading = timer
+                try:
+                    await asyncio.sleep(1)
+                except asyncio.CancelledError:
+                    assert timer.expired()
+                    progress.cut()
+                    raise
+        return progress.was_cut
+
+    assert asyncio.run(scenario())
