@@ -105,10 +105,11 @@ DECOMPRESSORS = ((b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw)), (b"BZh",
                  (b"\xfd7zXZ\x00", lzma.LZMAFile))
 
 
-def _compressed(path: Path) -> bool:
+def _decompressor(path: Path):
+    """The reader for a compressed file, by its first bytes; None for any other file."""
     with open(path, "rb") as file:
         magic = file.read(6)
-    return any(magic.startswith(prefix) for prefix, _ in DECOMPRESSORS)
+    return next((opener for prefix, opener in DECOMPRESSORS if magic.startswith(prefix)), None)
 
 
 @contextlib.contextmanager
@@ -116,14 +117,11 @@ def _tar_stream(path: Path):
     """The archive as a tar stream; a TarError or EOFError where it is cut short, after the
     members are read. tarfile alone takes a stream cut at a member's end, or inside a header,
     for the end of the archive; only the end-of-archive block (zeros) tells them apart."""
+    opener = _decompressor(path)
     with contextlib.ExitStack() as stack:
         data = stack.enter_context(open(path, "rb"))
-        magic = data.read(6)
-        data.seek(0)
-        for prefix, opener in DECOMPRESSORS:
-            if magic.startswith(prefix):
-                data = stack.enter_context(opener(data))
-                break
+        if opener is not None:
+            data = stack.enter_context(opener(data))
         tar = stack.enter_context(tarfile.open(fileobj=data, mode="r|"))
         yield tar
         while data.read(1 << 20):       # the rest, past what tarfile buffered
@@ -159,7 +157,7 @@ def read_image_folder(path: Path, size: tuple[int, int], workers: int | None = N
             with zipfile.ZipFile(path) as archive:
                 images, problems = decode_many(listing.items(_zip_members(archive)), size,
                                                workers)
-        elif _compressed(path) or tarfile.is_tarfile(path):
+        elif _decompressor(path) is not None or tarfile.is_tarfile(path):
             with _tar_stream(path) as tar:
                 images, problems = decode_many(listing.items(_tar_members(tar)), size,
                                                workers)
