@@ -23,16 +23,19 @@ def rng():
 
 def pytest_collection_modifyitems(session, config, items):
     """The boundscheck run (tests/engine/test_boundscheck.py) takes minutes on one core. Spread
-    over workers, its test goes first, so that a worker starts it at once; in one process, the
-    run goes in the background from the start, and its test runs last, waiting for it."""
+    over workers, its test goes first, so that a worker starts it at once, and the tests
+    marked slow next, so that the workers end on short ones; in one process, the run goes in
+    the background from the start, and its test runs last, waiting for it."""
+    if hasattr(config, "workerinput"):          # a pytest-xdist worker
+        first = [item for item in items if item.nodeid == BOUNDSCHECK_TEST]
+        slow = [item for item in items if item.get_closest_marker("slow") is not None
+                and item.nodeid != BOUNDSCHECK_TEST]
+        items[:] = first + slow + [item for item in items if item not in first + slow]
+        return
     ours = [item for item in items if item.nodeid == BOUNDSCHECK_TEST]
     if not ours or len(items) == 1:
         return
-    others = [item for item in items if item.nodeid != BOUNDSCHECK_TEST]
-    if hasattr(config, "workerinput"):          # a pytest-xdist worker
-        items[:] = ours + others
-        return
-    items[:] = others + ours
+    items[:] = [item for item in items if item.nodeid != BOUNDSCHECK_TEST] + ours
     from tests.engine.test_boundscheck import start
     directory = Path(tempfile.mkdtemp(prefix="boundscheck-"))
     config.boundscheck_run = (start(directory, background=True), directory)
