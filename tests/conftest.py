@@ -30,7 +30,8 @@ def pytest_collection_modifyitems(session, config, items):
         first = [item for item in items if item.nodeid == BOUNDSCHECK_TEST]
         slow = [item for item in items if item.get_closest_marker("slow") is not None
                 and item.nodeid != BOUNDSCHECK_TEST]
-        items[:] = first + slow + [item for item in items if item not in first + slow]
+        ahead = {item.nodeid for item in first + slow}
+        items[:] = first + slow + [item for item in items if item.nodeid not in ahead]
         return
     ours = [item for item in items if item.nodeid == BOUNDSCHECK_TEST]
     if not ours or len(items) == 1:
